@@ -1,0 +1,37 @@
+# The two commands a new user needs: `make run` and `make test`. Each builds .venv itself.
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed
+export TG_DATA_DIR ?= $(CURDIR)/data
+
+.PHONY: run dev test lint bench clean venv
+
+$(STAMP): pyproject.toml
+	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade pip
+	$(BIN)/python -m pip install --quiet -e '.[dev]'
+	touch $(STAMP)
+
+venv: $(STAMP)
+
+run: $(STAMP)
+	$(BIN)/python -m tg_pipeline.demo
+
+dev: $(STAMP)
+	mkdir -p $(TG_DATA_DIR)/dagster_home
+	DAGSTER_HOME=$${DAGSTER_HOME:-$(TG_DATA_DIR)/dagster_home} $(BIN)/dagster dev -m tg_pipeline.definitions
+
+lint: $(STAMP)
+	$(BIN)/ruff check tg_pipeline tg_pipeline_tests
+	$(BIN)/ruff format --check tg_pipeline tg_pipeline_tests
+
+test: $(STAMP)
+	$(BIN)/ruff check tg_pipeline tg_pipeline_tests
+	$(BIN)/python -m pytest -q $(PYTEST_ARGS)
+
+bench: $(STAMP)
+	$(BIN)/python -m tg_pipeline.bench $(BENCH_ARGS)
+
+clean:
+	rm -rf $(VENV) data .pytest_cache

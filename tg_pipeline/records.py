@@ -1,0 +1,174 @@
+"""The one normalized record that every reader yields and the warehouse stores.
+
+HTML pages, ``result.json`` files and tg_pipeline backups all end up as Arrow record batches
+with :data:`MESSAGE_SCHEMA`, so there is exactly one upsert path. Readers hand rows to a
+:class:`BatchBuilder` as plain dicts; it builds columns directly, which is several times
+faster than ``RecordBatch.from_pylist`` on Telegram-sized rows.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any
+
+import orjson
+import pyarrow as pa
+import pyarrow.compute as pc
+
+SCHEMA_VERSION = 1
+
+#: Where a record's instant came from: the export's unixtime, the HTML title's offset, or
+#: the configured zone for exports that carry neither (before 2022).
+TIME_SOURCES = ("unixtime", "html_offset", "assumed")
+
+KINDS = ("message", "service")
+
+UTC_US = pa.timestamp("us", tz="UTC")
+
+MESSAGE_SCHEMA = pa.schema(
+    [
+        pa.field("chat_id", pa.int64()),
+        pa.field("chat_name", pa.string()),
+        pa.field("chat_type", pa.string()),
+        pa.field("message_id", pa.int64(), nullable=False),
+        pa.field("kind", pa.string(), nullable=False),
+        pa.field("sent_at", UTC_US, nullable=False),
+        pa.field("edited_at", UTC_US),
+        pa.field("time_source", pa.string(), nullable=False),
+        pa.field("sender_id", pa.string()),
+        pa.field("sender_name", pa.string()),
+        pa.field("text", pa.string(), nullable=False),
+        pa.field("entities", pa.string(), nullable=False),
+        pa.field("reply_to_message_id", pa.int64()),
+        pa.field("forwarded_from", pa.string()),
+        pa.field("via_bot", pa.string()),
+        pa.field("author", pa.string()),
+        pa.field("media_type", pa.string()),
+        pa.field("media_path", pa.string()),
+        pa.field("action", pa.string()),
+        pa.field("actor", pa.string()),
+        pa.field("reactions", pa.string()),
+        pa.field("extra", pa.string(), nullable=False),
+        pa.field("source_file", pa.string()),
+        pa.field("source_position", pa.string()),
+    ],
+    metadata={b"tg_pipeline.schema_version": str(SCHEMA_VERSION).encode()},
+)
+
+FIELD_NAMES: tuple[str, ...] = tuple(MESSAGE_SCHEMA.names)
+
+#: Columns stored as JSON text: they round-trip exactly through Parquet, CSV and DuckDB.
+JSON_FIELDS = frozenset({"entities", "reactions", "extra"})
+TIME_FIELDS = frozenset({"sent_at", "edited_at"})
+
+DEFAULT_BATCH_SIZE = 20_000
+
+
+def dumps_json(value: Any) -> str:
+    """Compact, key-order-preserving JSON; the same value always gives the same text."""
+    return orjson.dumps(value).decode()
+
+
+class BatchBuilder:
+    """Collects row dicts column by column and cuts them into record batches.
+
+    A row gives ``sent_at``/``edited_at`` as integer epoch seconds (UTC), and ``entities``,
+    ``reactions`` and ``extra`` as Python lists/dicts; missing keys are null. ``entities``
+    defaults to ``[]`` and ``extra`` to ``{}``.
+    """
+
+    def __init__(self, batch_size: int = DEFAULT_BATCH_SIZE) -> None:
+        self.batch_size = batch_size
+        self._reset()
+
+    def _reset(self) -> None:
+        self._columns: dict[str, list[Any]] = {name: [] for name in FIELD_NAMES}
+        self._rows = 0
+
+    def __len__(self) -> int:
+        return self._rows
+
+    def append(self, row: dict[str, Any]) -> pa.RecordBatch | None:
+        """Add one row; return a full batch when one is ready, else None."""
+        cols = self._columns
+        get = row.get
+        for name in FIELD_NAMES:
+            cols[name].append(get(name))
+        self._rows += 1
+        if self._rows >= self.batch_size:
+            return self.flush()
+        return None
+
+    def flush(self) -> pa.RecordBatch | None:
+        """Return what is collected as a batch (None when empty) and start over."""
+        if not self._rows:
+            return None
+        cols = self._columns
+        arrays: list[pa.Array] = []
+        for field in MESSAGE_SCHEMA:
+            values = cols[field.name]
+            if field.name in TIME_FIELDS:
+                seconds = pa.array(values, type=pa.int64())
+                arrays.append(pc.multiply(seconds, 1_000_000).cast(UTC_US))
+            elif field.name == "entities":
+                arrays.append(pa.array([dumps_json(v or []) for v in values], pa.string()))
+            elif field.name == "extra":
+                arrays.append(pa.array([dumps_json(v or {}) for v in values], pa.string()))
+            elif field.name == "reactions":
+                arrays.append(
+                    pa.array([None if v is None else dumps_json(v) for v in values], pa.string())
+                )
+            else:
+                arrays.append(pa.array(values, type=field.type))
+        batch = pa.RecordBatch.from_arrays(arrays, schema=MESSAGE_SCHEMA)
+        self._reset()
+        return batch
+
+    def extend(self, rows: Iterable[dict[str, Any]]) -> Iterator[pa.RecordBatch]:
+        """Feed many rows, yielding each batch as it fills, then the remainder."""
+        for row in rows:
+            batch = self.append(row)
+            if batch is not None:
+                yield batch
+        tail = self.flush()
+        if tail is not None:
+            yield tail
+
+
+@dataclass(frozen=True, slots=True)
+class ReadOptions:
+    """How readers interpret a dump.
+
+    ``default_zone`` is the IANA zone for exports whose times carry no offset (before 2022).
+    ``chat_id`` lets a user name the chat an HTML dump belongs to; HTML carries no chat id.
+    """
+
+    default_zone: str = "UTC"
+    batch_size: int = DEFAULT_BATCH_SIZE
+    workers: int | None = None
+    chat_id: int | None = None
+
+
+def _iso(value: datetime | None) -> str | None:
+    if value is None:
+        return None
+    return value.astimezone(UTC).isoformat()
+
+
+def batch_to_dicts(batch: pa.RecordBatch) -> Iterator[dict[str, Any]]:
+    """Rows as plain dicts with JSON columns parsed and instants as ISO-8601 with offset."""
+    for row in batch.to_pylist():
+        for name in JSON_FIELDS:
+            if row[name] is not None:
+                row[name] = orjson.loads(row[name])
+        for name in TIME_FIELDS:
+            row[name] = _iso(row[name])
+        yield row
+
+
+def to_jsonl(batch: pa.RecordBatch) -> Iterator[bytes]:
+    """One JSON Lines row per record: the stable contract of ``tg-pipeline parse``."""
+    for row in batch_to_dicts(batch):
+        yield orjson.dumps(row) + b"\n"

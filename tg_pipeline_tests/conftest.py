@@ -1,0 +1,38 @@
+"""Fixtures shared by every test package."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import pytest
+
+REPO_ROOT = Path(__file__).resolve().parents[1]
+SHARED_FIXTURES = REPO_ROOT.parent / "shared" / "fixtures"
+OWN_FIXTURES = Path(__file__).resolve().parent / "fixtures"
+
+
+def shared_fixture(*parts: str) -> Path:
+    """Path to a real sample export in ../shared/fixtures.
+
+    On a user's fresh clone ../shared does not exist, so the test is skipped with a reason.
+    In CI it must exist: a missing fixture there is a failure, never a silent skip.
+    """
+    path = SHARED_FIXTURES.joinpath(*parts)
+    if not path.exists():
+        if os.environ.get("CI"):
+            pytest.fail(f"shared fixture missing in CI: {path}")
+        pytest.skip(f"shared fixtures not present ({path}); they sit beside the repo in ../shared")
+    return path
+
+
+@pytest.fixture
+def seed_dir() -> Path:
+    """The HTML + JSON pair of one chat that the replaced Go service shipped with."""
+    return shared_fixture("chatparser_seed")
+
+
+@pytest.fixture
+def samples_dir() -> Path:
+    """Real and synthetic Telegram Desktop exports collected from public repositories."""
+    return shared_fixture("telegram_samples")

@@ -19,9 +19,10 @@ import pyarrow.compute as pc
 
 SCHEMA_VERSION = 1
 
-#: Where a record's instant came from: the export's unixtime, the HTML title's offset, or
-#: the configured zone for exports that carry neither (before 2022).
-TIME_SOURCES = ("unixtime", "html_offset", "assumed")
+#: Where a record's instant came from: the export's unixtime, the HTML title's offset, the
+#: configured zone for exports that carry neither (before 2022), or, for HTML service
+#: entries that carry no time at all, the neighbouring message's instant.
+TIME_SOURCES = ("unixtime", "html_offset", "assumed", "inferred")
 
 KINDS = ("message", "service")
 

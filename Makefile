@@ -20,6 +20,7 @@ run: $(STAMP)
 
 dev: $(STAMP)
 	mkdir -p $(TG_DATA_DIR)/dagster_home
+	test -f $(TG_DATA_DIR)/dagster_home/dagster.yaml || cp dagster.yaml $(TG_DATA_DIR)/dagster_home/
 	DAGSTER_HOME=$${DAGSTER_HOME:-$(TG_DATA_DIR)/dagster_home} $(BIN)/dagster dev -m tg_pipeline.definitions
 
 lint: $(STAMP)

@@ -8,6 +8,7 @@ faster than ``RecordBatch.from_pylist`` on Telegram-sized rows.
 
 from __future__ import annotations
 
+import operator
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -59,6 +60,7 @@ MESSAGE_SCHEMA = pa.schema(
 )
 
 FIELD_NAMES: tuple[str, ...] = tuple(MESSAGE_SCHEMA.names)
+_ROW_VALUES = operator.itemgetter(*FIELD_NAMES)
 
 #: Columns stored as JSON text: they round-trip exactly through Parquet, CSV and DuckDB.
 JSON_FIELDS = frozenset({"entities", "reactions", "extra"})
@@ -85,7 +87,7 @@ class BatchBuilder:
         self._reset()
 
     def _reset(self) -> None:
-        self._columns: dict[str, list[Any]] = {name: [] for name in FIELD_NAMES}
+        self._values: list[tuple[Any, ...]] = []
         self._rows = 0
 
     def __len__(self) -> int:
@@ -93,10 +95,12 @@ class BatchBuilder:
 
     def append(self, row: dict[str, Any]) -> pa.RecordBatch | None:
         """Add one row; return a full batch when one is ready, else None."""
-        cols = self._columns
-        get = row.get
-        for name in FIELD_NAMES:
-            cols[name].append(get(name))
+        try:
+            values = _ROW_VALUES(row)
+        except KeyError:
+            get = row.get
+            values = tuple([get(name) for name in FIELD_NAMES])
+        self._values.append(values)
         self._rows += 1
         if self._rows >= self.batch_size:
             return self.flush()
@@ -106,7 +110,8 @@ class BatchBuilder:
         """Return what is collected as a batch (None when empty) and start over."""
         if not self._rows:
             return None
-        cols = self._columns
+        # One C-level transpose of the collected rows instead of 24 appends per row.
+        cols = dict(zip(FIELD_NAMES, zip(*self._values, strict=True), strict=True))
         arrays: list[pa.Array] = []
         for field in MESSAGE_SCHEMA:
             values = cols[field.name]

@@ -1,0 +1,44 @@
+"""What every asset of the telegram group shares: owners, the run's audit context, failures."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import dagster as dg
+
+from tg_pipeline.errors import DumpError
+from tg_pipeline.ingest import DataPaths, RunContext, outbox_sink
+
+GROUP = "telegram"
+OWNERS = ["team:data-platform"]
+#: Every step that opens the DuckDB file takes a slot of this pool; its limit is 1
+#: (dagster.yaml), so writers in different runs take turns instead of failing on the lock.
+WAREHOUSE_POOL = "warehouse"
+
+
+def run_context(context: dg.OpExecutionContext | dg.AssetExecutionContext, paths: DataPaths):
+    """The run's identity for audit events, which go to the outbox under the data dir."""
+    return RunContext(run_id=context.run_id, job=context.job_name, emit=outbox_sink(paths.data_dir))
+
+
+def failure_for(dump_id: str | None, source: Path, err: DumpError) -> dg.Failure:
+    """A step failure whose message is the dump error itself, as the run page shows it."""
+    return dg.Failure(
+        description=str(err),
+        metadata={
+            "dump_id": dump_id or "(not detected)",
+            "source": dg.MetadataValue.path(str(source)),
+            "error_file": err.file or "",
+            "error_position": err.position or "",
+        },
+    )
+
+
+def owner_of(context: dg.OpExecutionContext | dg.AssetExecutionContext) -> str:
+    """How a busy warehouse names its holder to whoever is kept waiting."""
+    return f"dagster run {context.run_id[:8]} ({context.job_name}, step {context.op_def.name})"
+
+
+def run_partition(context: dg.AssetExecutionContext) -> str | None:
+    """The dump a run is about, also for unpartitioned assets inside a partitioned run."""
+    return context.run.tags.get("dagster/partition")

@@ -1,0 +1,73 @@
+"""``messages``: one dump's records upserted into the warehouse, all of them or none."""
+
+import dagster as dg
+from pydantic import Field
+
+from tg_pipeline.assets.telegram.common import (
+    GROUP,
+    OWNERS,
+    WAREHOUSE_POOL,
+    failure_for,
+    owner_of,
+    run_context,
+)
+from tg_pipeline.assets.telegram.metadata import messages_metadata
+from tg_pipeline.assets.telegram.raw_dump import raw_dump
+from tg_pipeline.errors import DumpError
+from tg_pipeline.ingest import ingest_staged, load_staged
+from tg_pipeline.partitions import dumps_partitions
+from tg_pipeline.resources import PipelineSettings
+from tg_pipeline.warehouse import Warehouse
+
+
+class MessagesConfig(dg.Config):
+    chat_id: int | None = Field(
+        default=None,
+        description="Chat id for an HTML dump, which carries none. Empty: join the chat "
+        "already known by its name, or give it a stable surrogate id.",
+    )
+
+
+@dg.asset(
+    partitions_def=dumps_partitions,
+    deps=[raw_dump],
+    group_name=GROUP,
+    kinds={"duckdb"},
+    owners=OWNERS,
+    pool=WAREHOUSE_POOL,
+    description=(
+        "All messages and service entries, keyed by (chat_id, message_id). Materializing a "
+        "dump partition streams that dump's raw copy into the DuckDB warehouse in one "
+        "transaction: new messages are added, a newer edit replaces the stored one, "
+        "everything else is left alone, so re-ingesting a dump changes nothing. On success "
+        "the inbox entry moves to `data/processed/`; a dump that fails to read moves to "
+        "`data/quarantine/` with an `.error.txt` report and the warehouse is untouched."
+    ),
+)
+def messages(
+    context: dg.AssetExecutionContext, config: MessagesConfig, settings: PipelineSettings
+) -> dg.MaterializeResult:
+    paths = settings.paths().ensure()
+    dump_id = context.partition_key
+    staged = load_staged(paths, dump_id)
+    if staged is None:
+        raise dg.Failure(
+            description=f"dump {dump_id} has no raw copy in {paths.raw}; materialize "
+            "raw_dump for this partition first"
+        )
+    options = settings.read_options(chat_id=config.chat_id)
+    with Warehouse.open(paths.warehouse, owner=owner_of(context)) as warehouse:
+        try:
+            result = ingest_staged(
+                staged, warehouse, paths, options, run=run_context(context, paths)
+            )
+        except DumpError as err:
+            context.log.error(f"dump {dump_id} quarantined: {err}")
+            raise failure_for(dump_id, staged.source, err) from err
+        metadata = messages_metadata(result, warehouse, staged)
+    context.log.info(
+        f"dump {dump_id}: {result.new} new, {result.updated} updated, "
+        f"{result.unchanged} unchanged of {result.rows} rows; "
+        f"{len(result.chats)} chat(s), {len(result.senders)} sender(s)"
+    )
+    return dg.MaterializeResult(metadata=metadata)

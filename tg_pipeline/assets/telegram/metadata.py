@@ -1,0 +1,112 @@
+"""Materialization metadata a person reads in the UI: counts, schema, preview, files.
+
+Assets and the inbox op report the same things in the same words, so a partition ingested
+by `dagster job execute` looks like one ingested by the sensor.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+
+import dagster as dg
+
+from tg_pipeline.ingest import StagedDump
+from tg_pipeline.warehouse import IngestResult, Warehouse
+
+PREVIEW_ROWS = 5
+_CELL_WIDTH = 48
+#: Columns worth a glance in a preview; the full record has 24.
+PREVIEW_COLUMNS = ("chat_id", "message_id", "kind", "sent_at", "sender_name", "text")
+_LISTED = 20
+
+
+def md_table(rows: Sequence[Mapping[str, Any]], columns: Sequence[str] | None = None) -> str:
+    """A Markdown table, cells shortened to one line so the UI shows it without scrolling."""
+    if not rows:
+        return "_(no rows)_"
+    cols = list(columns) if columns else list(rows[0].keys())
+    lines = [
+        "| " + " | ".join(cols) + " |",
+        "| " + " | ".join("---" for _ in cols) + " |",
+    ]
+    for row in rows:
+        lines.append("| " + " | ".join(_cell(row.get(c)) for c in cols) + " |")
+    return "\n".join(lines)
+
+
+def _cell(value: Any) -> str:
+    if value is None:
+        return ""
+    text = value.isoformat(sep=" ") if isinstance(value, datetime) else str(value)
+    text = " ".join(text.split()).replace("|", "\\|")
+    return text if len(text) <= _CELL_WIDTH else text[: _CELL_WIDTH - 1] + "…"
+
+
+def table_schema(columns: Mapping[str, str]) -> dg.TableSchema:
+    return dg.TableSchema(
+        columns=[dg.TableColumn(name=name, type=type_) for name, type_ in columns.items()]
+    )
+
+
+def listed(values: Sequence[Any]) -> str:
+    shown = ", ".join(str(v) for v in values[:_LISTED])
+    more = len(values) - _LISTED
+    return shown + (f" … and {more} more" if more > 0 else "") if values else "(none)"
+
+
+def raw_dump_metadata(staged: StagedDump) -> dict[str, Any]:
+    files = [
+        {"file": f.path, "bytes": f.bytes, "sha256": f.sha256[:16] + "…"} for f in staged.files
+    ]
+    return {
+        "dump_id": staged.dump_id,
+        "kind": staged.kind,
+        "fingerprint": staged.fingerprint,
+        "source": dg.MetadataValue.path(str(staged.source)),
+        "raw_copy": dg.MetadataValue.path(str(staged.directory)),
+        "manifest": dg.MetadataValue.path(str(staged.manifest_path)),
+        "files": len(staged.files),
+        "total_bytes": staged.total_bytes,
+        "file_list": dg.MetadataValue.md(md_table(files[:50])),
+    }
+
+
+def messages_metadata(
+    result: IngestResult, warehouse: Warehouse, staged: StagedDump
+) -> dict[str, Any]:
+    counts = warehouse.row_counts()
+    preview = warehouse.preview(PREVIEW_ROWS)
+    return {
+        "dump_id": staged.dump_id,
+        "new": result.new,
+        "updated": result.updated,
+        "unchanged": result.unchanged,
+        "rows_in_dump": result.rows,
+        "chats_touched": len(result.chats),
+        "chat_ids": listed(result.chats),
+        "senders_touched": len(result.senders),
+        "sender_keys": listed(result.senders),
+        "dagster/row_count": counts.get("messages", 0),
+        "table_rows": dg.MetadataValue.json(counts),
+        "dagster/column_schema": table_schema(warehouse.table_schema("messages")),
+        "preview": dg.MetadataValue.md(md_table(preview, _preview_columns(preview))),
+        "warehouse": dg.MetadataValue.path(str(_warehouse_path(warehouse))),
+    }
+
+
+def _preview_columns(rows: Sequence[Mapping[str, Any]]) -> list[str] | None:
+    if not rows:
+        return None
+    present = [c for c in PREVIEW_COLUMNS if c in rows[0]]
+    return present or None
+
+
+def _warehouse_path(warehouse: Warehouse) -> Path | str:
+    return getattr(warehouse, "path", "")
+
+
+def path_value(path: str | Path) -> dg.MetadataValue:
+    return dg.MetadataValue.path(str(path))

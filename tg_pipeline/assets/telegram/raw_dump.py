@@ -1,0 +1,86 @@
+"""``raw_dump``: one partition per dropped dump, kept as an immutable copy of its text files."""
+
+from pathlib import Path
+
+import dagster as dg
+from pydantic import Field
+
+from tg_pipeline.assets.telegram.common import OWNERS, failure_for, run_context
+from tg_pipeline.assets.telegram.metadata import raw_dump_metadata
+from tg_pipeline.errors import DumpError
+from tg_pipeline.ingest import (
+    DataPaths,
+    DumpNotFound,
+    StagedDump,
+    load_staged,
+    locate_dump,
+    stage_or_quarantine,
+)
+from tg_pipeline.partitions import dumps_partitions
+from tg_pipeline.resources import PipelineSettings
+
+
+class RawDumpConfig(dg.Config):
+    """Where the dump is. The sensor, the CLI and the inbox job fill it in; left empty, the
+    partition's raw copy or its inbox entry is found from the partition key."""
+
+    source: str = Field(
+        default="",
+        description="Path of the dropped folder, file or .zip. Empty: use the partition's "
+        "raw copy, or find the inbox entry with the partition's content.",
+    )
+
+
+@dg.asset(
+    partitions_def=dumps_partitions,
+    group_name="telegram",
+    kinds={"telegram", "file"},
+    owners=OWNERS,
+    description=(
+        "One dropped Telegram Desktop export or tg_pipeline backup: its kind, files, sizes "
+        "and content fingerprint. The text files (never media) are copied unchanged to "
+        "`data/raw/<dump>/files/` with a `manifest.json` (sizes, sha256, kind, fingerprint, "
+        "source), so the dump can be read again after the inbox entry has moved on. "
+        "A dump that cannot be recognised is moved to `data/quarantine/` with an "
+        "`.error.txt` report, and the run fails with that message."
+    ),
+)
+def raw_dump(
+    context: dg.AssetExecutionContext, config: RawDumpConfig, settings: PipelineSettings
+) -> dg.MaterializeResult:
+    paths = settings.paths().ensure()
+    dump_id = context.partition_key
+    staged = _stage(context, paths, dump_id, config.source)
+    context.log.info(
+        f"dump {dump_id}: {staged.kind}, {len(staged.files)} file(s), "
+        f"{staged.total_bytes} bytes, raw copy at {staged.directory}"
+    )
+    return dg.MaterializeResult(metadata=raw_dump_metadata(staged))
+
+
+def _stage(
+    context: dg.AssetExecutionContext, paths: DataPaths, dump_id: str, source: str
+) -> StagedDump:
+    existing = load_staged(paths, dump_id)
+    if existing is not None:
+        context.log.info(f"dump {dump_id} was staged before; keeping its raw copy")
+        return existing
+    try:
+        entry = Path(source) if source else locate_dump(paths, dump_id)
+    except DumpNotFound as err:
+        raise dg.Failure(description=str(err)) from err
+    if not entry.exists():
+        raise dg.Failure(description=f"dump {dump_id}: {entry} does not exist")
+    try:
+        staged = stage_or_quarantine(entry, paths, run=run_context(context, paths))
+    except DumpError as err:
+        raise failure_for(dump_id, entry, err) from err
+    if staged.dump_id != dump_id:
+        raise dg.Failure(
+            description=(
+                f"{entry} now holds different content (dump {staged.dump_id}) than partition "
+                f"{dump_id} was created for; the sensor will pick the new content up as a "
+                "new dump"
+            )
+        )
+    return staged

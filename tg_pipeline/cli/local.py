@@ -1,0 +1,259 @@
+"""Run jobs in this process against the local Dagster instance (the CLI's default).
+
+The CLI executes the very job definitions the sensor and ``dagster job execute`` use, so
+there is one ingest path; running them in-process only skips the webserver. The instance
+lives in ``DAGSTER_HOME`` when that is set, else in ``<data dir>/dagster_home`` (the place
+``make dev`` uses), so the UI, the CLI and ``status`` all see the same runs.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import threading
+import uuid
+import warnings
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from tg_pipeline.cli.runner import (
+    LogSink,
+    Materialization,
+    RunInfo,
+    RunOutcome,
+)
+
+if TYPE_CHECKING:
+    import dagster as dg
+
+DEFINITIONS_MODULE = "tg_pipeline.definitions"
+PARTITION_TAG = "dagster/partition"
+
+#: Written into a new ``<data dir>/dagster_home``: the embedded default (SQLite storage in
+#: that directory) plus what the project relies on: one slot per pool, so warehouse writers
+#: in different runs take turns, and slots given back when a run dies.
+EMBEDDED_INSTANCE_YAML = """\
+# Embedded Dagster instance created by tg-pipeline: SQLite storage in this directory.
+concurrency:
+  pools:
+    default_limit: 1
+run_monitoring:
+  enabled: true
+  free_slots_after_run_end_seconds: 15
+telemetry:
+  enabled: false
+"""
+
+#: Dagster prefixes an error with its exception's class path; a user needs the message only.
+_CLASS_PREFIX = re.compile(r"^(?:(?:[a-z_][\w]*\.)+[A-Z]\w*|[A-Z]\w*(?:Error|Exception|Busy)): ")
+
+
+def dagster_home_for(data_dir: Path) -> Path:
+    """``DAGSTER_HOME`` if set, else ``<data_dir>/dagster_home``."""
+    configured = os.environ.get("DAGSTER_HOME")
+    return Path(configured) if configured else data_dir / "dagster_home"
+
+
+def clean_error(message: str) -> str:
+    """The first line of an error message, without Dagster's ``module.Class: `` prefix."""
+    lines = [line for line in message.strip().splitlines() if line.strip()]
+    first = lines[0] if lines else message
+    return _CLASS_PREFIX.sub("", first.strip())
+
+
+def quiet_dagster() -> None:
+    """Keep Dagster's warnings off the CLI's stderr; errors are reported as one line."""
+    warnings.filterwarnings("ignore", module=r"dagster(\.|$)")
+    warnings.filterwarnings("ignore", category=UserWarning, message=r".*dagster.*")
+    try:
+        from dagster import BetaWarning, PreviewWarning
+
+        warnings.simplefilter("ignore", BetaWarning)
+        warnings.simplefilter("ignore", PreviewWarning)
+    except ImportError:
+        pass
+
+
+def _metadata_value(value: Any) -> Any:
+    return getattr(value, "value", value)
+
+
+class LocalRunner:
+    """A :class:`~tg_pipeline.cli.runner.JobRunner` that executes jobs in this process."""
+
+    def __init__(
+        self,
+        data_dir: Path,
+        *,
+        definitions_module: str = DEFINITIONS_MODULE,
+        poll_s: float = 0.2,
+    ) -> None:
+        self.data_dir = data_dir
+        self.dagster_home = dagster_home_for(data_dir).resolve()
+        self.where = f"local instance {self.dagster_home}"
+        self._definitions_module = definitions_module
+        self._poll_s = poll_s
+        self._instance: dg.DagsterInstance | None = None
+        self._defs: dg.Definitions | None = None
+
+    @property
+    def instance(self) -> dg.DagsterInstance:
+        if self._instance is None:
+            quiet_dagster()
+            import dagster as dg
+
+            self.dagster_home.mkdir(parents=True, exist_ok=True)
+            config = self.dagster_home / "dagster.yaml"
+            if not os.environ.get("DAGSTER_HOME") and not config.exists():
+                config.write_text(EMBEDDED_INSTANCE_YAML)
+            os.environ["DAGSTER_HOME"] = str(self.dagster_home)
+            self._instance = dg.DagsterInstance.get()
+        return self._instance
+
+    @property
+    def defs(self) -> dg.Definitions:
+        if self._defs is None:
+            import importlib
+
+            quiet_dagster()
+            # Resources read TG_DATA_DIR when a run starts: point them at the CLI's data dir.
+            os.environ["TG_DATA_DIR"] = str(self.data_dir)
+            module = importlib.import_module(self._definitions_module)
+            self._defs = module.defs
+        return self._defs
+
+    def close(self) -> None:
+        if self._instance is not None:
+            self._instance.dispose()
+            self._instance = None
+
+    def add_partition(self, partitions_def: str, key: str) -> None:
+        if not self.instance.has_dynamic_partition(partitions_def, key):
+            self.instance.add_dynamic_partitions(partitions_def, [key])
+
+    def run(
+        self,
+        job_name: str,
+        *,
+        run_config: Mapping[str, Any] | None = None,
+        tags: Mapping[str, str] | None = None,
+        partition: str | None = None,
+        asset_selection: Sequence[str] | None = None,
+        on_log: LogSink | None = None,
+    ) -> RunOutcome:
+        import dagster as dg
+
+        job = self.defs.resolve_job_def(job_name)
+        selection = [dg.AssetKey.from_user_string(k) for k in asset_selection or ()] or None
+        instance = self.instance
+        run_id = str(uuid.uuid4())
+        config = dict(run_config or {})
+        # The console logger would print every Dagster event on stderr; the CLI reports
+        # progress and the outcome itself, and the full log stays in the instance.
+        config.setdefault("loggers", {"console": {"config": {"log_level": "CRITICAL"}}})
+        box: dict[str, Any] = {}
+
+        def execute() -> None:
+            try:
+                box["result"] = job.execute_in_process(
+                    run_config=config,
+                    instance=instance,
+                    partition_key=partition,
+                    tags=dict(tags or {}),
+                    run_id=run_id,
+                    asset_selection=selection,
+                    raise_on_error=False,
+                )
+            except BaseException as exc:
+                box["error"] = exc
+
+        worker = threading.Thread(target=execute, name=f"run-{run_id[:8]}", daemon=True)
+        worker.start()
+        cursor: str | None = None
+        while True:
+            worker.join(self._poll_s)
+            if on_log is not None:
+                cursor = self._forward_logs(run_id, cursor, on_log)
+            if not worker.is_alive():
+                break
+        if "error" in box:
+            raise box["error"]
+        return self._outcome(box["result"], job_name)
+
+    def _forward_logs(self, run_id: str, cursor: str | None, on_log: LogSink) -> str | None:
+        while True:
+            connection = self.instance.get_records_for_run(run_id, cursor=cursor, limit=500)
+            for record in connection.records:
+                entry = record.event_log_entry
+                if entry.dagster_event is None and entry.user_message:
+                    on_log(entry.user_message)
+            cursor = connection.cursor
+            if not connection.has_more:
+                return cursor
+
+    @staticmethod
+    def _outcome(result: Any, job_name: str) -> RunOutcome:
+        materializations = [
+            Materialization(
+                asset_key="/".join(event.asset_key.path),
+                partition=event.partition,
+                metadata={
+                    k: _metadata_value(v)
+                    for k, v in event.step_materialization_data.materialization.metadata.items()
+                },
+            )
+            for event in result.get_asset_materialization_events()
+        ]
+        outputs: dict[str, dict[str, Any]] = {}
+        for event in result.all_events:
+            if event.is_successful_output and event.step_key is not None:
+                outputs.setdefault(event.step_key, {}).update(
+                    {k: _metadata_value(v) for k, v in event.step_output_data.metadata.items()}
+                )
+        error = None
+        for event in result.get_step_failure_events():
+            info = event.step_failure_data.error
+            if info is not None:
+                chain = info
+                while chain.cause is not None and "dagster" in (chain.cls_name or "").lower():
+                    chain = chain.cause
+                error = clean_error(chain.message)
+                break
+        if error is None and not result.success:
+            failure = result.get_run_failure_event()
+            if failure is not None:
+                error = clean_error(failure.message or "run failed")
+        return RunOutcome(
+            run_id=result.run_id,
+            job_name=job_name,
+            status=result.dagster_run.status.value,
+            materializations=materializations,
+            outputs=outputs,
+            error=error,
+        )
+
+    def _runs(self, limit: int | None, statuses: list[str] | None) -> list[RunInfo]:
+        import dagster as dg
+
+        filters = None
+        if statuses:
+            filters = dg.RunsFilter(statuses=[dg.DagsterRunStatus(s) for s in statuses])
+        records = self.instance.get_run_records(filters=filters, limit=limit)
+        return [
+            RunInfo(
+                run_id=r.dagster_run.run_id,
+                job_name=r.dagster_run.job_name,
+                status=r.dagster_run.status.value,
+                partition=r.dagster_run.tags.get(PARTITION_TAG),
+                start_time=r.start_time,
+                end_time=r.end_time,
+            )
+            for r in records
+        ]
+
+    def recent_runs(self, limit: int) -> list[RunInfo]:
+        return self._runs(limit, None)
+
+    def active_runs(self) -> list[RunInfo]:
+        return self._runs(None, ["QUEUED", "NOT_STARTED", "STARTING", "STARTED", "CANCELING"])

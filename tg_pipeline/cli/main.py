@@ -1,0 +1,128 @@
+"""The ``tg-pipeline`` command group: shared options and one way to report a failure.
+
+Every command reports failures the same way, so scripts can rely on the exit status:
+
+- 0: done;
+- 1: a user error or a bad dump: one line ``tg-pipeline: error: <file>: <position>:
+  <message>``, and for a dump a second line saying it was rejected as a whole;
+- 2: bad usage (click's own message);
+- 3: a bug: its type and message, with the traceback only under ``--debug``;
+- 141: the reader of stdout went away (``| head``); nothing more is printed, as with any
+  tool stopped by SIGPIPE.
+
+New commands live in their own module in this package and are registered below with one
+``main.add_command`` line each.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import sys
+from pathlib import Path
+
+import click
+
+from tg_pipeline import __version__
+from tg_pipeline.cli import CliContext
+from tg_pipeline.cli.delete import delete_command
+from tg_pipeline.cli.ingest import backup_command, ingest_command, restore_command
+from tg_pipeline.cli.parse import parse_command
+from tg_pipeline.cli.query import chats_command, counts_command, messages_command
+from tg_pipeline.cli.status import status_command
+from tg_pipeline.errors import DumpError, TgPipelineError
+
+PROG = "tg-pipeline"
+EXIT_ERROR = 1
+EXIT_INTERNAL = 3
+EXIT_BROKEN_PIPE = 128 + signal.SIGPIPE
+
+
+def _debug(ctx: click.Context) -> bool:
+    obj = ctx.find_root().obj
+    return bool(getattr(obj, "debug", False))
+
+
+def report_error(err: TgPipelineError) -> None:
+    """The one- or two-line report of an error a user can act on."""
+    click.echo(f"{PROG}: error: {err}", err=True)
+    for note in getattr(err, "__notes__", ()):
+        click.echo(f"{PROG}: {note}", err=True)
+    if isinstance(err, DumpError):
+        click.echo(f"{PROG}: the dump was rejected as a whole; none of it was accepted", err=True)
+
+
+def _silence_stdout() -> None:
+    """Point stdout at /dev/null so the interpreter's final flush cannot fail again."""
+    try:
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+        os.close(devnull)
+    except (OSError, ValueError):
+        pass
+
+
+class _Group(click.Group):
+    """A group that turns pipeline errors into exit codes instead of tracebacks."""
+
+    def invoke(self, ctx: click.Context) -> object:
+        try:
+            return super().invoke(ctx)
+        except (click.exceptions.ClickException, click.exceptions.Exit, click.exceptions.Abort):
+            raise
+        except BrokenPipeError:
+            _silence_stdout()
+            ctx.exit(EXIT_BROKEN_PIPE)
+        except TgPipelineError as err:
+            if _debug(ctx):
+                raise
+            report_error(err)
+            ctx.exit(EXIT_ERROR)
+        except Exception as exc:
+            if _debug(ctx):
+                raise
+            click.echo(
+                f"{PROG}: internal error: {type(exc).__name__}: {exc} "
+                "(run with --debug for the traceback)",
+                err=True,
+            )
+            ctx.exit(EXIT_INTERNAL)
+
+
+@click.group(cls=_Group, context_settings={"help_option_names": ["-h", "--help"]})
+@click.option(
+    "--data-dir",
+    type=click.Path(file_okay=False, path_type=Path),
+    envvar="TG_DATA_DIR",
+    default=Path("data"),
+    show_default=True,
+    help="Where the warehouse, inbox, backups and Dagster state live.",
+)
+@click.option(
+    "--url",
+    envvar="TG_DAGSTER_URL",
+    default=None,
+    metavar="URL",
+    help="A running dagster-webserver to trigger work on, instead of running in-process.",
+)
+@click.option("--debug", is_flag=True, help="Show tracebacks.")
+@click.version_option(__version__, prog_name=PROG)
+@click.pass_context
+def main(ctx: click.Context, data_dir: Path, url: str | None, debug: bool) -> None:
+    """Telegram chat exports into a clean, queryable warehouse."""
+    ctx.obj = CliContext(data_dir=data_dir, url=url or None, debug=debug)
+
+
+main.add_command(parse_command)
+main.add_command(ingest_command)
+main.add_command(messages_command)
+main.add_command(counts_command)
+main.add_command(chats_command)
+main.add_command(backup_command)
+main.add_command(restore_command)
+main.add_command(delete_command)
+main.add_command(status_command)
+
+
+if __name__ == "__main__":
+    main(prog_name=PROG)

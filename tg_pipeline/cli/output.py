@@ -1,0 +1,203 @@
+"""Render query results as a terminal table, JSON Lines or CSV.
+
+``table`` is for people: a few chosen columns, one line per row, cut to the terminal width.
+``jsonl`` and ``csv`` are for pipes: every column, every row, nothing truncated. JSON Lines
+rows have the shape ``tg-pipeline parse`` prints (instants as ISO-8601 with offset, JSON
+columns parsed). CSV keeps JSON columns as their JSON text (lists, such as a chat's dumps,
+become JSON text too) and writes nulls unquoted and
+strings quoted, so ``pyarrow.csv`` or DuckDB (``allow_quoted_nulls=false``) read back the
+same rows, empty strings and nulls told apart.
+"""
+
+from __future__ import annotations
+
+import sys
+from collections.abc import Sequence
+from datetime import UTC, datetime
+from enum import StrEnum
+from typing import Any, BinaryIO
+
+import orjson
+import pyarrow as pa
+import pyarrow.csv as pa_csv
+from rich.console import Console
+from rich.table import Table
+
+from tg_pipeline.records import JSON_FIELDS
+
+#: Columns whose text is JSON: parsed in JSON Lines output, kept as text in CSV.
+JSON_COLUMNS = frozenset(JSON_FIELDS) | {"payload"}
+
+MAX_CELL_CHARS = 200
+#: Widest a column that is not one of a table's ``wide`` columns may get.
+NARROW_MAX = 24
+
+
+class OutputFormat(StrEnum):
+    TABLE = "table"
+    JSONL = "jsonl"
+    CSV = "csv"
+
+
+FORMAT_CHOICES = [f.value for f in OutputFormat]
+
+
+def _iso(value: datetime) -> str:
+    if value.tzinfo is None:
+        value = value.replace(tzinfo=UTC)
+    return value.astimezone(UTC).isoformat()
+
+
+def _json_value(name: str, value: Any) -> Any:
+    if value is None:
+        return None
+    if isinstance(value, datetime):
+        return _iso(value)
+    if name in JSON_COLUMNS and isinstance(value, str):
+        try:
+            return orjson.loads(value)
+        except orjson.JSONDecodeError:
+            return value
+    return value
+
+
+def write_jsonl(table: pa.Table, out: BinaryIO) -> None:
+    for batch in table.to_batches():
+        names = batch.schema.names
+        for row in batch.to_pylist():
+            record = {name: _json_value(name, row[name]) for name in names}
+            out.write(orjson.dumps(record, option=orjson.OPT_NON_STR_KEYS) + b"\n")
+
+
+def _csv_schema(schema: pa.Schema) -> pa.Schema:
+    """Lists and structs (a chat's dumps, say) are written as JSON text: CSV cells are flat."""
+    return pa.schema(
+        [pa.field(f.name, pa.string()) if pa.types.is_nested(f.type) else f for f in schema]
+    )
+
+
+def _flatten(batch: pa.RecordBatch, schema: pa.Schema) -> pa.RecordBatch:
+    arrays = []
+    for column, field in zip(batch.columns, batch.schema, strict=True):
+        if pa.types.is_nested(field.type):
+            column = pa.array(
+                [
+                    None if v is None else orjson.dumps(v, default=str).decode()
+                    for v in column.to_pylist()
+                ],
+                pa.string(),
+            )
+        arrays.append(column)
+    return pa.RecordBatch.from_arrays(arrays, schema=schema)
+
+
+def write_csv(table: pa.Table, out: BinaryIO) -> None:
+    schema = _csv_schema(table.schema)
+    options = pa_csv.WriteOptions(include_header=True, quoting_style="needed")
+    with pa_csv.CSVWriter(out, schema, write_options=options) as writer:
+        for batch in table.to_batches():
+            writer.write_batch(_flatten(batch, schema))
+
+
+def _cell(value: Any) -> str:
+    if value is None:
+        return ""
+    if isinstance(value, datetime):
+        value = value.astimezone(UTC) if value.tzinfo else value.replace(tzinfo=UTC)
+        return value.strftime("%Y-%m-%d %H:%M:%S")
+    if isinstance(value, list | tuple):
+        return ", ".join(_cell(v) for v in value)
+    text = " ".join(str(value).split())
+    return text if len(text) <= MAX_CELL_CHARS else text[: MAX_CELL_CHARS - 1] + "…"
+
+
+def _is_text(table: pa.Table, name: str) -> bool:
+    kind = table.schema.field(name).type
+    return pa.types.is_string(kind) or pa.types.is_large_string(kind)
+
+
+def _text_widths(
+    naturals: dict[str, int], fixed: int, wide: Sequence[str], width: int
+) -> dict[str, int]:
+    """Widths for the text columns so that the table fits ``width``.
+
+    Times, ids and counts keep their full width. Text columns that are not ``wide`` keep
+    theirs up to :data:`NARROW_MAX`; ``wide`` columns share the rest. When even that does
+    not fit, the narrow text columns give way too, down to a few characters each.
+    """
+    budget = max(width - fixed, 0)
+    narrow = {n: min(w, NARROW_MAX) for n, w in naturals.items() if n not in wide}
+    wide_naturals = {n: w for n, w in naturals.items() if n in wide}
+    # Wide columns get at least 12 characters or half the text budget, whichever is more.
+    wide_floor = sum(min(w, max(12, budget // 2)) for w in wide_naturals.values())
+    while sum(narrow.values()) + wide_floor > budget and any(w > 6 for w in narrow.values()):
+        widest = max(narrow, key=narrow.__getitem__)
+        narrow[widest] -= 1
+    left = max(budget - sum(narrow.values()), len(wide_naturals))
+    widths = dict(narrow)
+    for name, natural in wide_naturals.items():
+        share = max(left // max(len(wide_naturals), 1), 1)
+        widths[name] = min(natural, share)
+    return widths
+
+
+def render_table(
+    table: pa.Table,
+    *,
+    columns: Sequence[str] | None = None,
+    wide: Sequence[str] = (),
+    title: str | None = None,
+    console: Console | None = None,
+) -> None:
+    """Print ``columns`` (those the table has) as a rich table that fits the terminal.
+
+    Every cell stays on one line; ``wide`` columns take the leftover width and are cut with
+    an ellipsis first, so a long message text never pushes the time or sender off screen.
+    """
+    console = console or Console()
+    names = [c for c in columns if c in table.column_names] if columns else table.column_names
+    rows = [[_cell(row[name]) for name in names] for row in table.select(names).to_pylist()]
+    naturals = {name: max([len(name), *(len(r[i]) for r in rows)]) for i, name in enumerate(names)}
+    text_columns = {n for n in names if _is_text(table, n)}
+    # Each column adds a separator and one space of padding on either side.
+    fixed = sum(w for n, w in naturals.items() if n not in text_columns) + 3 * len(names) - 1
+    widths = _text_widths(
+        {n: w for n, w in naturals.items() if n in text_columns},
+        fixed,
+        [n for n in wide if n in text_columns],
+        console.width,
+    )
+    view = Table(title=title, header_style="bold", pad_edge=False)
+    for name in names:
+        view.add_column(
+            name,
+            no_wrap=True,
+            overflow="ellipsis",
+            width=widths.get(name, naturals[name]),
+            justify="right" if pa.types.is_integer(table.schema.field(name).type) else "left",
+        )
+    for cells in rows:
+        view.add_row(*cells)
+    console.print(view)
+    if table.num_rows == 0:
+        console.print("[dim]no rows[/dim]")
+
+
+def emit(
+    table: pa.Table,
+    fmt: str,
+    *,
+    columns: Sequence[str] | None = None,
+    wide: Sequence[str] = (),
+    title: str | None = None,
+) -> None:
+    """Write ``table`` to stdout in ``fmt``; ``columns``/``wide``/``title`` shape ``table``."""
+    if fmt == OutputFormat.TABLE:
+        render_table(table, columns=columns, wide=wide, title=title)
+        return
+    out = sys.stdout.buffer
+    if fmt == OutputFormat.JSONL:
+        write_jsonl(table, out)
+    else:
+        write_csv(table, out)
+    out.flush()

@@ -1,0 +1,228 @@
+"""``status``: one look at the whole pipeline — dumps, runs, events, warehouse.
+
+Each part is gathered on its own and reports its own trouble (a busy warehouse, an
+unreachable broker, a webserver that does not answer) instead of failing the command:
+status is what a person runs when something is wrong.
+"""
+
+from __future__ import annotations
+
+import sys
+from datetime import UTC, datetime
+from typing import Any
+
+import click
+import orjson
+from rich.console import Console
+from rich.table import Table
+
+from tg_pipeline.cli.context import CliEnv, cli_env, wait_option
+from tg_pipeline.errors import TgPipelineError, WarehouseBusy
+
+RECENT_RUNS = 10
+KAFKA_TIMEOUT_S = 3.0
+DUMP_COLUMNS = (
+    "dump_id",
+    "kind",
+    "status",
+    "new_count",
+    "updated_count",
+    "unchanged_count",
+    "ingested_at",
+    "error",
+)
+
+
+def _warehouse_part(env: CliEnv, wait_s: float) -> dict[str, Any]:
+    from tg_pipeline.warehouse import Warehouse
+
+    path = env.paths.warehouse
+    part: dict[str, Any] = {"path": str(path), "state": "missing", "dumps": []}
+    if not path.exists():
+        return part
+    part["bytes"] = path.stat().st_size
+    try:
+        with Warehouse.open(path, read_only=True, wait_s=wait_s) as warehouse:
+            part["row_counts"] = warehouse.row_counts()
+            dumps = warehouse.dumps()
+    except WarehouseBusy as busy:
+        part["state"] = "busy"
+        part["detail"] = env.busy_message(busy, wait_s)
+        return part
+    part["state"] = "ok"
+    part["dumps"] = [{k: _plain(v) for k, v in row.items()} for row in dumps.to_pylist()]
+    return part
+
+
+def _plain(value: Any) -> Any:
+    if isinstance(value, datetime):
+        return value.astimezone(UTC).isoformat()
+    return value
+
+
+def _runs_part(env: CliEnv) -> dict[str, Any]:
+    try:
+        runner = env.runner()
+        runs = runner.recent_runs(RECENT_RUNS)
+    except TgPipelineError as err:
+        return {"where": env.url or "local instance", "error": str(err), "runs": []}
+    return {
+        "where": runner.where,
+        "runs": [
+            {
+                "run_id": r.run_id,
+                "job": r.job_name,
+                "status": r.status,
+                "partition": r.partition,
+                "started": _timestamp(r.start_time),
+                "seconds": round(r.end_time - r.start_time, 1)
+                if r.start_time and r.end_time
+                else None,
+            }
+            for r in runs
+        ],
+    }
+
+
+def _timestamp(epoch: float | None) -> str | None:
+    if epoch is None:
+        return None
+    return datetime.fromtimestamp(epoch, UTC).isoformat(timespec="seconds")
+
+
+def _events_part(env: CliEnv) -> dict[str, Any]:
+    from tg_pipeline.events import KafkaSettings, Outbox
+
+    outbox = Outbox.in_data_dir(env.paths.data_dir)
+    part: dict[str, Any] = {"outbox": str(outbox.path)}
+    if outbox.path.exists():
+        backlog = outbox.backlog()
+        part.update(
+            pending=backlog.pending,
+            pending_counts=backlog.pending_counts,
+            pending_audit=backlog.pending_audit,
+            delivered=backlog.delivered,
+            last_error=backlog.last_error,
+            summary=backlog.summary(),
+        )
+    else:
+        part.update(pending=0, summary="outbox empty (no events yet)")
+    settings = KafkaSettings.from_env()
+    part["kafka"] = _kafka_reachability(settings)
+    return part
+
+
+def _kafka_reachability(settings: Any) -> dict[str, Any]:
+    if not settings.enabled:
+        return {
+            "bootstrap": "",
+            "reachable": None,
+            "detail": "no broker configured (TG_KAFKA_BOOTSTRAP unset); events wait in the outbox",
+        }
+    from confluent_kafka.admin import AdminClient
+
+    config = {**settings.client_config(), "socket.timeout.ms": int(KAFKA_TIMEOUT_S * 1000)}
+    try:
+        metadata = AdminClient(config).list_topics(timeout=KAFKA_TIMEOUT_S)
+    except Exception as exc:  # KafkaException: broker down, DNS, auth
+        detail = exc.args[0].str() if exc.args and hasattr(exc.args[0], "str") else str(exc)
+        return {"bootstrap": settings.bootstrap_servers, "reachable": False, "detail": detail}
+    return {
+        "bootstrap": settings.bootstrap_servers,
+        "reachable": True,
+        "detail": f"{len(metadata.brokers)} broker(s), {len(metadata.topics)} topic(s)",
+    }
+
+
+def gather(env: CliEnv, wait_s: float) -> dict[str, Any]:
+    return {
+        "data_dir": str(env.paths.data_dir),
+        "warehouse": _warehouse_part(env, wait_s),
+        "runs": _runs_part(env),
+        "events": _events_part(env),
+    }
+
+
+def _render(report: dict[str, Any]) -> None:
+    console = Console()
+    wh = report["warehouse"]
+    console.print(f"[bold]Data directory[/bold] {report['data_dir']}")
+    if wh["state"] == "missing":
+        console.print(f"[bold]Warehouse[/bold] {wh['path']}: not created yet")
+    elif wh["state"] == "busy":
+        console.print(f"[bold]Warehouse[/bold] {wh['path']} ({_size(wh['bytes'])}): {wh['detail']}")
+    else:
+        counts = ", ".join(f"{k} {v}" for k, v in wh["row_counts"].items())
+        console.print(f"[bold]Warehouse[/bold] {wh['path']} ({_size(wh['bytes'])}): {counts}")
+
+    dumps = Table(title="Dumps", title_justify="left", header_style="bold", pad_edge=False)
+    columns = [c for c in DUMP_COLUMNS if any(c in d for d in wh["dumps"])] or ["dump_id"]
+    for c in columns:
+        dumps.add_column(c, overflow="fold", ratio=3 if c == "error" else None)
+    for d in wh["dumps"]:
+        style = "red" if d.get("status") == "quarantined" else None
+        dumps.add_row(*("" if d.get(c) is None else str(d.get(c)) for c in columns), style=style)
+    if not wh["dumps"]:
+        dumps.caption = "no dumps yet"
+    console.print(dumps)
+
+    runs = report["runs"]
+    table = Table(
+        title=f"Last runs ({runs['where']})",
+        title_justify="left",
+        header_style="bold",
+        pad_edge=False,
+    )
+    for c in ("run_id", "job", "partition", "status", "started", "seconds"):
+        table.add_column(c, overflow="fold")
+    for r in runs["runs"]:
+        style = {"FAILURE": "red", "SUCCESS": "green"}.get(r["status"])
+        table.add_row(
+            r["run_id"][:8],
+            r["job"],
+            r["partition"] or "",
+            r["status"],
+            r["started"] or "",
+            "" if r["seconds"] is None else str(r["seconds"]),
+            style=style,
+        )
+    if "error" in runs:
+        table.caption = runs["error"]
+    elif not runs["runs"]:
+        table.caption = "no runs yet"
+    console.print(table)
+
+    events = report["events"]
+    kafka = events["kafka"]
+    reach = {True: "reachable", False: "NOT reachable", None: "not configured"}[kafka["reachable"]]
+    console.print(f"[bold]Outbox[/bold] {events['summary']}")
+    console.print(f"[bold]Kafka[/bold] {kafka['bootstrap'] or '-'}: {reach} ({kafka['detail']})")
+
+
+def _size(n: int) -> str:
+    size = float(n)
+    for unit in ("B", "KB", "MB", "GB"):
+        if size < 1024 or unit == "GB":
+            return f"{size:.0f} {unit}" if unit == "B" else f"{size:.1f} {unit}"
+        size /= 1024
+    return f"{n} B"
+
+
+@click.command("status")
+@click.option(
+    "--format",
+    "fmt",
+    type=click.Choice(["table", "json"]),
+    default="table",
+    show_default=True,
+    help="json prints one document with every figure, for scripts.",
+)
+@wait_option
+def status_command(fmt: str, wait_s: float) -> None:
+    """Dumps and their states, last runs, outbox backlog and Kafka, warehouse size and rows."""
+    report = gather(cli_env(), wait_s)
+    if fmt == "json":
+        sys.stdout.buffer.write(orjson.dumps(report, option=orjson.OPT_INDENT_2) + b"\n")
+        sys.stdout.flush()
+        return
+    _render(report)

@@ -1,0 +1,612 @@
+"""The one ingest path: inbox entry → raw copy → warehouse → processed (or quarantine).
+
+The assets, the inbox job, the CLI and the sensor's quarantine all go through these
+functions, so a dump is treated the same way whichever door it came in by. Nothing here
+imports Dagster: the orchestration layer only decides *when* these run.
+
+Steps, each usable on its own because the ``raw_dump`` and ``messages`` assets are two steps:
+
+1. :func:`stage_dump` detects the dump and copies its text files (never media) into
+   ``raw/<dump_id>/files/`` with a ``manifest.json`` (sizes, sha256, kind, fingerprint,
+   source). The copy is immutable: it is what a later re-materialization reads.
+2. :func:`ingest_staged` streams the copy into the warehouse in one transaction.
+3. On success the inbox entry moves to ``processed/``; on a :class:`DumpError` it moves to
+   ``quarantine/`` next to ``<name>.error.txt``, the warehouse records the failure, and the
+   error is raised again so the caller (a run, a command) fails with that message.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import re
+import shutil
+import stat
+from collections.abc import Callable, Iterable, Mapping
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+from tg_pipeline.errors import DumpError, TgPipelineError
+from tg_pipeline.readers import Dump, DumpKind, open_dump, read_dump
+from tg_pipeline.records import ReadOptions
+from tg_pipeline.warehouse import DumpRecord, IngestResult, Warehouse
+
+MANIFEST_NAME = "manifest.json"
+MANIFEST_VERSION = 1
+FINGERPRINT_PREFIX = 12
+_COPY_CHUNK = 1 << 20
+
+#: Names in the inbox that are never a dump: hidden files, our own reports, and the
+#: temporary names browsers and copy tools use while a file is still arriving.
+_IGNORED_SUFFIXES = (".error.txt", ".part", ".partial", ".crdownload", ".tmp", ".download")
+
+#: Receives each audit event the ingest path produces (the events outbox in production).
+EventSink = Callable[[list[dict[str, Any]]], None]
+
+
+class DumpNotFound(TgPipelineError):
+    """A dump id names neither a raw copy nor an inbox entry."""
+
+
+class DuplicateDump(TgPipelineError):
+    """The content of an inbox entry was registered before, as dump ``original``."""
+
+    def __init__(self, dump_id: str, original: str, source: Path) -> None:
+        self.dump_id = dump_id
+        self.original = original
+        self.source = source
+        super().__init__(f"{source.name}: same content as dump {original}; not ingested again")
+
+
+@dataclass(frozen=True)
+class DataPaths:
+    """The directory layout under the data directory."""
+
+    data_dir: Path
+    warehouse: Path
+    inbox: Path
+    processed: Path
+    quarantine: Path
+    raw: Path
+    backups: Path
+
+    @classmethod
+    def under(
+        cls,
+        data_dir: str | os.PathLike[str],
+        *,
+        warehouse: str | os.PathLike[str] | None = None,
+        inbox: str | os.PathLike[str] | None = None,
+        processed: str | os.PathLike[str] | None = None,
+        quarantine: str | os.PathLike[str] | None = None,
+        raw: str | os.PathLike[str] | None = None,
+        backups: str | os.PathLike[str] | None = None,
+    ) -> DataPaths:
+        """Absolute paths, so a run that changes directory still finds the same files."""
+        root = Path(data_dir).expanduser().absolute()
+
+        def pick(given: str | os.PathLike[str] | None, default: str) -> Path:
+            return Path(given).expanduser().absolute() if given else root / default
+
+        return cls(
+            data_dir=root,
+            warehouse=pick(warehouse, "warehouse.duckdb"),
+            inbox=pick(inbox, "inbox"),
+            processed=pick(processed, "processed"),
+            quarantine=pick(quarantine, "quarantine"),
+            raw=pick(raw, "raw"),
+            backups=pick(backups, "backups"),
+        )
+
+    @classmethod
+    def from_env(cls, environ: dict[str, str] | None = None) -> DataPaths:
+        """The layout the Dagster resource would use, for code that runs without Dagster."""
+        env = os.environ if environ is None else environ
+        return cls.under(
+            env.get("TG_DATA_DIR") or "data",
+            warehouse=env.get("TG_WAREHOUSE_PATH") or None,
+            inbox=env.get("TG_INBOX_DIR") or None,
+        )
+
+    def ensure(self) -> DataPaths:
+        for directory in (
+            self.data_dir,
+            self.warehouse.parent,
+            self.inbox,
+            self.processed,
+            self.quarantine,
+            self.raw,
+            self.backups,
+        ):
+            directory.mkdir(parents=True, exist_ok=True)
+        return self
+
+    def in_inbox(self, path: Path) -> bool:
+        try:
+            return path.absolute().parent == self.inbox
+        except OSError:
+            return False
+
+
+_SLUG_BAD = re.compile(r"[^A-Za-z0-9._-]+")
+_SLUG_DOTS = re.compile(r"\.{2,}")
+
+
+def dump_id_for(name: str, fingerprint: str) -> str:
+    """A dump id a person can read: the inbox name, then the fingerprint's first 12 digits.
+
+    Only the fingerprint part identifies content; the name part is there so the partition
+    list in the UI says which drop each partition came from.
+    """
+    slug = _SLUG_DOTS.sub(".", _SLUG_BAD.sub("_", name)).strip("._-")[:60] or "dump"
+    return f"{slug}-{fingerprint[:FINGERPRINT_PREFIX]}"
+
+
+def fingerprint_prefix(dump_id: str) -> str:
+    return dump_id.rsplit("-", 1)[-1]
+
+
+def inbox_entries(inbox: Path) -> list[Path]:
+    """Top-level inbox entries that may be dumps, in name order."""
+    try:
+        names = sorted(entry.name for entry in os.scandir(inbox))
+    except FileNotFoundError:
+        return []
+    return [inbox / name for name in names if is_candidate_name(name)]
+
+
+def is_candidate_name(name: str) -> bool:
+    return not (name.startswith((".", "~")) or name.lower().endswith(_IGNORED_SUFFIXES))
+
+
+@dataclass(frozen=True)
+class StagedFile:
+    path: str
+    bytes: int
+    sha256: str
+
+
+@dataclass(frozen=True)
+class StagedDump:
+    """A dump's immutable raw copy, as its manifest describes it."""
+
+    dump_id: str
+    kind: str
+    fingerprint: str
+    source: Path
+    root: Path
+    files: tuple[StagedFile, ...]
+    total_bytes: int
+    staged_at: str
+
+    @property
+    def directory(self) -> Path:
+        return self.root.parent
+
+    @property
+    def manifest_path(self) -> Path:
+        return self.directory / MANIFEST_NAME
+
+    def record(self) -> DumpRecord:
+        return DumpRecord(
+            dump_id=self.dump_id,
+            kind=self.kind,
+            fingerprint=self.fingerprint,
+            source=str(self.source),
+            files=[f.path for f in self.files],
+        )
+
+    def as_dump(self) -> Dump:
+        """The raw copy as a reader input, without detecting or hashing it again."""
+        return Dump(
+            source=self.source,
+            root=self.root,
+            kind=DumpKind(self.kind),
+            files=tuple(self.root / f.path for f in self.files),
+            fingerprint=self.fingerprint,
+            total_bytes=self.total_bytes,
+        )
+
+    def to_manifest(self) -> dict[str, Any]:
+        return {
+            "manifest_version": MANIFEST_VERSION,
+            "dump_id": self.dump_id,
+            "kind": self.kind,
+            "fingerprint": self.fingerprint,
+            "source": str(self.source),
+            "staged_at": self.staged_at,
+            "total_bytes": self.total_bytes,
+            "files": [{"path": f.path, "bytes": f.bytes, "sha256": f.sha256} for f in self.files],
+        }
+
+    @classmethod
+    def from_manifest(cls, manifest_path: Path) -> StagedDump:
+        data = json.loads(manifest_path.read_text(encoding="utf-8"))
+        return cls(
+            dump_id=data["dump_id"],
+            kind=data["kind"],
+            fingerprint=data["fingerprint"],
+            source=Path(data["source"]),
+            root=manifest_path.parent / "files",
+            files=tuple(StagedFile(f["path"], f["bytes"], f["sha256"]) for f in data["files"]),
+            total_bytes=data["total_bytes"],
+            staged_at=data["staged_at"],
+        )
+
+
+def load_staged(paths: DataPaths, dump_id: str) -> StagedDump | None:
+    """The raw copy of ``dump_id``, or None when it has not been staged."""
+    manifest = paths.raw / dump_id / MANIFEST_NAME
+    if not manifest.is_file():
+        return None
+    return StagedDump.from_manifest(manifest)
+
+
+def stage_dump(
+    source: Path, paths: DataPaths, *, known: Mapping[str, str] | None = None
+) -> StagedDump:
+    """Detect ``source`` and keep an immutable copy of its text files; raises DumpError.
+
+    Staging the same content twice returns the existing copy, so re-running a partition
+    never rewrites what an earlier run recorded. Content whose fingerprint prefix is a key
+    of ``known`` (prefix → dump id) raises DuplicateDump before anything is copied.
+    """
+    source = source.absolute()
+    with open_dump(source) as dump:
+        dump_id = dump_id_for(source.name, dump.fingerprint)
+        original = (known or {}).get(fingerprint_prefix(dump_id))
+        if original is not None:
+            raise DuplicateDump(dump_id, original, source)
+        existing = load_staged(paths, dump_id)
+        if existing is not None and existing.fingerprint == dump.fingerprint:
+            return existing
+        return _copy_dump(dump, source, dump_id, paths)
+
+
+def _copy_dump(dump: Dump, source: Path, dump_id: str, paths: DataPaths) -> StagedDump:
+    target = paths.raw / dump_id
+    scratch = paths.raw / f".{dump_id}.{os.getpid()}.tmp"
+    shutil.rmtree(scratch, ignore_errors=True)
+    files_dir = scratch / "files"
+    files_dir.mkdir(parents=True)
+    staged_files: list[StagedFile] = []
+    try:
+        for path in dump.files:
+            relative = _relative_name(path, dump.root)
+            dest = files_dir / relative
+            dest.parent.mkdir(parents=True, exist_ok=True)
+            size, digest = _copy_hashing(path, dest)
+            staged_files.append(StagedFile(relative, size, digest))
+        staged = StagedDump(
+            dump_id=dump_id,
+            kind=str(dump.kind),
+            fingerprint=dump.fingerprint,
+            source=source,
+            root=target / "files",
+            files=tuple(staged_files),
+            total_bytes=sum(f.bytes for f in staged_files),
+            staged_at=datetime.now(UTC).isoformat(timespec="seconds"),
+        )
+        _write_json(scratch / MANIFEST_NAME, staged.to_manifest())
+        (scratch / MANIFEST_NAME).chmod(stat.S_IRUSR | stat.S_IRGRP | stat.S_IROTH)
+        try:
+            scratch.rename(target)
+        except OSError:
+            # Another process staged the same content first; its copy is as good as ours.
+            if load_staged(paths, dump_id) is None:
+                shutil.rmtree(target, ignore_errors=True)
+                scratch.rename(target)
+        return staged
+    finally:
+        shutil.rmtree(scratch, ignore_errors=True)
+
+
+def _relative_name(path: Path, root: Path) -> str:
+    try:
+        return path.relative_to(root).as_posix()
+    except ValueError:
+        return path.name
+
+
+def _copy_hashing(src: Path, dest: Path) -> tuple[int, str]:
+    """Copy and hash in one pass, so a large export is read once for both."""
+    digest = hashlib.sha256()
+    size = 0
+    with src.open("rb") as fin, dest.open("wb") as fout:
+        while chunk := fin.read(_COPY_CHUNK):
+            digest.update(chunk)
+            fout.write(chunk)
+            size += len(chunk)
+    dest.chmod(stat.S_IRUSR | stat.S_IRGRP | stat.S_IROTH)
+    return size, digest.hexdigest()
+
+
+def _write_json(path: Path, data: dict[str, Any]) -> None:
+    path.write_text(json.dumps(data, indent=2, ensure_ascii=False) + "\n", encoding="utf-8")
+
+
+def locate_dump(paths: DataPaths, dump_id: str) -> Path:
+    """The inbox entry whose content is ``dump_id``; raises DumpNotFound.
+
+    Used when a partition is materialized without a source (from the UI, say): the entry
+    name is recoverable from the id, and the fingerprint confirms it is the same content.
+    """
+    from tg_pipeline.readers import fingerprint_dump
+
+    slug_part = dump_id.rsplit("-", 1)[0]
+    for entry in inbox_entries(paths.inbox):
+        if dump_id_for(entry.name, "x").rsplit("-", 1)[0] != slug_part:
+            continue
+        try:
+            if dump_id_for(entry.name, fingerprint_dump(entry)) == dump_id:
+                return entry
+        except DumpError:
+            continue
+    raise DumpNotFound(
+        f"dump {dump_id!r} has no raw copy under {paths.raw} and no inbox entry in "
+        f"{paths.inbox} with that content"
+    )
+
+
+@dataclass(frozen=True)
+class RunContext:
+    """Who is ingesting, for audit events: a Dagster run, a CLI command, a test."""
+
+    run_id: str | None = None
+    job: str | None = None
+    emit: EventSink | None = None
+
+    def audit(self, event_type: str, *, dump: str | None, **payload: Any) -> None:
+        if self.emit is None:
+            return
+        from tg_pipeline.events import make_audit_event
+
+        self.emit(
+            [make_audit_event(event_type, run_id=self.run_id, job=self.job, dump=dump, **payload)]
+        )
+
+
+def outbox_sink(data_dir: Path) -> EventSink:
+    """Events go to the durable outbox under the data dir; the relay takes them to Kafka."""
+    from tg_pipeline.events import emit
+
+    def sink(events: list[dict[str, Any]]) -> None:
+        if events:
+            emit(data_dir, events)
+
+    return sink
+
+
+@dataclass(frozen=True)
+class Quarantined:
+    path: Path
+    report: Path
+
+
+def quarantine(
+    source: Path,
+    error: BaseException,
+    paths: DataPaths,
+    *,
+    dump_id: str | None = None,
+    run: RunContext | None = None,
+    stage: str = "read",
+) -> Quarantined | None:
+    """Move an unreadable inbox entry aside with a report saying what is wrong and where.
+
+    Entries outside the inbox (a path given on the command line) are the user's files and
+    stay where they are; the error still reaches the user through the raised exception.
+    """
+    run = run or RunContext()
+    if dump_id is not None:
+        shutil.rmtree(paths.raw / dump_id, ignore_errors=True)
+    # An undetectable dump has no fingerprint; the audit trail names it by its entry.
+    audit_dump = dump_id or dump_id_for(source.name, "unreadable")
+    if not (source.exists() and paths.in_inbox(source)):
+        run.audit(
+            "dump_quarantined", dump=audit_dump, error=str(error), path=str(source), stage=stage
+        )
+        return None
+    paths.quarantine.mkdir(parents=True, exist_ok=True)
+    dest = unique_destination(paths.quarantine, source.name, dump_id)
+    shutil.move(str(source), dest)
+    report = dest.with_name(dest.name + ".error.txt")
+    report.write_text(_error_report(source, dest, error, dump_id, run, stage), encoding="utf-8")
+    run.audit(
+        "dump_quarantined",
+        dump=audit_dump,
+        error=str(error),
+        path=str(dest),
+        report=str(report),
+        stage=stage,
+    )
+    return Quarantined(dest, report)
+
+
+def _error_report(
+    source: Path,
+    dest: Path,
+    error: BaseException,
+    dump_id: str | None,
+    run: RunContext,
+    stage: str,
+) -> str:
+    file = getattr(error, "file", None)
+    position = getattr(error, "position", None)
+    message = getattr(error, "message", None) or str(error)
+    lines = [
+        "tg_pipeline could not ingest this dump; nothing of it was stored.",
+        "",
+        f"dump:      {source.name}",
+        f"dump id:   {dump_id or '(not detected)'}",
+        f"error:     {message}",
+        f"file:      {file or '-'}",
+        f"position:  {position or '-'}",
+        f"stage:     {'detecting the dump' if stage == 'detect' else 'reading the messages'}",
+        f"dropped:   {source}",
+        f"moved to:  {dest}",
+        f"when:      {datetime.now(UTC).isoformat(timespec='seconds')}",
+    ]
+    if run.run_id:
+        lines.append(f"run:       {run.run_id} ({run.job})")
+    lines += ["", "Fix the dump and drop it into the inbox again.", ""]
+    return "\n".join(lines)
+
+
+def mark_processed(source: Path, paths: DataPaths, dump_id: str | None = None) -> Path | None:
+    """Move an ingested inbox entry to processed/; entries outside the inbox stay put."""
+    if not (source.exists() and paths.in_inbox(source)):
+        return None
+    paths.processed.mkdir(parents=True, exist_ok=True)
+    dest = unique_destination(paths.processed, source.name, dump_id)
+    shutil.move(str(source), dest)
+    return dest
+
+
+def unique_destination(directory: Path, name: str, dump_id: str | None) -> Path:
+    """``name`` in ``directory``, or a variant tagged with the fingerprint, never overwriting."""
+    candidate = directory / name
+    if not _taken(candidate):
+        return candidate
+    stem, dot, suffix = name.partition(".")
+    tag = fingerprint_prefix(dump_id) if dump_id else datetime.now(UTC).strftime("%Y%m%dT%H%M%S")
+    for n in range(1000):
+        extra = tag if n == 0 else f"{tag}-{n}"
+        candidate = directory / (f"{stem}.{extra}{dot}{suffix}" if dot else f"{stem}.{extra}")
+        if not _taken(candidate):
+            return candidate
+    raise FileExistsError(f"no free name for {name} in {directory}")
+
+
+def _taken(path: Path) -> bool:
+    return path.exists() or path.with_name(path.name + ".error.txt").exists()
+
+
+def ingest_staged(
+    staged: StagedDump,
+    warehouse: Warehouse,
+    paths: DataPaths,
+    options: ReadOptions,
+    *,
+    run: RunContext | None = None,
+) -> IngestResult:
+    """Upsert a staged dump in one transaction; then move its inbox entry out of the inbox.
+
+    A DumpError while reading rolls the transaction back, quarantines the entry, records
+    the failure in the ``dumps`` table and is raised again.
+    """
+    run = run or RunContext()
+    record = staged.record()
+    try:
+        result = warehouse.ingest(
+            read_dump(staged.as_dump(), options), dump=record, chat_id=options.chat_id
+        )
+    except DumpError as err:
+        warehouse.record_dump_failure(record, str(err))
+        quarantine(staged.source, err, paths, dump_id=staged.dump_id, run=run)
+        raise
+    mark_processed(staged.source, paths, staged.dump_id)
+    run.audit(
+        "dump_ingested",
+        dump=staged.dump_id,
+        kind=staged.kind,
+        fingerprint=staged.fingerprint,
+        new=result.new,
+        updated=result.updated,
+        unchanged=result.unchanged,
+        rows=result.rows,
+    )
+    if staged.kind.startswith("backup"):
+        run.audit(
+            "backup_restored",
+            dump=staged.dump_id,
+            rows=result.rows,
+            new=result.new,
+            already_present=result.unchanged + result.updated,
+        )
+    return result
+
+
+def stage_or_quarantine(
+    source: Path,
+    paths: DataPaths,
+    *,
+    run: RunContext | None = None,
+    known: Mapping[str, str] | None = None,
+) -> StagedDump:
+    """:func:`stage_dump`, quarantining the entry when it cannot even be detected."""
+    try:
+        return stage_dump(source, paths, known=known)
+    except DumpError as err:
+        quarantine(source, err, paths, run=run, stage="detect")
+        raise
+
+
+@dataclass
+class InboxOutcome:
+    """What one pass over the inbox did, for a run's metadata or a command's summary."""
+
+    ingested: list[tuple[StagedDump, IngestResult]] = field(default_factory=list)
+    duplicates: list[tuple[Path, str]] = field(default_factory=list)
+    failures: list[tuple[Path, DumpError]] = field(default_factory=list)
+
+    @property
+    def staged(self) -> list[StagedDump]:
+        return [staged for staged, _ in self.ingested]
+
+
+def ingest_paths(
+    sources: Iterable[Path],
+    warehouse: Warehouse,
+    paths: DataPaths,
+    options: ReadOptions,
+    *,
+    known_dumps: Iterable[str] = (),
+    run: RunContext | None = None,
+    on_staged: Callable[[StagedDump], None] | None = None,
+    on_ingested: Callable[[StagedDump, IngestResult], None] | None = None,
+) -> InboxOutcome:
+    """Ingest several dumps one after another; a bad one never stops the others.
+
+    ``known_dumps`` holds dump ids already registered (dynamic partition keys): an inbox entry
+    with the same content as one of those is a duplicate drop, moved to processed/ without
+    being read again. Entries outside the inbox are always ingested, since naming a file
+    explicitly means "load this".
+    """
+    run = run or RunContext()
+    known = {fingerprint_prefix(dump_id): dump_id for dump_id in known_dumps}
+    outcome = InboxOutcome()
+    for source in sources:
+        try:
+            staged = stage_or_quarantine(
+                source, paths, run=run, known=known if paths.in_inbox(source) else None
+            )
+        except DumpError as err:
+            outcome.failures.append((source, err))
+            continue
+        except DuplicateDump as dup:
+            moved = mark_processed(source, paths, dup.dump_id)
+            run.audit(
+                "dump_duplicate",
+                dump=dup.dump_id,
+                duplicate_of=dup.original,
+                path=str(source),
+                moved_to=str(moved) if moved else None,
+            )
+            outcome.duplicates.append((source, dup.original))
+            continue
+        known[fingerprint_prefix(staged.dump_id)] = staged.dump_id
+        if on_staged is not None:
+            on_staged(staged)
+        try:
+            result = ingest_staged(staged, warehouse, paths, options, run=run)
+        except DumpError as err:
+            outcome.failures.append((source, err))
+            continue
+        outcome.ingested.append((staged, result))
+        if on_ingested is not None:
+            on_ingested(staged, result)
+    return outcome

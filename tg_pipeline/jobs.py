@@ -1,0 +1,54 @@
+"""Jobs: what the sensor, the UI, the CLI and `dagster job execute` start.
+
+Every job runs its steps in the run's own process: the steps are sequential anyway (each
+waits for the warehouse pool), and a process per step would cost seconds per run.
+"""
+
+from __future__ import annotations
+
+import dagster as dg
+
+from tg_pipeline.assets.telegram import (
+    messages,
+    messages_backup_csv,
+    messages_backup_parquet,
+    raw_dump,
+    user_message_counts,
+)
+from tg_pipeline.ops.inbox import ingest_inbox
+
+ingest_job = dg.define_asset_job(
+    name="ingest_job",
+    selection=dg.AssetSelection.assets(raw_dump, messages, user_message_counts),
+    executor_def=dg.in_process_executor,
+    description=(
+        "Ingests one dump partition: raw copy, upsert into `messages`, then the per-user "
+        "counts, with their checks. The inbox sensor starts one run per dropped dump."
+    ),
+)
+
+backup_job = dg.define_asset_job(
+    name="backup_job",
+    selection=dg.AssetSelection.assets(messages_backup_parquet, messages_backup_csv),
+    executor_def=dg.in_process_executor,
+    description=(
+        "Writes one Parquet and one CSV backup of `messages` (with manifests) and verifies "
+        "each reads back equal to the table."
+    ),
+)
+
+
+@dg.job(
+    name="ingest_inbox_job",
+    executor_def=dg.in_process_executor,
+    description=(
+        "Ingests every dump waiting in the inbox in one run, registering their partitions "
+        "itself: `dagster job execute -m tg_pipeline.definitions -j ingest_inbox_job` "
+        "needs no sensor, daemon or partition key."
+    ),
+)
+def ingest_inbox_job() -> None:
+    ingest_inbox()
+
+
+JOBS = [ingest_job, backup_job, ingest_inbox_job]

@@ -1,0 +1,128 @@
+"""Every kind of dump in, one normalized record stream out.
+
+:func:`open_dump` recognises a folder, bare file or ``.zip`` (see :mod:`.detect`), and
+:func:`read_dump` hands it to the reader for its kind. The readers are imported only when
+a dump of their kind is read, so detection works without them and importing this package
+stays cheap.
+
+A reader that fails in a way it did not foresee still fails as a :class:`DumpError` naming
+the file and the last record read, never as a traceback: a dump is accepted whole or not
+at all, and the caller is told which.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable, Iterator
+
+import pyarrow as pa
+import pyarrow.compute as pc
+
+from tg_pipeline.errors import DumpError
+from tg_pipeline.readers.detect import (
+    Dump,
+    DumpKind,
+    fingerprint_dump,
+    open_dump,
+    page_number,
+)
+from tg_pipeline.readers.safezip import ZipLimits
+from tg_pipeline.records import ReadOptions
+
+__all__ = [
+    "Dump",
+    "DumpError",
+    "DumpKind",
+    "ReadOptions",
+    "ZipLimits",
+    "fingerprint_dump",
+    "open_dump",
+    "page_number",
+    "read_dump",
+]
+
+_MAX_DETAIL = 300
+
+
+def read_dump(dump: Dump, options: ReadOptions | None = None) -> Iterator[pa.RecordBatch]:
+    """The dump's records in export order, in batches; raises DumpError on a bad dump.
+
+    Batches stream: the caller must treat what it has received as provisional until the
+    iterator is exhausted, because a malformed message further on rejects the whole dump.
+    """
+    options = options or ReadOptions()
+    start: Callable[[], Iterable[pa.RecordBatch]]
+    if dump.kind is DumpKind.TELEGRAM_JSON:
+        from tg_pipeline.readers.json_export import read_json_export
+
+        def start() -> Iterable[pa.RecordBatch]:
+            return read_json_export(dump.files[0], options)
+
+    elif dump.kind is DumpKind.TELEGRAM_HTML:
+        from tg_pipeline.readers.html_export import order_pages, read_html_export
+
+        def start() -> Iterable[pa.RecordBatch]:
+            return read_html_export(order_pages(dump.files), options)
+
+    elif dump.kind in (DumpKind.BACKUP_PARQUET, DumpKind.BACKUP_CSV):
+        from tg_pipeline.readers.backup import read_backup
+
+        def start() -> Iterable[pa.RecordBatch]:
+            return read_backup(dump.files[0], options)
+
+    else:
+        raise DumpError(f"no reader for dump kind {dump.kind!r}", file=dump.source)
+    yield from _guarded(dump, start)
+
+
+def _guarded(dump: Dump, start: Callable[[], Iterable[pa.RecordBatch]]) -> Iterator[pa.RecordBatch]:
+    last_file: str | None = None
+    last_position: str | None = None
+    try:
+        for batch in start():
+            if dump.extracted_to is not None:
+                batch = _relabel(batch, dump)
+            if batch.num_rows:
+                last_file = batch.column("source_file")[batch.num_rows - 1].as_py()
+                last_position = batch.column("source_position")[batch.num_rows - 1].as_py()
+            yield batch
+    except DumpError as err:
+        file = dump.display_path(err.file) if err.file else _fallback_file(dump, last_file)
+        if file == err.file and err.position:
+            raise
+        position = err.position or _progress(last_position)
+        raise DumpError(err.message, file=file, position=position) from err
+    except Exception as exc:
+        detail = str(exc).strip().splitlines()[0] if str(exc).strip() else ""
+        if len(detail) > _MAX_DETAIL:
+            detail = detail[:_MAX_DETAIL] + "…"
+        message = f"unreadable: {type(exc).__name__}" + (f": {detail}" if detail else "")
+        position = _progress(last_position)
+        raise DumpError(message, file=_fallback_file(dump, last_file), position=position) from exc
+
+
+def _progress(last_position: str | None) -> str:
+    """Where reading had got to, for an error that does not say where it happened."""
+    return f"after {last_position}" if last_position else "before the first record"
+
+
+def _fallback_file(dump: Dump, last_file: str | None) -> str:
+    if last_file:
+        return dump.display_path(last_file)
+    if dump.files:
+        return dump.display_path(dump.files[0])
+    return str(dump.source)
+
+
+def _relabel(batch: pa.RecordBatch, dump: Dump) -> pa.RecordBatch:
+    """Name files inside the ``.zip`` instead of the temporary folder they were read from."""
+    assert dump.extracted_to is not None
+    index = batch.schema.get_field_index("source_file")
+    if index < 0:
+        return batch
+    column = pc.replace_substring(
+        batch.column(index),
+        pattern=str(dump.extracted_to),
+        replacement=str(dump.source),
+        max_replacements=1,
+    )
+    return batch.set_column(index, batch.schema.field(index), column)

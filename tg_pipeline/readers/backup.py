@@ -1,0 +1,194 @@
+"""Read tg_pipeline backups (.parquet, .csv, .csv.gz) back into record batches.
+
+Backups hold exactly the record columns, so restoring is the ordinary upsert of these
+batches. Both formats stream: Parquet one row group at a time, CSV one block at a time,
+so a backup of any size restores in bounded memory.
+
+CSV cells are typed from :data:`MESSAGE_SCHEMA`, never guessed. An unquoted empty cell is
+NULL and a quoted empty cell (``""``) is the empty string, which is how
+:mod:`tg_pipeline.warehouse.backup` writes them.
+
+When the backup's manifest (``<file>.manifest.json``) sits next to it, the row count read
+must match it, which catches a file cut off exactly at a row boundary.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterator
+from pathlib import Path
+
+import orjson
+import pyarrow as pa
+import pyarrow.compute as pc
+import pyarrow.csv as pacsv
+import pyarrow.parquet as pq
+
+from tg_pipeline.errors import DumpError
+from tg_pipeline.records import FIELD_NAMES, MESSAGE_SCHEMA, SCHEMA_VERSION, ReadOptions
+
+MANIFEST_SUFFIX = ".manifest.json"
+SCHEMA_VERSION_KEY = b"tg_pipeline.schema_version"
+ROW_COUNT_KEY = b"tg_pipeline.row_count"
+
+_CSV_BLOCK_BYTES = 4 << 20
+_REQUIRED = [f.name for f in MESSAGE_SCHEMA if not f.nullable]
+
+
+def manifest_path(backup: Path) -> Path:
+    """Where the manifest of a backup file lives."""
+    return backup.with_name(backup.name + MANIFEST_SUFFIX)
+
+
+def backup_format(path: Path) -> str:
+    """``parquet``, ``csv`` or ``csv.gz``, from the file name."""
+    name = path.name.lower()
+    for fmt in ("csv.gz", "parquet", "csv"):
+        if name.endswith("." + fmt):
+            return fmt
+    raise DumpError("not a tg_pipeline backup (expected .parquet, .csv or .csv.gz)", file=path)
+
+
+def read_backup(path: Path, options: ReadOptions) -> Iterator[pa.RecordBatch]:
+    """Stream a backup as :data:`MESSAGE_SCHEMA` batches; DumpError names file and place."""
+    path = Path(path)
+    fmt = backup_format(path)
+    if not path.is_file():
+        raise DumpError("backup file not found", file=path)
+    expected = _manifest_rows(path)
+    rows = 0
+    reader = _read_parquet(path, options) if fmt == "parquet" else _read_csv(path, fmt, options)
+    for batch, where in reader:
+        _check_required(batch, path, where, rows)
+        rows += batch.num_rows
+        yield batch
+    if expected is not None and rows != expected:
+        raise DumpError(
+            f"holds {rows} rows but its manifest says {expected}; the file is incomplete",
+            file=path,
+            position="end of file",
+        )
+
+
+def _manifest_rows(path: Path) -> int | None:
+    manifest = manifest_path(path)
+    if not manifest.is_file():
+        return None
+    try:
+        rows = orjson.loads(manifest.read_bytes()).get("rows")
+    except (orjson.JSONDecodeError, AttributeError) as exc:
+        raise DumpError(f"unreadable manifest: {exc}", file=manifest) from exc
+    return rows if isinstance(rows, int) else None
+
+
+def _conform(batch: pa.RecordBatch, path: Path, where: str) -> pa.RecordBatch:
+    try:
+        arrays = [batch.column(f.name).cast(f.type) for f in MESSAGE_SCHEMA]
+    except (pa.ArrowInvalid, pa.ArrowNotImplementedError) as exc:
+        raise DumpError(
+            f"column does not fit the record schema: {exc}", file=path, position=where
+        ) from exc
+    return pa.RecordBatch.from_arrays(arrays, schema=MESSAGE_SCHEMA)
+
+
+def _check_required(batch: pa.RecordBatch, path: Path, where: str, before: int) -> None:
+    for name in _REQUIRED:
+        column = batch.column(name)
+        if column.null_count:
+            first = pc.index(pc.is_null(column), True).as_py()
+            raise DumpError(
+                f"column {name} is empty in row {before + first + 1}, but every record has one",
+                file=path,
+                position=where,
+            )
+
+
+def _read_parquet(path: Path, options: ReadOptions) -> Iterator[tuple[pa.RecordBatch, str]]:
+    try:
+        file = pq.ParquetFile(path)
+    except (pa.ArrowException, OSError) as exc:
+        raise DumpError(
+            f"not a readable Parquet file: {exc}", file=path, position="footer"
+        ) from exc
+    names = set(file.schema_arrow.names)
+    missing = [n for n in FIELD_NAMES if n not in names]
+    if missing:
+        raise DumpError(
+            f"missing record columns: {', '.join(missing)}", file=path, position="schema"
+        )
+    meta = file.metadata.metadata or {}
+    version = meta.get(SCHEMA_VERSION_KEY)
+    if version is not None and int(version) > SCHEMA_VERSION:
+        raise DumpError(
+            f"written with record schema version {int(version)}; this tg_pipeline reads up "
+            f"to {SCHEMA_VERSION}",
+            file=path,
+            position="footer",
+        )
+    for group in range(file.num_row_groups):
+        where = f"row group {group}"
+        try:
+            batches = file.iter_batches(
+                batch_size=options.batch_size, row_groups=[group], columns=list(FIELD_NAMES)
+            )
+            for batch in batches:
+                yield _conform(batch, path, where), where
+        except DumpError:
+            raise
+        except (pa.ArrowException, OSError) as exc:
+            raise DumpError(f"corrupt data: {exc}", file=path, position=where) from exc
+
+
+def _csv_position(exc: BaseException, fallback: str) -> str:
+    """Arrow numbers CSV rows from 1 with the header as row 1; say so plainly."""
+    found = re.search(r"Row #(\d+)", str(exc))
+    return f"CSV row {found.group(1)} (header = row 1)" if found else fallback
+
+
+def _read_csv(path: Path, fmt: str, options: ReadOptions) -> Iterator[tuple[pa.RecordBatch, str]]:
+    try:
+        raw = pa.input_stream(str(path), compression="gzip" if fmt == "csv.gz" else None)
+    except (pa.ArrowException, OSError) as exc:
+        raise DumpError(f"unreadable file: {exc}", file=path, position="line 1") from exc
+    rows = 0
+    try:
+        try:
+            reader = pacsv.open_csv(
+                raw,
+                read_options=pacsv.ReadOptions(block_size=_CSV_BLOCK_BYTES, use_threads=False),
+                parse_options=pacsv.ParseOptions(newlines_in_values=True),
+                convert_options=pacsv.ConvertOptions(
+                    column_types={f.name: f.type for f in MESSAGE_SCHEMA},
+                    null_values=[""],
+                    strings_can_be_null=True,
+                    quoted_strings_can_be_null=False,
+                ),
+            )
+        except (pa.ArrowException, OSError, EOFError) as exc:
+            raise DumpError(
+                f"corrupt CSV: {exc}", file=path, position=_csv_position(exc, "first block")
+            ) from exc
+        header = reader.schema.names
+        if list(header) != list(FIELD_NAMES):
+            raise DumpError(
+                "header is not the record's columns "
+                f"(expected {', '.join(FIELD_NAMES)}; got {', '.join(header)})",
+                file=path,
+                position="line 1",
+            )
+        while True:
+            where = f"after data row {rows}" if rows else "first block"
+            try:
+                batch = reader.read_next_batch()
+            except StopIteration:
+                return
+            except (pa.ArrowException, OSError, EOFError) as exc:
+                raise DumpError(
+                    f"corrupt CSV: {exc}", file=path, position=_csv_position(exc, where)
+                ) from exc
+            batch = _conform(batch, path, where)
+            for start in range(0, batch.num_rows, options.batch_size):
+                yield batch.slice(start, options.batch_size), where
+            rows += batch.num_rows
+    finally:
+        raw.close()

@@ -1,0 +1,680 @@
+"""What a dropped path is: which kind of dump, and which of its files hold the content.
+
+A dump is recognised from file names and file content, never from the name of the folder
+it sits in:
+
+- **Export folder**: ``result.json`` and/or ``messages*.html`` pages at the folder's top
+  level, or else in exactly one subfolder one level down (a folder that holds the
+  ``ChatExport_…`` folder). When both JSON and HTML are there, the JSON is read: it carries
+  chat and user ids that HTML lacks. The skipped pages are counted in :attr:`Dump.notes`.
+  Media folders are never read.
+- **Bare file**: any ``*.json`` whose first bytes look like a Telegram export, any
+  ``*.html`` page with a Telegram message history, or a tg_pipeline backup: ``.parquet``
+  (``PAR1`` magic at both ends), ``.csv`` or ``.csv.gz`` (header = the record's columns).
+  A file with no known extension is recognised from its first bytes alone. A folder or zip
+  holding no export but exactly one such file (a backup's ``.manifest.json`` aside) is
+  read as that file.
+- **Zip**: of an export folder or of one bare file; see :mod:`tg_pipeline.readers.safezip`.
+  Only the content files are extracted, into a temporary folder that lives as long as the
+  :func:`open_dump` context.
+
+Every content file is read once in full when the dump is opened: to fingerprint it and to
+check that JSON and HTML are valid UTF-8, so a bad byte is reported with its position
+before any record is read. The first 64 KiB are sniffed: a JSON that is not a Telegram
+export is usually refused here, and the JSON reader refuses the rest.
+"""
+
+from __future__ import annotations
+
+import codecs
+import csv
+import re
+import struct
+import tempfile
+import zlib
+from collections.abc import Callable, Iterable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from enum import Enum, StrEnum
+from pathlib import Path
+
+import pyarrow as pa
+
+from tg_pipeline.errors import DumpError
+from tg_pipeline.readers.fingerprint import FileDigest, combine, iter_chunks
+from tg_pipeline.readers.safezip import SafeZip, ZipLimits
+from tg_pipeline.records import FIELD_NAMES
+
+SNIFF_BYTES = 64 * 1024
+
+NOT_A_DUMP = "not a Telegram export or tg_pipeline backup"
+
+#: The sidecar that ``tg_pipeline.warehouse.backup`` writes next to each backup file.
+MANIFEST_SUFFIX = ".manifest.json"
+
+
+class DumpKind(StrEnum):
+    TELEGRAM_JSON = "telegram_json"
+    TELEGRAM_HTML = "telegram_html"
+    BACKUP_PARQUET = "backup_parquet"
+    BACKUP_CSV = "backup_csv"
+
+
+@dataclass(frozen=True)
+class Dump:
+    """A detected dump whose content files are on disk and fingerprinted."""
+
+    source: Path
+    root: Path
+    kind: DumpKind
+    files: tuple[Path, ...]
+    fingerprint: str
+    total_bytes: int
+    #: What detection decided that a user may not expect, e.g. HTML pages skipped for JSON.
+    notes: tuple[str, ...] = ()
+    #: The temporary folder a ``.zip`` was extracted into; None for folders and files.
+    extracted_to: Path | None = None
+
+    def display_path(self, path: str | Path) -> str:
+        """How to name a content file to a user: inside the zip, not in a temp folder."""
+        text = str(path)
+        if self.extracted_to is not None:
+            prefix = str(self.extracted_to)
+            if text == prefix or text.startswith(prefix + "/"):
+                return str(self.source) + text[len(prefix) :]
+        return text
+
+
+class Format(Enum):
+    """The content format of one file; it decides the sniff and the dump kind."""
+
+    JSON = "json"
+    HTML = "html"
+    PARQUET = "parquet"
+    CSV = "csv"
+    CSV_GZ = "csv.gz"
+
+    @property
+    def kind(self) -> DumpKind:
+        return _KIND_OF[self]
+
+
+_KIND_OF = {
+    Format.JSON: DumpKind.TELEGRAM_JSON,
+    Format.HTML: DumpKind.TELEGRAM_HTML,
+    Format.PARQUET: DumpKind.BACKUP_PARQUET,
+    Format.CSV: DumpKind.BACKUP_CSV,
+    Format.CSV_GZ: DumpKind.BACKUP_CSV,
+}
+_TEXT_FORMATS = frozenset({Format.JSON, Format.HTML})
+
+_PAGE_NAME = re.compile(r"^messages(\d*)\.html?$", re.IGNORECASE)
+_JSON_NAME = "result.json"
+_IGNORED_DIRS = frozenset({"__macosx"})
+
+
+def format_of_name(name: str) -> Format | None:
+    low = name.lower()
+    if low.endswith(".csv.gz"):
+        return Format.CSV_GZ
+    suffix = low.rsplit(".", 1)[-1] if "." in low else ""
+    return {
+        "json": Format.JSON,
+        "html": Format.HTML,
+        "htm": Format.HTML,
+        "parquet": Format.PARQUET,
+        "csv": Format.CSV,
+    }.get(suffix)
+
+
+def is_zip_name(name: str) -> bool:
+    return name.lower().endswith(".zip")
+
+
+def page_number(name: str) -> int | None:
+    """1 for ``messages.html``, N for ``messagesN.html``, None for other names."""
+    match = _PAGE_NAME.match(name)
+    if match is None:
+        return None
+    return int(match.group(1)) if match.group(1) else 1
+
+
+def _hidden(name: str) -> bool:
+    return name.startswith(".") or name.lower() in _IGNORED_DIRS
+
+
+# --- which files of a tree are the content --------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Selection:
+    """The content files chosen in a folder or archive, as names relative to its top."""
+
+    fmt: Format
+    base: str
+    names: tuple[str, ...]
+    notes: tuple[str, ...] = ()
+    #: Files that travel with the content without being part of it: a backup's manifest,
+    #: which the backup reader checks the row count against.
+    companions: tuple[str, ...] = ()
+
+
+def _telegram_files(names: Iterable[str]) -> tuple[str | None, list[str]]:
+    json_name: str | None = None
+    pages: list[tuple[int, str]] = []
+    for name in names:
+        if name.lower() == _JSON_NAME:
+            json_name = name
+        elif (number := page_number(name)) is not None:
+            pages.append((number, name))
+    return json_name, [name for _, name in sorted(pages)]
+
+
+def _choose(base: str, json_name: str | None, pages: list[str]) -> Selection:
+    prefix = f"{base}/" if base else ""
+    if json_name is not None:
+        notes: tuple[str, ...] = ()
+        if pages:
+            notes = (
+                f"{len(pages)} HTML page(s) next to {json_name} not read: the JSON export "
+                "is preferred because it carries chat and user ids",
+            )
+        return Selection(Format.JSON, base, (prefix + json_name,), notes)
+    return Selection(Format.HTML, base, tuple(prefix + p for p in pages))
+
+
+def select_content(
+    top_files: list[str],
+    subfolders: Callable[[], dict[str, list[str]]],
+    *,
+    where: Path,
+    what: str,
+) -> Selection:
+    """Pick the content of a folder or archive; DumpError when there is none or too much.
+
+    ``top_files`` are the file names at the top; ``subfolders`` lists, only when needed,
+    the file names directly inside each subfolder (so a huge media folder is not listed
+    when the export sits at the top).
+    """
+    top_files = [n for n in top_files if not _hidden(n)]
+    json_name, pages = _telegram_files(top_files)
+    if json_name or pages:
+        return _choose("", json_name, pages)
+    below = {sub: _telegram_files(names) for sub, names in subfolders().items() if not _hidden(sub)}
+    found = {sub: hit for sub, hit in below.items() if hit[0] or hit[1]}
+    if len(found) == 1:
+        ((sub, (json_name, pages)),) = found.items()
+        return _choose(sub, json_name, pages)
+    if len(found) > 1:
+        listed = ", ".join(f"{sub}/" for sub in sorted(found))
+        raise DumpError(
+            f"the {what} holds several exports ({listed}); drop them one at a time",
+            file=where,
+        )
+    singles = [
+        n
+        for n in top_files
+        if format_of_name(n) is not None and not n.lower().endswith(MANIFEST_SUFFIX)
+    ]
+    if len(singles) == 1:
+        (name,) = singles
+        fmt = format_of_name(name)
+        assert fmt is not None
+        manifest = name + MANIFEST_SUFFIX
+        backup = fmt not in _TEXT_FORMATS and manifest in top_files
+        return Selection(fmt, "", (name,), companions=(manifest,) if backup else ())
+    if len(singles) > 1:
+        listed = ", ".join(sorted(singles)[:5])
+        raise DumpError(
+            f"{NOT_A_DUMP}: the {what} holds no result.json or messages*.html but several "
+            f"other files ({listed}); drop one file at a time",
+            file=where,
+        )
+    if not top_files and not below:
+        raise DumpError(f"empty {what}: there is nothing to read", file=where)
+    raise DumpError(
+        f"{NOT_A_DUMP}: the {what} has no result.json or messages*.html at its top level "
+        "or one level down",
+        file=where,
+    )
+
+
+# --- content checks ---------------------------------------------------------------------------
+
+_JSON_KEYS = re.compile(
+    rb'"(messages|chats|left_chats|personal_information|profile_pictures|contacts'
+    rb'|frequent_contacts|other_data)"\s*:'
+)
+_JSON_NAME_KEY = re.compile(rb'"name"\s*:')
+_JSON_TYPE_KEY = re.compile(rb'"type"\s*:')
+_HISTORY = re.compile(rb"""class\s*=\s*["']?[^"'>]*\bhistory\b""", re.IGNORECASE)
+_BOM = codecs.BOM_UTF8
+_WHITESPACE = b" \t\r\n"
+
+
+def _where(head: bytes, offset: int) -> str:
+    line = head.count(b"\n", 0, offset) + 1
+    return f"byte {offset} (line {line})"
+
+
+def _first_byte(head: bytes) -> int:
+    start = len(_BOM) if head.startswith(_BOM) else 0
+    while start < len(head) and head[start] in _WHITESPACE:
+        start += 1
+    return start
+
+
+def _shown(head: bytes, at: int) -> str:
+    piece = head[at : at + 12]
+    try:
+        return repr(piece.decode("utf-8"))
+    except UnicodeDecodeError:
+        return repr(piece)
+
+
+def _binary(head: bytes) -> bool:
+    """Whether a file that does not start as it should is binary data rather than text.
+
+    Only the wording of that error depends on it: a raw control character inside a real
+    export is the JSON reader's to repair, not a reason to refuse the file here.
+    """
+    sample = head[:4096]
+    sample = sample[: len(sample) - incomplete_tail(sample)]
+    return b"\0" in sample or utf8_error(sample) is not None
+
+
+def _unexpected_start(head: bytes, start: int, what: str, first: str) -> DumpError:
+    if _binary(head):
+        return DumpError(
+            f"{NOT_A_DUMP}: binary data where {what} text should be", position=_where(head, start)
+        )
+    return DumpError(
+        f"{NOT_A_DUMP}: a Telegram {what} file starts with {first!r}, but this starts with "
+        f"{_shown(head, start)}",
+        position=_where(head, start),
+    )
+
+
+def sniff_json(head: bytes, complete: bool) -> None:
+    start = _first_byte(head)
+    if start >= len(head):
+        if complete:
+            raise DumpError(f"{NOT_A_DUMP}: the JSON file is empty", position="byte 0")
+        raise DumpError(
+            f"{NOT_A_DUMP}: only whitespace in the first 64 KiB", position="bytes 0-65535"
+        )
+    if head[start] != ord("{"):
+        raise _unexpected_start(head, start, "JSON", "{")
+    if _JSON_KEYS.search(head) or (_JSON_NAME_KEY.search(head) and _JSON_TYPE_KEY.search(head)):
+        return
+    span = "the file" if complete else "the first 64 KiB"
+    raise DumpError(
+        f"{NOT_A_DUMP}: a JSON object, but {span} has none of the keys a Telegram export "
+        'starts with ("messages", "chats", "name" and "type", …)',
+        position=f"bytes 0-{len(head) - 1}",
+    )
+
+
+def sniff_html(head: bytes, complete: bool) -> None:
+    start = _first_byte(head)
+    if start >= len(head):
+        raise DumpError(f"{NOT_A_DUMP}: the HTML page is empty", position="byte 0")
+    if head[start] != ord("<"):
+        raise _unexpected_start(head, start, "HTML", "<")
+    if _HISTORY.search(head):
+        return
+    span = "the page" if complete else "the first 64 KiB of the page"
+    raise DumpError(
+        f'{NOT_A_DUMP}: no message history (<div class="history">) in {span}',
+        position=f"bytes 0-{len(head) - 1}",
+    )
+
+
+def sniff_parquet(head: bytes, complete: bool) -> None:
+    if not head.startswith(b"PAR1"):
+        raise DumpError(f"{NOT_A_DUMP}: not a Parquet file (no PAR1 magic)", position="byte 0")
+
+
+def _check_csv_header(first: bytes, position: str) -> None:
+    if first.startswith(_BOM):
+        first = first[len(_BOM) :]
+    try:
+        header = next(csv.reader([first.rstrip(b"\r\n").decode("utf-8")]), [])
+    except (UnicodeDecodeError, csv.Error):
+        header = []
+    if tuple(header) != FIELD_NAMES:
+        raise DumpError(
+            f"{NOT_A_DUMP}: the CSV header is not tg_pipeline's columns "
+            f"({','.join(FIELD_NAMES[:3])},…)",
+            position=position,
+        )
+
+
+def sniff_csv(head: bytes, complete: bool) -> None:
+    if _binary(head):
+        raise DumpError(f"{NOT_A_DUMP}: binary data where CSV text should be", position="byte 0")
+    end = head.find(b"\n")
+    if end < 0 and not complete:
+        raise DumpError(f"{NOT_A_DUMP}: no CSV header line in the first 64 KiB", position="line 1")
+    _check_csv_header(head if end < 0 else head[:end], "line 1")
+
+
+def sniff_csv_gz(head: bytes, complete: bool) -> None:
+    if not head.startswith(b"\x1f\x8b"):
+        raise DumpError(f"{NOT_A_DUMP}: not gzip data (no 1f 8b magic)", position="byte 0")
+    try:
+        text = zlib.decompressobj(wbits=31).decompress(head, SNIFF_BYTES)
+    except zlib.error as exc:
+        raise DumpError(f"corrupt gzip data: {exc}", position="byte 0") from None
+    end = text.find(b"\n")
+    _check_csv_header(text if end < 0 else text[:end], "line 1 (decompressed)")
+
+
+_SNIFFERS: dict[Format, Callable[[bytes, bool], None]] = {
+    Format.JSON: sniff_json,
+    Format.HTML: sniff_html,
+    Format.PARQUET: sniff_parquet,
+    Format.CSV: sniff_csv,
+    Format.CSV_GZ: sniff_csv_gz,
+}
+
+
+def format_of_content(head: bytes) -> Format | None:
+    """The format a file's first bytes announce, for files with no known extension."""
+    if head.startswith(b"PAR1"):
+        return Format.PARQUET
+    if head.startswith(b"\x1f\x8b"):
+        return Format.CSV_GZ
+    start = _first_byte(head)
+    if start < len(head) and b"\0" not in head:
+        if head[start] == ord("{"):
+            return Format.JSON
+        if head[start] == ord("<"):
+            return Format.HTML
+        try:
+            sniff_csv(head, True)
+        except DumpError:
+            return None
+        return Format.CSV
+    return None
+
+
+def utf8_error(data: bytes) -> tuple[int, str] | None:
+    """Index and reason of the first invalid UTF-8 byte in ``data``, or None when valid.
+
+    Arrow's validator runs at several GB/s, about ten times Python's decoder on Cyrillic
+    text; the decoder is asked only to place an error once Arrow has found one.
+    """
+    offsets = pa.py_buffer(struct.pack("<qq", 0, len(data)))
+    array = pa.Array.from_buffers(pa.large_string(), 1, [None, offsets, pa.py_buffer(data)])
+    try:
+        array.validate(full=True)
+    except pa.ArrowInvalid:
+        try:
+            data.decode("utf-8")
+        except UnicodeDecodeError as exc:
+            return exc.start, exc.reason
+    return None
+
+
+def incomplete_tail(data: bytes) -> int:
+    """How many bytes at the end of ``data`` start a character that continues later."""
+    end = len(data)
+    for back in range(1, min(4, end) + 1):
+        byte = data[end - back]
+        if byte & 0xC0 == 0x80:
+            continue
+        need = 4 if byte >= 0xF0 else 3 if byte >= 0xE0 else 2 if byte >= 0xC0 else 1
+        return back if back < need else 0
+    return 0
+
+
+class ContentCheck:
+    """Watches one content file stream past: fingerprint, sniff, and UTF-8 validity.
+
+    Sniffing happens as soon as 64 KiB have arrived, so a 50 MB file of garbage is refused
+    after its first chunk. Errors name the byte offset and line.
+    """
+
+    def __init__(self, fmt: Format, display: str) -> None:
+        self.fmt = fmt
+        self.display = display
+        self.digest = FileDigest()
+        self._head = bytearray()
+        self._sniffed = False
+        self._text = fmt in _TEXT_FORMATS
+        self._carry = b""
+        self._lines = 0
+        self._tail = b""
+
+    def _fail(self, err: DumpError) -> DumpError:
+        return DumpError(err.message, file=self.display, position=err.position)
+
+    def feed(self, chunk: bytes) -> None:
+        if not self._sniffed:
+            self._head += chunk[: SNIFF_BYTES - len(self._head)]
+            if len(self._head) >= SNIFF_BYTES:
+                self._sniff(complete=False)
+        if self._text:
+            self._validate(chunk)
+        if self.fmt is Format.PARQUET:
+            self._tail = (self._tail + chunk[-4:])[-4:]
+        self.digest.update(chunk)
+
+    def _sniff(self, complete: bool) -> None:
+        self._sniffed = True
+        try:
+            _SNIFFERS[self.fmt](bytes(self._head), complete)
+        except DumpError as err:
+            raise self._fail(err) from None
+        self._head = bytearray()
+
+    def _validate(self, chunk: bytes) -> None:
+        """Check complete characters now; carry a character cut by the chunk end over."""
+        if not self._carry and chunk.isascii():
+            self._lines += chunk.count(b"\n")
+            return
+        data = self._carry + chunk if self._carry else chunk
+        cut = incomplete_tail(data)
+        whole = data[: len(data) - cut] if cut else data
+        error = utf8_error(whole)
+        if error is not None:
+            if not self._sniffed:
+                # A file that is not an export at all says so before its bytes are judged.
+                self._sniff(complete=False)
+            at, reason = error
+            offset = self.digest.size - len(self._carry) + at
+            line = self._lines + whole.count(b"\n", 0, at) + 1
+            raise DumpError(
+                f"invalid UTF-8 ({reason}); Telegram exports are UTF-8 text",
+                file=self.display,
+                position=f"byte {offset} (line {line})",
+            )
+        self._carry = data[len(data) - cut :] if cut else b""
+        self._lines += chunk.count(b"\n")
+
+    def finish(self) -> FileDigest:
+        if not self._sniffed:
+            self._sniff(complete=True)
+        if self._carry:
+            raise DumpError(
+                "invalid UTF-8: the file ends inside a character; it may be truncated",
+                file=self.display,
+                position=f"byte {self.digest.size - len(self._carry)} (end of file)",
+            )
+        if self.fmt is Format.PARQUET and (self.digest.size < 12 or self._tail != b"PAR1"):
+            raise DumpError(
+                "truncated Parquet file: no PAR1 footer",
+                file=self.display,
+                position=f"byte {max(0, self.digest.size - 4)}",
+            )
+        return self.digest
+
+
+def check_file(path: Path, fmt: Format, display: str | None = None) -> FileDigest:
+    check = ContentCheck(fmt, display or str(path))
+    try:
+        for chunk in iter_chunks(path):
+            check.feed(chunk)
+    except OSError as exc:
+        raise DumpError(f"cannot read the file: {exc.strerror or exc}", file=path) from None
+    return check.finish()
+
+
+# --- opening a dump ---------------------------------------------------------------------------
+
+
+def _read_head(path: Path) -> bytes:
+    try:
+        with path.open("rb") as fh:
+            return fh.read(SNIFF_BYTES)
+    except OSError as exc:
+        raise DumpError(f"cannot read the file: {exc.strerror or exc}", file=path) from None
+
+
+def _is_zip(path: Path) -> bool:
+    if not path.is_file():
+        return False
+    if is_zip_name(path.name):
+        return True
+    return format_of_name(path.name) is None and _read_head(path)[:4] in (
+        b"PK\x03\x04",
+        b"PK\x05\x06",
+    )
+
+
+def _local_selection(path: Path) -> tuple[Path, Selection]:
+    """The content of a folder or bare file on disk: (tree root, selection)."""
+    if path.is_dir():
+        try:
+            entries = sorted(path.iterdir())
+        except OSError as exc:
+            raise DumpError(f"cannot list the folder: {exc.strerror or exc}", file=path) from None
+        top = [e.name for e in entries if e.is_file()]
+
+        def subfolders() -> dict[str, list[str]]:
+            listing: dict[str, list[str]] = {}
+            for entry in entries:
+                if entry.is_dir() and not _hidden(entry.name):
+                    try:
+                        listing[entry.name] = [e.name for e in entry.iterdir() if e.is_file()]
+                    except OSError:
+                        continue
+            return listing
+
+        visible = [e for e in entries if not _hidden(e.name)]
+        if not visible:
+            raise DumpError("empty folder: there is nothing to read", file=path)
+        return path, select_content(top, subfolders, where=path, what="folder")
+    if path.is_file():
+        fmt = format_of_name(path.name)
+        if fmt is None:
+            fmt = format_of_content(_read_head(path))
+        if fmt is None:
+            raise DumpError(
+                f"{NOT_A_DUMP}: expected a folder, result.json, messages*.html, .zip, "
+                ".parquet, .csv or .csv.gz",
+                file=path,
+                position="byte 0",
+            )
+        return path.parent, Selection(fmt, "", (path.name,))
+    if path.exists():
+        raise DumpError(f"{NOT_A_DUMP}: neither a file nor a folder", file=path)
+    raise DumpError("no such file or folder", file=path)
+
+
+def _zip_selection(archive: SafeZip) -> Selection:
+    names = [n for n in archive.file_names if not any(_hidden(p) for p in n.split("/"))]
+    if not names:
+        raise DumpError("empty zip archive: there is nothing to read", file=archive.path)
+    top = [n for n in names if "/" not in n]
+
+    def subfolders() -> dict[str, list[str]]:
+        listing: dict[str, list[str]] = {}
+        for name in names:
+            parts = name.split("/")
+            if len(parts) == 2:
+                listing.setdefault(parts[0], []).append(parts[1])
+        return listing
+
+    return select_content(top, subfolders, where=archive.path, what="zip archive")
+
+
+@contextmanager
+def open_dump(path: str | Path, *, limits: ZipLimits | None = None) -> Iterator[Dump]:
+    """Detect ``path``, check and fingerprint its content, and yield it as a :class:`Dump`.
+
+    Raises DumpError naming the file (and position) when ``path`` is not a readable dump.
+    For a ``.zip`` the content files are extracted first and removed when the context ends.
+    """
+    source = Path(path)
+    if _is_zip(source):
+        with tempfile.TemporaryDirectory(
+            prefix="tg_pipeline-zip-", ignore_cleanup_errors=True
+        ) as tmp:
+            yield _inspect_zip(source, limits, Path(tmp))
+        return
+    yield _inspect_local(source)
+
+
+def fingerprint_dump(path: str | Path, *, limits: ZipLimits | None = None) -> str:
+    """The fingerprint :func:`open_dump` would give, without extracting a ``.zip`` to disk.
+
+    It runs the same checks, so it raises the same DumpError for a path that is not a dump.
+    """
+    source = Path(path)
+    if _is_zip(source):
+        return _inspect_zip(source, limits, None).fingerprint
+    return _inspect_local(source).fingerprint
+
+
+def _inspect_local(source: Path) -> Dump:
+    tree, selection = _local_selection(source)
+    files = tuple(tree.joinpath(*name.split("/")) for name in selection.names)
+    digests = [check_file(f, selection.fmt) for f in files]
+    return Dump(
+        source=source,
+        root=tree / selection.base if selection.base else tree,
+        kind=selection.fmt.kind,
+        files=files,
+        fingerprint=combine(digests),
+        total_bytes=sum(d.size for d in digests),
+        notes=selection.notes,
+    )
+
+
+def _inspect_zip(source: Path, limits: ZipLimits | None, extract_to: Path | None) -> Dump:
+    """Check, fingerprint and (when ``extract_to`` is given) extract a zip's content."""
+    digests: list[FileDigest] = []
+    with SafeZip(source, limits) as archive:
+        selection = _zip_selection(archive)
+        for name, chunks in archive.iter_members(selection.names):
+            check = ContentCheck(selection.fmt, f"{source}/{name}")
+            if extract_to is None:
+                for chunk in chunks:
+                    check.feed(chunk)
+            else:
+                target = extract_to.joinpath(*name.split("/"))
+                target.parent.mkdir(parents=True, exist_ok=True)
+                with target.open("xb") as out:
+                    for chunk in chunks:
+                        check.feed(chunk)
+                        out.write(chunk)
+            digests.append(check.finish())
+        if extract_to is not None and selection.companions:
+            for name, chunks in archive.iter_members(selection.companions):
+                target = extract_to.joinpath(*name.split("/"))
+                with target.open("xb") as out:
+                    for chunk in chunks:
+                        out.write(chunk)
+    tree = extract_to if extract_to is not None else source
+    return Dump(
+        source=source,
+        root=tree.joinpath(*selection.base.split("/")) if selection.base else tree,
+        kind=selection.fmt.kind,
+        files=tuple(tree.joinpath(*name.split("/")) for name in selection.names),
+        fingerprint=combine(digests),
+        total_bytes=sum(d.size for d in digests),
+        notes=selection.notes,
+        extracted_to=extract_to,
+    )

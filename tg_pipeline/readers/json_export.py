@@ -1,0 +1,695 @@
+"""Streaming reader for Telegram Desktop's machine-readable export (``result.json``).
+
+One pass over the file handles both roots: a single chat (``{name, type, id, messages}``)
+and a whole account (``chats.list[]``, ``left_chats.list[]``, plus account sections that
+are skipped). ijson's yajl2 C backend builds the *whole document* with one C pipeline; a
+``map_type`` hook hands the reader the root object as soon as it is created, and after
+every chunk fed the reader takes the finished messages out of the half-built tree and
+deletes them. Only the spine being built (root -> chat -> message) stays in memory, so
+memory does not grow with the file, while every message is still built in C. The
+alternatives measured worse: ``ijson.items`` takes one prefix and cannot see chat
+boundaries; a Python loop over ``ijson.parse`` events is several times slower.
+
+Order of keys: tdesktop writes a chat's ``name``/``type``/``id`` before its messages, so
+the chat fields are known when the first message arrives. A hand-made file may put them
+after the messages; such a chat's rows wait until the chat ends, and past
+``PENDING_LIMIT`` rows the reader learns the chat's fields with a separate metadata-only
+pass instead of buffering more.
+
+Each record is emitted in export order; a malformed message rejects the whole dump with a
+:class:`DumpError` naming the file and ``chats.list[2].messages[17]``-style position.
+
+Choices for what real exports leave open:
+
+- ``unsupported`` entries (only ``id`` and ``type``) and types newer than this reader are
+  ``kind='message'`` with the raw type in ``extra``; having no date, they take the time of
+  the message before them (or after, at a chat's start), with ``time_source='inferred'``.
+- A chat whose first message has no ``id`` (hand-made minimal files) is numbered by
+  position, marked ``extra.id_from_position``; a missing id anywhere else rejects the dump.
+- Chat ids of 2**32 and above are decoded from the v1.4.8-v2.6 encoding only when the
+  chat's messages show the old numeric scheme (or show neither scheme): since 2021 real
+  user ids can be that large too.
+"""
+
+from __future__ import annotations
+
+import gc
+import logging
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+import ijson
+import orjson
+import pyarrow as pa
+
+from tg_pipeline.errors import DumpError
+from tg_pipeline.readers.json_message import (
+    INT64_MAX,
+    OLD_IDS,
+    USER_SHIFT,
+    BadMessage,
+    bare_chat_id,
+    message_row,
+)
+from tg_pipeline.readers.json_repair import RepairingStream
+from tg_pipeline.readers.timeparse import zone
+from tg_pipeline.records import BatchBuilder, ReadOptions
+
+logger = logging.getLogger("tg_pipeline.readers")
+
+#: Rows of one chat held back while its fields are unknown, before a metadata pass.
+PENDING_LIMIT = 20_000
+
+_SECTIONS = ("chats", "left_chats")
+_CHAT_KEYS = frozenset({"name", "type", "id", "messages"})
+_META_KEYS = ("name", "type", "id")
+_WHITESPACE = b" \t\r\n"
+
+
+class _NeedsCarefulRepair(Exception):
+    """yajl met a raw control character inside a string: read again in careful mode."""
+
+
+class _MetadataFound(Exception):
+    def __init__(self, chat: _Chat) -> None:
+        self.chat = chat
+
+
+class _Sink(list[Any]):
+    """Receives the finished root; the C pipeline appends to a list without a Python call."""
+
+    send = list.append
+
+
+def _chain_factory() -> Callable[[_Sink, Callable[[], dict[str, Any]]], Any] | None:
+    """A builder of ijson's C pipeline with the stages wired C to C.
+
+    ijson's public coroutine helpers chain the stages through bound ``send`` methods, which
+    bypasses the C fast path and halves the throughput. The C types are constructed here
+    directly; they look up their module state with a relative import from the calling
+    frame's package, so the builder runs with ``ijson.backends`` as its package. If that
+    ever stops working the reader falls back to the public helpers.
+    """
+    try:
+        from ijson.backends import _yajl2  # type: ignore[attr-defined]
+    except ImportError:
+        return None
+    source = (
+        "def build(sink, map_type):\n"
+        "    items = _yajl2.items_basecoro(sink, '', map_type)\n"
+        "    parse = _yajl2.parse_basecoro(items)\n"
+        "    return _yajl2.basic_parse_basecoro(parse, use_float=True)\n"
+    )
+    namespace: dict[str, Any] = {
+        "__name__": "ijson.backends._tg_pipeline_chain",
+        "__package__": "ijson.backends",
+        "_yajl2": _yajl2,
+    }
+    try:
+        exec(compile(source, "<tg_pipeline.readers.json_export>", "exec"), namespace)
+        build = namespace["build"]
+        sink = _Sink()
+        probe = build(sink, dict)
+        probe.send(b'{"a": [1, {"b": 2.5}]}')
+        probe.close()
+        if sink != [{"a": [1, {"b": 2.5}]}]:
+            return None
+    except Exception:
+        return None
+    return build  # type: ignore[no-any-return]
+
+
+def _public_chain(sink: _Sink, map_type: Callable[[], dict[str, Any]]) -> Any:
+    try:
+        backend = ijson.get_backend("yajl2_c")
+    except ImportError:
+        backend = ijson
+    return backend.items_coro(sink, "", map_type=map_type, use_float=True)
+
+
+_BUILD_CHAIN = _chain_factory() or _public_chain
+
+
+def read_json_export(path: Path, options: ReadOptions) -> Iterator[pa.RecordBatch]:
+    """Records of a ``result.json`` in export order, in batches of ``options.batch_size``.
+
+    Raises :class:`DumpError` for a file that is not a readable Telegram export. Invalid
+    ``\\xHH`` escapes and raw control characters are repaired and reported as a warning
+    on the ``tg_pipeline.readers`` logger, never a rejection.
+    """
+    path = Path(path)
+    zone(options.default_zone)
+    emitted = 0
+    careful = False
+    while True:
+        reader = _Reader(path, options, careful=careful, skip=emitted)
+        restart = False
+        try:
+            for batch in reader.batches():
+                emitted += batch.num_rows
+                yield batch
+        except _NeedsCarefulRepair:
+            restart = careful = True
+            continue
+        finally:
+            if reader.repaired and not restart:
+                logger.warning(
+                    "%s: repaired %d invalid control character(s) in JSON strings "
+                    "(written as \\xHH or raw); the export was read anyway",
+                    path,
+                    reader.repaired,
+                )
+        return
+
+
+def _last_key(obj: dict[str, Any]) -> str | None:
+    return next(reversed(obj), None)
+
+
+def _prune(value: Any) -> None:
+    """Empty a skipped value, including the containers the parser is still filling."""
+    while True:
+        if type(value) is list:
+            following = value[-1] if value else None
+        elif type(value) is dict:
+            following = next(reversed(value.values()), None) if value else None
+        else:
+            return
+        value.clear()
+        value = following
+
+
+class _Chat:
+    """One chat being read: its fields once known, and rows that wait for them."""
+
+    def __init__(self, reader: _Reader, prefix: str) -> None:
+        self.reader = reader
+        self.prefix = prefix
+        self.taken = 0
+        self.tdesktop_order: bool | None = None
+        self.meta_final = False
+        self.name: str | None = None
+        self.type: str | None = None
+        self.raw_id: int | None = None
+        self.scheme: str | None = None
+        self.resolved = False
+        self.fields: tuple[int | None, str | None, str | None] = (None, None, None)
+        self.positional: bool | None = None
+        self.pending: list[dict[str, Any]] = []
+        self.undated = 0
+        self.last_sent: int | None = None
+
+    def position(self, index: int) -> str:
+        return f"{self.prefix}messages[{index}]"
+
+    def where(self, messages: list[Any]) -> str:
+        if messages:
+            return "in " + self.position(self.taken + len(messages) - 1)
+        if self.taken:
+            return "after " + self.position(self.taken - 1)
+        return f"at the start of {self.prefix}messages"
+
+    def note_order(self, chat: dict[str, Any]) -> None:
+        """Whether tdesktop's order holds: some chat field written before the messages."""
+        for key in chat:
+            if key == "messages":
+                self.tdesktop_order = False
+                return
+            if key in _META_KEYS:
+                self.tdesktop_order = True
+                return
+
+    def read_meta(self, chat: dict[str, Any]) -> None:
+        name = chat.get("name")
+        kind = chat.get("type")
+        raw = chat.get("id")
+        self.name = name if type(name) is str else None
+        self.type = kind if type(kind) is str else None
+        if type(raw) is str and raw.lstrip("-").isdigit():
+            raw = int(raw)
+        self.raw_id = raw if type(raw) is int else None
+        self.meta_final = True
+
+    def take(self, messages: list[Any], chat: dict[str, Any]) -> None:
+        reader = self.reader
+        if reader.collect_only is not None:
+            if self.scheme is None:
+                self._observe(messages)
+            self.taken += len(messages)
+            return
+        zone_name = reader.zone_name
+        file = reader.file
+        prefix = self.prefix
+        append = reader.builder.append
+        ready = reader.ready
+        fields = self.fields
+        # Rows go straight to the builder once the chat is settled; everything else
+        # (first message, waiting rows, undated entries, a restart's skip) takes _place.
+        direct = self.resolved and not self.pending and not reader.skip
+        for msg in messages:
+            index = self.taken
+            self.taken = index + 1
+            position = f"{prefix}messages[{index}]"
+            if type(msg) is not dict:
+                raise DumpError("message is not a JSON object", file=file, position=position)
+            try:
+                row, scheme = message_row(msg, zone_name, fields, file, position)
+            except BadMessage as exc:
+                raise DumpError(str(exc), file=file, position=position) from None
+            sent_at = row["sent_at"]
+            if (
+                direct
+                and sent_at is not None
+                and row["message_id"] is not None
+                and self.positional is False
+            ):
+                self.last_sent = sent_at
+                try:
+                    batch = append(row)
+                except (pa.ArrowException, orjson.JSONEncodeError, TypeError, ValueError) as exc:
+                    raise reader.store_error(exc, position) from None
+                if batch is not None:
+                    ready.append(batch)
+            else:
+                self._place(row, scheme, index, position)
+                direct = self.resolved and not self.pending and not reader.skip
+        if not self.resolved:
+            self.resolve(chat, complete=False)
+        if self.pending and self.resolved and not self.undated:
+            self.flush()
+
+    def _place(self, row: dict[str, Any], scheme: str | None, index: int, position: str) -> None:
+        """Everything the direct path leaves out: ids, dates, and rows that must wait."""
+        file = self.reader.file
+        if row["message_id"] is None:
+            if self.positional is None:
+                self.positional = index == 0
+            if not self.positional:
+                raise DumpError("message has no 'id'", file=file, position=position)
+            row["message_id"] = index + 1
+            row["extra"]["id_from_position"] = True
+        elif self.positional:
+            raise DumpError(
+                "message has an 'id' but the chat's first message has none",
+                file=file,
+                position=position,
+            )
+        else:
+            self.positional = False
+        if scheme is not None and self.scheme is None:
+            self.scheme = scheme
+        pending = self.pending
+        sent_at = row["sent_at"]
+        if sent_at is None:
+            if "type" not in row["extra"]:
+                raise DumpError("message has no 'date'", file=file, position=position)
+            if self.last_sent is None:
+                self.undated += 1
+            else:
+                row["sent_at"] = self.last_sent
+        else:
+            self.last_sent = sent_at
+            if self.undated:
+                for waiting in pending[-self.undated :]:
+                    waiting["sent_at"] = sent_at
+                self.undated = 0
+        if self.resolved and not self.undated and not pending:
+            self.reader.emit(row)
+        else:
+            pending.append(row)
+
+    def _observe(self, messages: list[Any]) -> None:
+        for msg in messages:
+            if type(msg) is not dict:
+                continue
+            evidence = [msg.get("from_id"), msg.get("actor_id")]
+            if "date_unixtime" in msg or any(type(v) is str for v in evidence):
+                self.scheme = "new"
+                return
+            if any(type(v) is int for v in evidence):
+                self.scheme = OLD_IDS
+                return
+
+    def resolve(self, chat: dict[str, Any], *, complete: bool) -> None:
+        """Fix the chat's fields once they can no longer change."""
+        if self.resolved:
+            return
+        overflow = len(self.pending) >= PENDING_LIMIT
+        if not self.meta_final:
+            if complete or self.tdesktop_order:
+                self.read_meta(chat)
+            elif overflow:
+                self.reader.learn_metadata(self)
+            else:
+                return
+        raw = self.raw_id
+        if raw is None or raw < USER_SHIFT:
+            chat_id = raw
+        elif self.scheme is not None:
+            chat_id = bare_chat_id(raw, self.scheme)
+        elif complete or overflow:
+            # No message says which id scheme the export used: only old exports wrote
+            # chat ids this large, and they folded the peer kind into them.
+            chat_id = bare_chat_id(raw, OLD_IDS)
+        else:
+            return
+        if chat_id is not None and not -INT64_MAX <= chat_id <= INT64_MAX:
+            raise DumpError(
+                f"chat id {raw} is out of range", file=self.reader.file, position=self.prefix
+            )
+        self.fields = (chat_id, self.name, self.type)
+        self.resolved = True
+
+    def flush(self) -> None:
+        chat_id, chat_name, chat_type = self.fields
+        emit = self.reader.emit
+        for row in self.pending:
+            row["chat_id"] = chat_id
+            row["chat_name"] = chat_name
+            row["chat_type"] = chat_type
+            emit(row)
+        self.pending.clear()
+
+    def finish(self, chat: dict[str, Any]) -> None:
+        if self.reader.collect_only is not None:
+            self.read_meta(chat)
+            if self.prefix == self.reader.collect_only:
+                raise _MetadataFound(self)
+            return
+        self.resolve(chat, complete=True)
+        if self.undated:
+            first = self.pending[-self.undated]["source_position"]
+            raise DumpError(
+                "entry has no date and no dated message in its chat",
+                file=self.reader.file,
+                position=first,
+            )
+        if self.pending:
+            self.flush()
+
+
+class _Section:
+    """``chats`` or ``left_chats``: how many of its chats were read and removed."""
+
+    def __init__(self, name: str) -> None:
+        self.name = name
+        self.offset = 0
+        self.current: _Chat | None = None
+
+
+class _Reader:
+    """One pass over the file. ``skip`` drops rows a previous pass already yielded;
+    ``collect_only`` names a chat whose fields are wanted and makes the pass emit nothing."""
+
+    def __init__(
+        self,
+        path: Path,
+        options: ReadOptions,
+        *,
+        careful: bool,
+        skip: int = 0,
+        collect_only: str | None = None,
+    ) -> None:
+        self.path = path
+        self.file = str(path)
+        self.options = options
+        self.zone_name = options.default_zone
+        self.careful = careful
+        self.skip = skip
+        self.collect_only = collect_only
+        self.builder = BatchBuilder(options.batch_size)
+        self.ready: list[pa.RecordBatch] = []
+        self.root: dict[str, Any] | None = None
+        self.root_chat: _Chat | None = None
+        self.sections: dict[str, _Section] = {}
+        self.found = False
+        self.repaired = 0
+        self.fed = 0
+        self.stream: RepairingStream | None = None
+
+    def _new_map(self) -> dict[str, Any]:
+        created: dict[str, Any] = {}
+        if self.root is None:
+            self.root = created
+        return created
+
+    # -- output ---------------------------------------------------------------------
+
+    def emit(self, row: dict[str, Any]) -> None:
+        if self.skip:
+            self.skip -= 1
+            return
+        try:
+            batch = self.builder.append(row)
+        except (pa.ArrowException, orjson.JSONEncodeError, TypeError, ValueError) as exc:
+            raise self.store_error(exc, row["source_position"]) from None
+        if batch is not None:
+            self.ready.append(batch)
+
+    def store_error(self, exc: Exception, position: str | None) -> DumpError:
+        """A record the builder cannot turn into Arrow: a hand-made file's odd value."""
+        where = f"in the batch of records ending at {position}" if position else None
+        return DumpError(f"a value cannot be stored: {exc}", file=self.file, position=where)
+
+    # -- the pass -------------------------------------------------------------------
+
+    def batches(self) -> Iterator[pa.RecordBatch]:
+        try:
+            handle = open(self.path, "rb")  # noqa: SIM115 - closed by the with below
+        except OSError as exc:
+            raise DumpError(f"cannot open: {exc.strerror or exc}", file=self.file) from None
+        with handle:
+            stream = self.stream = RepairingStream(handle, careful=self.careful)
+            sink = _Sink()
+            parser = _BUILD_CHAIN(sink, self._new_map)
+            started = False
+            collect = gc.isenabled()
+            try:
+                for chunk in stream.chunks():
+                    if not started:
+                        started = self._check_start(chunk)
+                    self.repaired = stream.repaired
+                    # Cyclic GC passes over the parser's short-lived, acyclic containers
+                    # cost a quarter of the reading time; one pass per chunk is enough.
+                    if collect:
+                        gc.disable()
+                    try:
+                        parser.send(chunk)
+                        self.fed += len(chunk)
+                        sink.clear()
+                        self._drain(final=False)
+                    except ijson.JSONError as exc:
+                        raise self._syntax_error(exc, chunk) from None
+                    finally:
+                        if collect:
+                            gc.enable()
+                    if self.ready:
+                        yield from self.ready
+                        self.ready.clear()
+                if not started:
+                    raise DumpError("the file is empty", file=self.file)
+                try:
+                    parser.close()
+                except ijson.JSONError as exc:
+                    raise self._syntax_error(exc, b"") from None
+            except OSError as exc:
+                raise DumpError(f"cannot read: {exc.strerror or exc}", file=self.file) from None
+        self._drain(final=True)
+        if not self.found:
+            raise DumpError(
+                "not a Telegram Desktop export: the JSON has no 'messages' and no 'chats'",
+                file=self.file,
+            )
+        try:
+            tail = self.builder.flush()
+        except (pa.ArrowException, orjson.JSONEncodeError, TypeError, ValueError) as exc:
+            raise self.store_error(exc, self.last_position()) from None
+        yield from self.ready
+        self.ready.clear()
+        if tail is not None:
+            yield tail
+
+    def last_position(self) -> str | None:
+        chats = [self.root_chat, *(section.current for section in self.sections.values())]
+        taken = [chat for chat in chats if chat is not None and chat.taken]
+        return taken[-1].position(taken[-1].taken - 1) if taken else None
+
+    def _check_start(self, chunk: bytes) -> bool:
+        body = chunk.lstrip(_WHITESPACE)
+        if not body:
+            return False
+        if body[:1] != b"{":
+            raise DumpError(
+                "not a Telegram Desktop export: the file does not start with a JSON object",
+                file=self.file,
+                position="byte 0",
+            )
+        return True
+
+    def learn_metadata(self, chat: _Chat) -> None:
+        """Read the whole file once more for one chat's fields, written after its messages."""
+        scan = _Reader(self.path, self.options, careful=self.careful, collect_only=chat.prefix)
+        try:
+            for _ in scan.batches():
+                pass
+        except _MetadataFound as found:
+            chat.name, chat.type, chat.raw_id = found.chat.name, found.chat.type, found.chat.raw_id
+            if chat.scheme is None:
+                chat.scheme = found.chat.scheme
+        chat.meta_final = True
+
+    # -- walking the half-built tree ------------------------------------------------
+
+    def _drain(self, *, final: bool) -> None:
+        root = self.root
+        if root is None:
+            return
+        for key in list(root):
+            value = root[key]
+            if key == "messages":
+                if self.root_chat is None:
+                    self.root_chat = _Chat(self, "")
+                self._drain_chat(self.root_chat, root, on_spine=not final)
+            elif key in _SECTIONS and type(value) is dict:
+                spine = not final and key == _last_key(root)
+                self._drain_section(key, value, on_spine=spine)
+            elif key not in _CHAT_KEYS:
+                _prune(value)
+                del root[key]
+
+    def _drain_section(self, name: str, section: dict[str, Any], *, on_spine: bool) -> None:
+        state = self.sections.get(name)
+        if state is None:
+            state = self.sections[name] = _Section(name)
+        spine_key = _last_key(section) if on_spine else None
+        for key in list(section):
+            if key != "list":
+                _prune(section[key])
+                del section[key]
+                continue
+            chats = section["list"]
+            if type(chats) is not list:
+                raise DumpError(f"{name}.list is not a list", file=self.file, position=name)
+            self.found = True
+            last = len(chats) - 1
+            done = 0
+            for offset, chat in enumerate(chats):
+                index = state.offset + offset
+                if type(chat) is not dict:
+                    raise DumpError(
+                        "chat is not a JSON object",
+                        file=self.file,
+                        position=f"{name}.list[{index}]",
+                    )
+                current = state.current
+                if current is None or current.prefix != f"{name}.list[{index}].":
+                    current = state.current = _Chat(self, f"{name}.list[{index}].")
+                on_chat_spine = spine_key == "list" and offset == last
+                self._drain_chat(current, chat, on_spine=on_chat_spine)
+                if not on_chat_spine:
+                    done += 1
+            if done:
+                del chats[:done]
+                state.offset += done
+
+    def _drain_chat(self, chat: _Chat, obj: dict[str, Any], *, on_spine: bool) -> None:
+        messages = obj.get("messages")
+        if messages is not None:
+            if type(messages) is not list:
+                raise DumpError(
+                    "'messages' is not a list", file=self.file, position=chat.prefix + "messages"
+                )
+            self.found = True
+            if chat.tdesktop_order is None:
+                chat.note_order(obj)
+            count = len(messages)
+            if on_spine and _last_key(obj) == "messages":
+                count -= 1
+            if count > 0:
+                taken = messages[:count]
+                del messages[:count]
+                chat.take(taken, obj)
+        if obj is not self.root:
+            for key in list(obj):
+                if key not in _CHAT_KEYS:
+                    _prune(obj[key])
+                    del obj[key]
+        if not on_spine:
+            chat.finish(obj)
+
+    # -- errors ---------------------------------------------------------------------
+
+    def _where(self) -> str | None:
+        """Which message the parser was in, walking the spine of the half-built tree."""
+        root = self.root
+        if root is None:
+            return None
+        key = _last_key(root)
+        if key == "messages" and self.root_chat is not None:
+            messages = root.get("messages")
+            if type(messages) is list:
+                return self.root_chat.where(messages)
+        if key in _SECTIONS and type(root[key]) is dict and key in self.sections:
+            section = root[key]
+            chats = section.get("list")
+            state = self.sections[key]
+            if _last_key(section) == "list" and type(chats) is list and chats:
+                chat = chats[-1]
+                current = state.current
+                if type(chat) is dict and _last_key(chat) == "messages" and current is not None:
+                    messages = chat["messages"]
+                    if type(messages) is list:
+                        return current.where(messages)
+                return f"in {key}.list[{state.offset + len(chats) - 1}]"
+        return f"in '{key}'" if key else None
+
+    def _syntax_error(self, exc: Exception, chunk: bytes) -> Exception:
+        detail = exc.args[0] if exc.args else ""
+        raw = detail if isinstance(detail, bytes) else str(detail).encode("utf-8", "replace")
+        summary = raw.split(b"\n", 1)[0].decode("utf-8", "replace").strip()
+        if "invalid character inside string" in summary and not self.careful:
+            return _NeedsCarefulRepair()
+        stream = self.stream
+        shift = stream.shift if stream is not None else 0
+        if not chunk:
+            offset = stream.consumed if stream is not None else self.fed
+            message = "the JSON ends early: the file is truncated"
+        else:
+            local = _error_offset(raw, chunk)
+            offset = self.fed + (local if local is not None else 0) - shift
+            if "invalid bytes in UTF8" in summary:
+                message = "invalid UTF-8 in a JSON string"
+            elif "trailing garbage" in summary:
+                message = "unexpected data after the end of the JSON document"
+            else:
+                message = f"invalid JSON ({summary.removeprefix('parse error: ')})"
+            if local is None:
+                message += " within the 256 KiB from this byte on"
+        position = f"byte {max(offset, 0)}"
+        where = self._where()
+        if where:
+            position += f" ({where})"
+        return DumpError(message, file=self.file, position=position)
+
+
+def _error_offset(detail: bytes, chunk: bytes) -> int | None:
+    """Where in ``chunk`` yajl stopped, from the context window of its verbose message.
+
+    yajl prints up to 30 bytes either side of the error with newlines blanked, indented so
+    the error sits in column 40; the window is found again in the chunk.
+    """
+    lines = detail.split(b"\n")
+    if len(lines) < 3:
+        return None
+    window = lines[1]
+    plain = chunk.replace(b"\n", b" ").replace(b"\r", b" ")
+    for offset in range(30):
+        pad = 40 - offset
+        if window[:pad].strip() == b"" and window[pad:] == plain[: offset + 30]:
+            return offset
+    body = window[10:]
+    if window[:10].strip() or not body:
+        return None
+    found = plain.find(body)
+    return found + 30 if found >= 0 else None

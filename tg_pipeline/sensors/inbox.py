@@ -1,0 +1,258 @@
+"""The drop-folder sensor: a dump that has stopped changing becomes a partition and a run.
+
+State lives in the sensor cursor (JSON): for each inbox entry its size, newest mtime and
+file count as last seen, and its fingerprint once computed. An entry is taken only when
+that signature is the same on two ticks in a row and its newest file is ``settle_seconds``
+old, so a dump still being copied is left alone. A fingerprint is computed once per
+signature, never again for an unchanged entry. The sensor never opens the warehouse (a
+writer may hold it); what it decides goes to the audit outbox instead.
+"""
+
+import json
+import os
+import time
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import dagster as dg
+
+from tg_pipeline.errors import DumpError
+from tg_pipeline.events import emit, make_audit_event
+from tg_pipeline.ingest import (
+    FINGERPRINT_PREFIX,
+    DataPaths,
+    RunContext,
+    dump_id_for,
+    fingerprint_prefix,
+    is_candidate_name,
+    mark_processed,
+    quarantine,
+)
+from tg_pipeline.jobs import ingest_job
+from tg_pipeline.partitions import DUMPS
+from tg_pipeline.readers import fingerprint_dump
+from tg_pipeline.resources import PipelineSettings
+
+SENSOR_NAME = "inbox_sensor"
+INTERVAL_SECONDS = 5
+#: New dumps fingerprinted per tick; the rest wait for the next tick, so one tick stays far
+#: below the 60 s a sensor may take even when hundreds of dumps are dropped at once.
+MAX_NEW_DUMPS_PER_TICK = 25
+CURSOR_VERSION = 1
+
+#: A cursor entry is ``[size, newest mtime_ns, file count]`` while an inbox entry settles,
+#: and ``[size, newest mtime_ns, file count, fingerprint]`` once a run was requested for it.
+#: Plain lists keep the cursor of a 10,000-entry inbox quick to load and to write.
+Entry = list[Any]
+
+
+def load_cursor(cursor: str | None) -> dict[str, Entry]:
+    if not cursor:
+        return {}
+    try:
+        data = json.loads(cursor)
+    except ValueError:
+        return {}
+    if not isinstance(data, dict) or data.get("v") != CURSOR_VERSION:
+        return {}
+    entries = data.get("entries")
+    return entries if isinstance(entries, dict) else {}
+
+
+def dump_cursor(entries: dict[str, Entry]) -> str:
+    return json.dumps({"v": CURSOR_VERSION, "entries": entries}, separators=(",", ":"))
+
+
+def signature(entry: os.DirEntry[str]) -> tuple[int, int, int]:
+    """(total size, newest mtime_ns, file count): one stat per file, none per name lookup.
+
+    A folder's own mtime counts too, so a file appearing inside it changes the signature
+    even before it has any bytes.
+    """
+    st = entry.stat()
+    if not entry.is_dir():
+        return st.st_size, st.st_mtime_ns, 1
+    size, newest, count = 0, st.st_mtime_ns, 0
+    stack = [entry.path]
+    while stack:
+        try:
+            with os.scandir(stack.pop()) as it:
+                for child in it:
+                    try:
+                        is_dir = child.is_dir(follow_symlinks=False)
+                        child_st = child.stat(follow_symlinks=False)
+                    except FileNotFoundError:
+                        continue
+                    newest = max(newest, child_st.st_mtime_ns)
+                    if is_dir:
+                        stack.append(child.path)
+                    else:
+                        size += child_st.st_size
+                        count += 1
+        except FileNotFoundError:
+            continue
+    return size, newest, count
+
+
+@dataclass
+class TickPlan:
+    """What one tick decided; kept apart from Dagster types so it can be reasoned about."""
+
+    entries: dict[str, Entry]
+    requests: list[tuple[str, str, Path]]  # (dump_id, fingerprint, entry)
+    events: list[dict[str, Any]]
+    log: list[str]
+
+    @property
+    def settling(self) -> int:
+        return sum(1 for e in self.entries.values() if len(e) == 3)
+
+
+def plan_tick(
+    paths: DataPaths,
+    previous: dict[str, Entry],
+    *,
+    known_dumps: Callable[[], Iterable[str]],
+    settle_seconds: float,
+    now_ns: int | None = None,
+    max_new: int = MAX_NEW_DUMPS_PER_TICK,
+) -> TickPlan:
+    """Compare the inbox with the cursor and decide which dumps are ready, new or bad.
+
+    ``known_dumps`` (the registered dump ids) is called only when some entry is ready, since
+    listing partitions is the one instance query a tick makes.
+    """
+    now_ns = time.time_ns() if now_ns is None else now_ns
+    settle_ns = int(settle_seconds * 1e9)
+    entries: dict[str, Entry] = {}
+    ready: list[str] = []
+    try:
+        scan = os.scandir(paths.inbox)
+    except FileNotFoundError:
+        return TickPlan(entries={}, requests=[], events=[], log=[])
+    with scan:
+        for item in scan:
+            name = item.name
+            if not is_candidate_name(name):
+                continue
+            try:
+                size, mtime_ns, files = signature(item)
+            except FileNotFoundError:
+                continue
+            prev = previous.get(name)
+            if prev is not None and prev[0] == size and prev[1] == mtime_ns and prev[2] == files:
+                entries[name] = prev
+                if len(prev) == 3 and now_ns - mtime_ns >= settle_ns:
+                    ready.append(name)
+            else:
+                entries[name] = [size, mtime_ns, files]
+
+    plan = TickPlan(entries=entries, requests=[], events=[], log=[])
+    if not ready:
+        return plan
+    known = {fingerprint_prefix(dump_id): dump_id for dump_id in known_dumps()}
+    for name, e in entries.items():
+        if len(e) == 4:
+            known.setdefault(e[3][:FINGERPRINT_PREFIX], dump_id_for(name, e[3]))
+    run = RunContext(emit=plan.events.extend)
+    for name in sorted(ready)[:max_new]:
+        entry = paths.inbox / name
+        try:
+            fingerprint = fingerprint_dump(entry)
+        except DumpError as err:
+            quarantine(entry, err, paths, run=run, stage="detect")
+            del entries[name]
+            plan.log.append(f"{name}: quarantined: {err}")
+            continue
+        dump_id = dump_id_for(name, fingerprint)
+        prefix = fingerprint_prefix(dump_id)
+        original = known.get(prefix)
+        if original is not None:
+            moved = mark_processed(entry, paths, dump_id)
+            del entries[name]
+            plan.events.append(
+                make_audit_event(
+                    "dump_duplicate",
+                    dump=dump_id,
+                    duplicate_of=original,
+                    path=str(entry),
+                    moved_to=str(moved) if moved else None,
+                    sensor=SENSOR_NAME,
+                )
+            )
+            plan.log.append(f"{name}: same content as dump {original}; no run")
+            continue
+        known[prefix] = dump_id
+        size, _, files = entries[name]
+        entries[name] = [*entries[name], fingerprint]
+        plan.requests.append((dump_id, fingerprint, entry))
+        plan.events.append(
+            make_audit_event(
+                "dump_detected",
+                dump=dump_id,
+                path=str(entry),
+                fingerprint=fingerprint,
+                files=files,
+                bytes=size,
+                sensor=SENSOR_NAME,
+            )
+        )
+        plan.log.append(f"{name}: new dump {dump_id}; requesting a run")
+    return plan
+
+
+def run_request_for(dump_id: str, fingerprint: str, entry: Path) -> dg.RunRequest:
+    return dg.RunRequest(
+        run_key=fingerprint,
+        partition_key=dump_id,
+        run_config={"ops": {"raw_dump": {"config": {"source": str(entry)}}}},
+        tags={"tg_pipeline/dump": dump_id, "tg_pipeline/source": entry.name},
+    )
+
+
+@dg.sensor(
+    name=SENSOR_NAME,
+    job=ingest_job,
+    minimum_interval_seconds=INTERVAL_SECONDS,
+    default_status=dg.DefaultSensorStatus.RUNNING,
+    description=(
+        "Watches the inbox (`data/inbox/` by default). Once a dropped export, `.zip` or "
+        "backup has stopped changing, it names it by content fingerprint, adds a `dumps` "
+        "partition and starts one ingest run (run key = fingerprint). Content dropped "
+        "again starts no run and moves to `data/processed/`; an entry that is no dump "
+        "at all goes to `data/quarantine/` with an error report."
+    ),
+)
+def inbox_sensor(context: dg.SensorEvaluationContext, settings: PipelineSettings):
+    paths = settings.paths()
+    paths.inbox.mkdir(parents=True, exist_ok=True)
+
+    plan = plan_tick(
+        paths,
+        load_cursor(context.cursor),
+        known_dumps=lambda: context.instance.get_dynamic_partitions(DUMPS),
+        settle_seconds=settings.settle_seconds,
+    )
+    for line in plan.log:
+        context.log.info(line)
+    if plan.events:
+        emit(paths.data_dir, plan.events)
+    cursor = dump_cursor(plan.entries)
+    if not plan.requests:
+        return dg.SensorResult(
+            skip_reason=f"no new dump ready ({plan.settling} inbox entr(ies) still settling)",
+            cursor=cursor,
+        )
+    return dg.SensorResult(
+        run_requests=[run_request_for(*request) for request in plan.requests],
+        dynamic_partitions_requests=[
+            dumps_add_request([dump_id for dump_id, _, _ in plan.requests])
+        ],
+        cursor=cursor,
+    )
+
+
+def dumps_add_request(keys: list[str]) -> dg.AddDynamicPartitionsRequest:
+    return dg.AddDynamicPartitionsRequest(partitions_def_name=DUMPS, partition_keys=keys)

@@ -1,0 +1,23 @@
+"""The DuckDB warehouse: schema, the one upsert, counts, backups and queries (no Dagster)."""
+
+from __future__ import annotations
+
+from tg_pipeline.warehouse.backup import BackupCheck, BackupFile
+from tg_pipeline.warehouse.columns import is_surrogate_chat_id, surrogate_chat_id
+from tg_pipeline.warehouse.connection import Warehouse
+from tg_pipeline.warehouse.migrations import LATEST_VERSION
+from tg_pipeline.warehouse.models import CountSnapshot, DumpRecord, IngestResult
+from tg_pipeline.warehouse.queries import MessageFilter
+
+__all__ = [
+    "LATEST_VERSION",
+    "BackupCheck",
+    "BackupFile",
+    "CountSnapshot",
+    "DumpRecord",
+    "IngestResult",
+    "MessageFilter",
+    "Warehouse",
+    "is_surrogate_chat_id",
+    "surrogate_chat_id",
+]

@@ -1,0 +1,352 @@
+"""Backups of ``messages`` as Parquet and CSV, each with a manifest, plus their check.
+
+A backup holds exactly the record columns (:data:`tg_pipeline.records.FIELD_NAMES`) in key
+order ``(chat_id, message_id)``, so restoring it through the ordinary upsert gives the same
+table back.
+
+Key order without one big sort: the keys alone are sorted once to find the boundaries of
+row-group-sized key ranges, then each range is selected and sorted on its own (a small
+sort, pruned by zone maps since messages arrive in key order) and appended to the file.
+A sort of the whole wide table would cost several times a plain COPY and spill to disk
+under the memory limit; this stays close to COPY speed in bounded memory. DuckDB fetches
+the next range on a helper thread while the current one is written.
+
+Files are written under a temporary name in the destination folder, then linked into
+place (a link never replaces an existing file), then the manifest the same way. Names
+are ``messages-<UTC time with µs>-<sha256 prefix>.<ext>``: they sort by time, differ for
+every backup, and are never reused.
+
+CSV follows RFC 4180: UTF-8, CRLF line ends, a header of the column names, every text
+value quoted (so ``""`` is an empty string) and NULL as an empty unquoted cell. Instants
+are ISO-8601 in UTC with an explicit ``+00:00`` offset.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import hashlib
+import os
+import re
+from collections.abc import Iterator
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+
+import duckdb
+import orjson
+import pyarrow as pa
+import pyarrow.csv as pacsv
+import pyarrow.parquet as pq
+
+from tg_pipeline.errors import DumpError, TgPipelineError
+from tg_pipeline.readers.backup import (
+    ROW_COUNT_KEY,
+    SCHEMA_VERSION_KEY,
+    manifest_path,
+    read_backup,
+)
+from tg_pipeline.records import FIELD_NAMES, MESSAGE_SCHEMA, SCHEMA_VERSION, ReadOptions
+from tg_pipeline.warehouse.columns import RECORD_COLUMNS, row_hash_sql
+from tg_pipeline.warehouse.prefetch import Prefetch
+
+FORMATS = ("parquet", "csv")
+_NAME = re.compile(r"^messages-(\d{8}T\d{12}Z)-([0-9a-f]{12})\.(parquet|csv)$")
+_ISO_UTC = "strftime(timezone('UTC', {c}), '%Y-%m-%dT%H:%M:%S.%f') || '+00:00'"
+
+
+@dataclass(frozen=True)
+class BackupFile:
+    path: Path
+    manifest_path: Path
+    rows: int
+    sha256: str
+    bytes: int
+    fmt: str
+
+
+@dataclass(frozen=True)
+class BackupCheck:
+    ok: bool
+    rows: int
+    detail: str
+
+
+def _select_list(fmt: str) -> str:
+    if fmt == "parquet":
+        return ", ".join(RECORD_COLUMNS)
+    return ", ".join(
+        f"{_ISO_UTC.format(c=c)} AS {c}" if c in ("sent_at", "edited_at") else c
+        for c in RECORD_COLUMNS
+    )
+
+
+def _range_starts(con: duckdb.DuckDBPyConnection, size: int) -> list[tuple[int, int]]:
+    return [
+        (int(c), int(m))
+        for c, m in con.execute(
+            """
+            SELECT chat_id, message_id FROM (
+                SELECT chat_id, message_id,
+                       row_number() OVER (ORDER BY chat_id, message_id) AS n
+                FROM messages)
+            WHERE (n - 1) % $1 = 0 ORDER BY chat_id, message_id
+            """,
+            [size],
+        ).fetchall()
+    ]
+
+
+def _ranges(
+    con: duckdb.DuckDBPyConnection, starts: list[tuple[int, int]], select: str
+) -> Iterator[pa.Table]:
+    for i, (lo_chat, lo_msg) in enumerate(starts):
+        if i + 1 < len(starts):
+            hi_chat, hi_msg = starts[i + 1]
+            where = (
+                "chat_id BETWEEN $1 AND $3 AND (chat_id, message_id) >= ($1, $2) "
+                "AND (chat_id, message_id) < ($3, $4)"
+            )
+            if lo_chat == hi_chat:
+                where += " AND message_id >= $2 AND message_id < $4"
+            params = [lo_chat, lo_msg, hi_chat, hi_msg]
+        else:
+            where = "chat_id >= $1 AND (chat_id, message_id) >= ($1, $2)"
+            params = [lo_chat, lo_msg]
+        yield con.sql(
+            f"SELECT {select} FROM messages WHERE {where} ORDER BY chat_id, message_id",
+            params=params,
+        ).to_arrow_table()
+
+
+def _as_schema(table: pa.Table, schema: pa.Schema) -> pa.Table:
+    return pa.Table.from_arrays([table.column(f.name).cast(f.type) for f in schema], schema=schema)
+
+
+def _csv_schema() -> pa.Schema:
+    return pa.schema(
+        [
+            pa.field(f.name, pa.string()) if f.name in ("sent_at", "edited_at") else f
+            for f in MESSAGE_SCHEMA
+        ]
+    )
+
+
+def _write(
+    con: duckdb.DuckDBPyConnection,
+    tmp: Path,
+    fmt: str,
+    rows: int,
+    row_group_size: int,
+    created: datetime,
+) -> None:
+    starts = _range_starts(con, row_group_size)
+    with Prefetch(_ranges(con, starts, _select_list(fmt))) as chunks:
+        if fmt == "parquet":
+            meta = dict(MESSAGE_SCHEMA.metadata or {})
+            meta[SCHEMA_VERSION_KEY] = str(SCHEMA_VERSION).encode()
+            meta[ROW_COUNT_KEY] = str(rows).encode()
+            meta[b"tg_pipeline.order"] = b"chat_id,message_id"
+            meta[b"tg_pipeline.created_at"] = created.isoformat().encode()
+            schema = MESSAGE_SCHEMA.with_metadata(meta)
+            with pq.ParquetWriter(tmp, schema, compression="zstd") as writer:
+                for chunk in chunks:
+                    writer.write_table(_as_schema(chunk, schema), row_group_size=row_group_size)
+                if not starts:
+                    writer.write_table(schema.empty_table())
+        else:
+            schema = _csv_schema()
+            options = pacsv.WriteOptions(include_header=True, eol="\r\n")
+            with pacsv.CSVWriter(tmp, schema, write_options=options) as writer:
+                for chunk in chunks:
+                    writer.write_table(_as_schema(chunk, schema))
+
+
+def _sha256(path: Path) -> str:
+    digest = hashlib.sha256()
+    with path.open("rb") as fh:
+        while block := fh.read(4 << 20):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def _place(tmp: Path, final: Path) -> None:
+    """Move into place without ever replacing an existing file."""
+    try:
+        os.link(tmp, final)
+    except FileExistsError as exc:
+        raise TgPipelineError(f"backup {final} already exists; not overwriting it") from exc
+    except OSError:
+        if final.exists():
+            raise TgPipelineError(f"backup {final} already exists; not overwriting it") from None
+        os.rename(tmp, final)
+        return
+    tmp.unlink()
+
+
+def _fsync_dir(directory: Path) -> None:
+    with contextlib.suppress(OSError):
+        fd = os.open(directory, os.O_RDONLY)
+        try:
+            os.fsync(fd)
+        finally:
+            os.close(fd)
+
+
+def write_backup(
+    con: duckdb.DuckDBPyConnection,
+    dest_dir: Path,
+    *,
+    fmt: str,
+    row_group_size: int = 100_000,
+    keep_last: int = 10,
+) -> BackupFile:
+    """Write one backup of ``messages`` and its manifest; then apply retention."""
+    if fmt not in FORMATS:
+        raise TgPipelineError(f"unknown backup format {fmt!r}; use one of {', '.join(FORMATS)}")
+    if row_group_size < 1:
+        raise TgPipelineError("row_group_size must be at least 1")
+    if keep_last < 1:
+        raise TgPipelineError("keep_last must be at least 1 (the backup just written)")
+    dest_dir = Path(dest_dir)
+    dest_dir.mkdir(parents=True, exist_ok=True)
+    created = datetime.now(UTC)
+    stamp = created.strftime("%Y%m%dT%H%M%S%fZ")
+    tmp = dest_dir / f".messages-{stamp}.{fmt}.{os.getpid()}.tmp"
+    con.execute("BEGIN TRANSACTION")
+    try:
+        row = con.execute("SELECT count(*) FROM messages").fetchone()
+        rows = int(row[0]) if row else 0
+        _write(con, tmp, fmt, rows, row_group_size, created)
+        con.execute("COMMIT")
+    except BaseException:
+        con.execute("ROLLBACK")
+        tmp.unlink(missing_ok=True)
+        raise
+    try:
+        with tmp.open("rb+") as fh:
+            os.fsync(fh.fileno())
+        sha = _sha256(tmp)
+        size = tmp.stat().st_size
+        final = dest_dir / f"messages-{stamp}-{sha[:12]}.{fmt}"
+        _place(tmp, final)
+    finally:
+        tmp.unlink(missing_ok=True)
+    manifest = {
+        "file": final.name,
+        "format": fmt,
+        "rows": rows,
+        "sha256": sha,
+        "bytes": size,
+        "schema_version": SCHEMA_VERSION,
+        "created_at": created.isoformat(),
+        "columns": list(FIELD_NAMES),
+        "order": ["chat_id", "message_id"],
+        "row_group_size": row_group_size if fmt == "parquet" else None,
+    }
+    mpath = manifest_path(final)
+    mtmp = dest_dir / f".{mpath.name}.{os.getpid()}.tmp"
+    try:
+        with mtmp.open("wb") as fh:
+            fh.write(orjson.dumps(manifest, option=orjson.OPT_INDENT_2))
+            fh.flush()
+            os.fsync(fh.fileno())
+        _place(mtmp, mpath)
+    finally:
+        mtmp.unlink(missing_ok=True)
+    _fsync_dir(dest_dir)
+    apply_retention(dest_dir, fmt=fmt, keep_last=keep_last)
+    return BackupFile(path=final, manifest_path=mpath, rows=rows, sha256=sha, bytes=size, fmt=fmt)
+
+
+def list_backups(dest_dir: Path, fmt: str) -> list[Path]:
+    """Backups of one format in ``dest_dir``, oldest first."""
+    if not Path(dest_dir).is_dir():
+        return []
+    found = [
+        p for p in Path(dest_dir).iterdir() if (m := _NAME.match(p.name)) and m.group(3) == fmt
+    ]
+    return sorted(found, key=lambda p: p.name)
+
+
+def apply_retention(dest_dir: Path, *, fmt: str, keep_last: int) -> list[Path]:
+    """Delete all but the newest ``keep_last`` backups of ``fmt`` (file and manifest)."""
+    backups = list_backups(dest_dir, fmt)
+    doomed = backups[:-keep_last] if keep_last > 0 else backups
+    for path in doomed:
+        path.unlink(missing_ok=True)
+        manifest_path(path).unlink(missing_ok=True)
+    return doomed
+
+
+def verify_backup(con: duckdb.DuckDBPyConnection, backup: Path) -> BackupCheck:
+    """Manifest rows and checksum match the file, and the file reads back equal to the
+    table (every record column, both directions)."""
+    backup = Path(backup)
+    mpath = manifest_path(backup)
+    if not backup.is_file():
+        return BackupCheck(False, 0, f"{backup} does not exist")
+    if not mpath.is_file():
+        return BackupCheck(False, 0, f"manifest {mpath.name} is missing")
+    try:
+        manifest = orjson.loads(mpath.read_bytes())
+    except orjson.JSONDecodeError as exc:
+        return BackupCheck(False, 0, f"manifest {mpath.name} is not JSON: {exc}")
+    expected_rows = manifest.get("rows")
+    size = backup.stat().st_size
+    if manifest.get("bytes") is not None and manifest["bytes"] != size:
+        return BackupCheck(False, 0, f"file has {size} bytes, manifest says {manifest['bytes']}")
+    sha = _sha256(backup)
+    if manifest.get("sha256") != sha:
+        return BackupCheck(False, 0, "sha256 of the file does not match the manifest")
+    try:
+        rows, differing = _compare_with_table(con, backup)
+    except DumpError as exc:
+        return BackupCheck(False, 0, f"backup does not read back: {exc}")
+    if rows != expected_rows:
+        return BackupCheck(False, rows, f"file has {rows} rows, manifest says {expected_rows}")
+    if differing:
+        return BackupCheck(
+            False, rows, f"{differing} row(s) differ between the backup and the messages table"
+        )
+    return BackupCheck(True, rows, f"{rows} rows; checksum, row count and content match")
+
+
+def _compare_with_table(con: duckdb.DuckDBPyConnection, backup: Path) -> tuple[int, int]:
+    """Rows in the file, and rows in either the file or the table but not both."""
+    failure: list[BaseException] = []
+
+    def batches() -> Iterator[pa.RecordBatch]:
+        try:
+            yield from read_backup(backup, ReadOptions(batch_size=50_000))
+        except BaseException as exc:
+            failure.append(exc)
+            raise
+
+    stream = pa.RecordBatchReader.from_batches(MESSAGE_SCHEMA, batches())
+    con.register("_tg_backup_stream", stream)
+    try:
+        con.execute(
+            "CREATE OR REPLACE TEMP TABLE _tg_backup_rows AS "
+            f"SELECT {row_hash_sql()} AS h FROM _tg_backup_stream"
+        )
+    except duckdb.Error as exc:
+        if failure:
+            raise failure[0] from exc
+        raise
+    finally:
+        con.unregister("_tg_backup_stream")
+    try:
+        row = con.execute(
+            f"""
+            WITH t AS (SELECT {row_hash_sql()} AS h FROM messages)
+            SELECT (SELECT count(*) FROM _tg_backup_rows),
+                   (SELECT count(*) FROM (SELECT h FROM _tg_backup_rows EXCEPT ALL
+                                          SELECT h FROM t))
+                 + (SELECT count(*) FROM (SELECT h FROM t EXCEPT ALL
+                                          SELECT h FROM _tg_backup_rows))
+            """
+        ).fetchone()
+    finally:
+        con.execute("DROP TABLE IF EXISTS _tg_backup_rows")
+    assert row is not None
+    return int(row[0]), int(row[1])

@@ -1,0 +1,316 @@
+"""Opening the DuckDB warehouse: locking, waiting, limits, and the :class:`Warehouse` API.
+
+DuckDB lets one process write a database file, and while it does, no other process can
+open the file at all, not even read-only. So an open retries with a short backoff for
+``wait_s`` seconds and then raises :class:`WarehouseBusy`, naming the holder: a writer
+leaves ``<warehouse>.owner.json`` (pid, command, run, since) next to the file while it
+holds it. The connection is always closed when the ``with`` block ends, exceptions
+included, so a failed run never leaves the file locked.
+
+Memory is capped (``TG_DUCKDB_MEMORY_LIMIT``, default 256MB; DuckDB spills beyond it) and
+insertion order is not preserved unless a query asks for an order, which keeps a 1M
+message ingest or backup well under 500 MB of RSS.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import socket
+import sys
+import time
+from collections.abc import Iterable, Iterator
+from contextlib import contextmanager
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import duckdb
+import orjson
+import pyarrow as pa
+
+from tg_pipeline.errors import TgPipelineError, WarehouseBusy
+from tg_pipeline.warehouse import backup as _backup
+from tg_pipeline.warehouse import counts as _counts
+from tg_pipeline.warehouse import queries as _queries
+from tg_pipeline.warehouse import upsert as _upsert
+from tg_pipeline.warehouse.audit import store_audit_events
+from tg_pipeline.warehouse.backup import BackupCheck, BackupFile
+from tg_pipeline.warehouse.migrations import apply_migrations, check_readable
+from tg_pipeline.warehouse.models import CountSnapshot, DumpRecord, IngestResult
+from tg_pipeline.warehouse.queries import MessageFilter
+
+DEFAULT_MEMORY_LIMIT = "256MB"
+OWNER_SUFFIX = ".owner.json"
+
+_TABLES = (
+    "messages",
+    "chats",
+    "chat_dumps",
+    "senders",
+    "sender_names",
+    "dumps",
+    "user_message_counts",
+    "audit_log",
+)
+
+
+def owner_path(path: Path) -> Path:
+    return path.with_name(path.name + OWNER_SUFFIX)
+
+
+def _config(read_only: bool, memory_limit: str | None, threads: int | None) -> dict[str, Any]:
+    return {
+        "access_mode": "READ_ONLY" if read_only else "READ_WRITE",
+        "memory_limit": memory_limit
+        or os.environ.get("TG_DUCKDB_MEMORY_LIMIT")
+        or DEFAULT_MEMORY_LIMIT,
+        "threads": threads
+        or int(os.environ.get("TG_DUCKDB_THREADS", "0"))
+        or min(4, os.cpu_count() or 1),
+        "preserve_insertion_order": False,
+    }
+
+
+def _is_lock_error(exc: duckdb.Error) -> bool:
+    text = str(exc).lower()
+    return "lock" in text and ("conflicting" in text or "could not set" in text)
+
+
+def _holder(path: Path, exc: duckdb.Error) -> str:
+    info: dict[str, Any] = {}
+    with contextlib.suppress(OSError, orjson.JSONDecodeError):
+        info = orjson.loads(owner_path(path).read_bytes())
+    pid = info.get("pid")
+    if isinstance(pid, int) and _alive(pid):
+        parts = [f"pid {pid}"]
+        if info.get("owner"):
+            parts.append(str(info["owner"]))
+        if info.get("command"):
+            parts.append(f"command {info['command']!r}")
+        if info.get("since"):
+            parts.append(f"since {info['since']}")
+        return "held by " + ", ".join(parts)
+    marker = "(PID "
+    text = str(exc)
+    if marker in text:
+        return "held by pid " + text.split(marker, 1)[1].split(")", 1)[0]
+    return "held by another process"
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
+def connect(
+    path: Path,
+    *,
+    read_only: bool = False,
+    wait_s: float = 10.0,
+    memory_limit: str | None = None,
+    threads: int | None = None,
+) -> duckdb.DuckDBPyConnection:
+    """A DuckDB connection to ``path``, waiting up to ``wait_s`` for a lock holder."""
+    path = Path(path)
+    if read_only and not path.exists():
+        raise TgPipelineError(
+            f"no warehouse at {path}: nothing has been ingested yet (or a different "
+            "--data-dir / TG_DATA_DIR was meant)"
+        )
+    if not read_only:
+        path.parent.mkdir(parents=True, exist_ok=True)
+    config = _config(read_only, memory_limit, threads)
+    deadline = time.monotonic() + max(wait_s, 0.0)
+    delay = 0.05
+    while True:
+        try:
+            con = duckdb.connect(str(path), read_only=read_only, config=config)
+            break
+        except duckdb.IOException as exc:
+            if not _is_lock_error(exc):
+                raise TgPipelineError(f"cannot open warehouse {path}: {exc}") from exc
+            left = deadline - time.monotonic()
+            if left <= 0:
+                raise WarehouseBusy(
+                    f"warehouse {path} is busy ({_holder(path, exc)}); waited {wait_s:g}s. "
+                    "Try again when that run has finished."
+                ) from exc
+            time.sleep(min(delay, left))
+            delay = min(delay * 2, 0.5)
+    con.execute("SET TimeZone = 'UTC'")
+    return con
+
+
+def _write_owner(path: Path, owner: str | None) -> Path:
+    sidecar = owner_path(path)
+    info = {
+        "pid": os.getpid(),
+        "host": socket.gethostname(),
+        "owner": owner,
+        "command": " ".join(sys.argv)[:300],
+        "since": datetime.now(UTC).isoformat(timespec="seconds"),
+    }
+    tmp = sidecar.with_name(sidecar.name + f".{os.getpid()}.tmp")
+    tmp.write_bytes(orjson.dumps(info))
+    os.replace(tmp, sidecar)
+    return sidecar
+
+
+class Warehouse:
+    """The DuckDB warehouse: one connection, the upsert, backups and queries."""
+
+    def __init__(self, con: duckdb.DuckDBPyConnection, path: Path, read_only: bool) -> None:
+        self.con = con
+        self.path = path
+        self.read_only = read_only
+        self.last_count_changes: list[CountSnapshot] = []
+
+    @classmethod
+    @contextmanager
+    def open(
+        cls,
+        path: Path,
+        *,
+        read_only: bool = False,
+        wait_s: float = 10.0,
+        owner: str | None = None,
+        memory_limit: str | None = None,
+        threads: int | None = None,
+    ) -> Iterator[Warehouse]:
+        """Open (creating and migrating when writable); always closes on exit.
+
+        ``owner`` (e.g. "dagster run 1a2b…") is shown to anyone who finds it busy.
+        """
+        path = Path(path)
+        con = connect(
+            path, read_only=read_only, wait_s=wait_s, memory_limit=memory_limit, threads=threads
+        )
+        sidecar: Path | None = None
+        try:
+            if read_only:
+                check_readable(con, f"warehouse {path}")
+            else:
+                sidecar = _write_owner(path, owner)
+                apply_migrations(con)
+            yield cls(con, path, read_only)
+        finally:
+            try:
+                con.close()
+            finally:
+                if sidecar is not None:
+                    with contextlib.suppress(OSError):
+                        sidecar.unlink()
+
+    # -- writing -------------------------------------------------------------------------
+
+    def ingest(
+        self,
+        batches: Iterable[pa.RecordBatch],
+        *,
+        dump: DumpRecord,
+        chat_id: int | None = None,
+        prefetch: bool = True,
+    ) -> IngestResult:
+        """Upsert one dump in ONE transaction; see :mod:`.upsert`."""
+        return _upsert.ingest(self.con, batches, dump=dump, chat_id=chat_id, prefetch=prefetch)
+
+    def record_dump_failure(self, dump: DumpRecord, error: str) -> None:
+        _upsert.record_dump_failure(self.con, dump, error)
+
+    def refresh_counts(self) -> list[CountSnapshot]:
+        self.last_count_changes = _counts.refresh_counts(self.con)
+        return self.last_count_changes
+
+    def store_audit_events(self, events: Iterable[dict[str, Any]]) -> int:
+        return store_audit_events(self.con, events)
+
+    def delete_messages(self, f: MessageFilter) -> int:
+        """Delete what ``f`` selects (never everything: see :meth:`delete_all`); the count
+        changes are in :attr:`last_count_changes`."""
+        deleted, self.last_count_changes = _queries.delete_messages(self.con, f)
+        return deleted
+
+    def delete_all(self) -> int:
+        deleted, self.last_count_changes = _queries.delete_all(self.con)
+        return deleted
+
+    # -- backups -------------------------------------------------------------------------
+
+    def backup(
+        self, dest_dir: Path, *, fmt: str, row_group_size: int = 100_000, keep_last: int = 10
+    ) -> BackupFile:
+        return _backup.write_backup(
+            self.con, dest_dir, fmt=fmt, row_group_size=row_group_size, keep_last=keep_last
+        )
+
+    def verify_backup(self, backup: Path) -> BackupCheck:
+        return _backup.verify_backup(self.con, backup)
+
+    # -- inspection ----------------------------------------------------------------------
+
+    def table_schema(self, table: str) -> dict[str, str]:
+        rows = self.con.execute(
+            "SELECT column_name, data_type FROM information_schema.columns "
+            "WHERE table_schema = 'main' AND table_name = ? ORDER BY ordinal_position",
+            [table],
+        ).fetchall()
+        if not rows:
+            raise TgPipelineError(f"no table {table!r} in the warehouse")
+        return {name: dtype for name, dtype in rows}
+
+    def preview(self, n: int = 5) -> list[dict[str, Any]]:
+        """The latest ``n`` messages as JSON-safe dicts (instants as ISO-8601 text)."""
+        table = _queries.messages(self.con, MessageFilter(), limit=n, desc=True)
+        rows = table.to_pylist()
+        for row in rows:
+            for key, value in row.items():
+                if isinstance(value, datetime):
+                    row[key] = value.isoformat()
+        return rows
+
+    def row_counts(self) -> dict[str, int]:
+        union = " UNION ALL ".join(f"SELECT '{t}', count(*) FROM {t}" for t in _TABLES)
+        return {name: int(n) for name, n in self.con.execute(union).fetchall()}
+
+    def duplicate_keys(self) -> int:
+        row = self.con.execute(
+            "SELECT count(*) FROM (SELECT chat_id, message_id FROM messages "
+            "GROUP BY chat_id, message_id HAVING count(*) > 1)"
+        ).fetchone()
+        return int(row[0]) if row else 0
+
+    def missing_reply_targets(self) -> int:
+        row = self.con.execute(
+            "SELECT count(*) FROM messages m WHERE m.reply_to_message_id IS NOT NULL "
+            "AND NOT EXISTS (SELECT 1 FROM messages t WHERE t.chat_id = m.chat_id "
+            "AND t.message_id = m.reply_to_message_id)"
+        ).fetchone()
+        return int(row[0]) if row else 0
+
+    def counts_mismatch(self) -> int:
+        return _counts.counts_mismatch(self.con)
+
+    # -- query side ----------------------------------------------------------------------
+
+    def messages(
+        self, f: MessageFilter, *, limit: int | None, offset: int = 0, desc: bool = False
+    ) -> pa.Table:
+        return _queries.messages(self.con, f, limit=limit, offset=offset, desc=desc)
+
+    def count_messages(self, f: MessageFilter) -> int:
+        return _queries.count_matching(self.con, f)
+
+    def counts(self, chat: str | None = None) -> pa.Table:
+        return _queries.counts(self.con, chat)
+
+    def chats(self) -> pa.Table:
+        return _queries.chats(self.con)
+
+    def dumps(self) -> pa.Table:
+        return _queries.dumps(self.con)

@@ -1,0 +1,95 @@
+"""Per-user message counts, recomputed from ``messages`` in one GROUP BY.
+
+Recomputing instead of adjusting counters keeps the table provably equal to the messages
+(the asset check runs the same GROUP BY). Only rows whose count, first/last time or name
+differ from the stored ones are written and reported, so a run that changed nothing
+emits no count events; a group that no longer has messages is reported with count 0 and
+removed.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+
+import duckdb
+
+from tg_pipeline.warehouse.models import CountSnapshot
+
+#: Key for messages with neither a sender id nor a name.
+UNKNOWN_SENDER = "unknown"
+
+FRESH_COUNTS = f"""
+SELECT chat_id, coalesce(sender_key, '{UNKNOWN_SENDER}') AS sender_key,
+       arg_max(sender_name, (sent_at, message_id)) AS sender_name,
+       count(*) AS message_count,
+       min(sent_at) AS first_message_at, max(sent_at) AS last_message_at
+FROM messages WHERE kind = 'message'
+GROUP BY chat_id, coalesce(sender_key, '{UNKNOWN_SENDER}')
+"""
+
+_CHANGED = f"""
+CREATE OR REPLACE TEMP TABLE _tg_count_changes AS
+WITH fresh AS ({FRESH_COUNTS})
+SELECT coalesce(f.chat_id, u.chat_id) AS chat_id,
+       coalesce(f.sender_key, u.sender_key) AS sender_key,
+       CASE WHEN f.chat_id IS NULL THEN u.sender_name ELSE f.sender_name END AS sender_name,
+       coalesce(f.message_count, 0) AS message_count,
+       coalesce(f.first_message_at, u.first_message_at) AS first_message_at,
+       coalesce(f.last_message_at, u.last_message_at) AS last_message_at,
+       f.chat_id IS NULL AS removed
+FROM fresh f FULL OUTER JOIN user_message_counts u
+  ON f.chat_id = u.chat_id AND f.sender_key = u.sender_key
+WHERE u.chat_id IS NULL OR f.chat_id IS NULL
+   OR f.message_count <> u.message_count
+   OR f.first_message_at <> u.first_message_at
+   OR f.last_message_at <> u.last_message_at
+   OR f.sender_name IS DISTINCT FROM u.sender_name
+"""
+
+
+def refresh_counts_in_transaction(con: duckdb.DuckDBPyConnection) -> list[CountSnapshot]:
+    """The work of :func:`refresh_counts`, inside a transaction the caller owns."""
+    con.execute(_CHANGED)
+    rows = con.execute(
+        "SELECT chat_id, sender_key, sender_name, message_count, first_message_at, "
+        "last_message_at FROM _tg_count_changes ORDER BY chat_id, sender_key"
+    ).fetchall()
+    if rows:
+        con.execute(
+            "DELETE FROM user_message_counts u USING _tg_count_changes c "
+            "WHERE u.chat_id = c.chat_id AND u.sender_key = c.sender_key"
+        )
+        con.execute(
+            "INSERT INTO user_message_counts SELECT chat_id, sender_key, sender_name, "
+            "message_count, first_message_at, last_message_at, $1 "
+            "FROM _tg_count_changes WHERE NOT removed",
+            [datetime.now(UTC)],
+        )
+    con.execute("DROP TABLE _tg_count_changes")
+    return [CountSnapshot(*row) for row in rows]
+
+
+def refresh_counts(con: duckdb.DuckDBPyConnection) -> list[CountSnapshot]:
+    """Bring ``user_message_counts`` up to date in one transaction; return what changed."""
+    con.execute("BEGIN TRANSACTION")
+    try:
+        changed = refresh_counts_in_transaction(con)
+        con.execute("COMMIT")
+    except BaseException:
+        con.execute("ROLLBACK")
+        raise
+    return changed
+
+
+def counts_mismatch(con: duckdb.DuckDBPyConnection) -> int:
+    """Rows of ``user_message_counts`` that differ from a fresh GROUP BY, both ways."""
+    row = con.execute(
+        f"""
+        WITH fresh AS ({FRESH_COUNTS}),
+        stored AS (SELECT chat_id, sender_key, sender_name, message_count, first_message_at,
+                          last_message_at FROM user_message_counts)
+        SELECT (SELECT count(*) FROM (SELECT * FROM fresh EXCEPT ALL SELECT * FROM stored))
+             + (SELECT count(*) FROM (SELECT * FROM stored EXCEPT ALL SELECT * FROM fresh))
+        """
+    ).fetchone()
+    return int(row[0]) if row else 0

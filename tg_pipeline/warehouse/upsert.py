@@ -1,0 +1,555 @@
+"""The one upsert every dump goes through: HTML, JSON and backups alike.
+
+A dump is streamed batch by batch. Each Arrow batch is scanned by DuckDB in place (no row
+is handled in Python), compared with the stored rows by key in one join, and applied with
+one UPDATE and one INSERT. All batches of a dump run inside the caller's single
+transaction, so a dump lands whole or not at all, and a key that appears again in a later
+batch of the same dump is compared with the version an earlier batch just wrote.
+
+The reader runs on a helper thread a couple of batches ahead: parsing is Python, the
+upsert is DuckDB (which releases the GIL), so the two overlap on two cores.
+
+Which version of a message wins is decided by ``(edit time, quality)``
+(:func:`.columns.edit_rank_sql`, :func:`.columns.quality_sql`): an incoming row replaces
+the stored one only when it is strictly better, so re-ingesting a dump changes nothing
+and an older export never overwrites a newer edit. Within one dump a later occurrence of
+a key wins a tie.
+
+Chats without an id (HTML) are resolved here, see :class:`ChatResolver`.
+"""
+
+from __future__ import annotations
+
+import itertools
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+
+import duckdb
+import orjson
+import pyarrow as pa
+import pyarrow.compute as pc
+
+from tg_pipeline.errors import TgPipelineError
+from tg_pipeline.records import MESSAGE_SCHEMA
+from tg_pipeline.warehouse.columns import (
+    RECORD_COLUMNS,
+    edit_rank_sql,
+    is_surrogate_chat_id,
+    quality_sql,
+    sender_key_sql,
+    surrogate_chat_id,
+)
+from tg_pipeline.warehouse.models import DumpRecord, IngestResult
+from tg_pipeline.warehouse.prefetch import Prefetch
+
+_BATCH_VIEW = "_tg_batch"
+
+#: Rows applied per round: several reader batches, so DuckDB scans and inserts them on
+#: all its threads, and the per-statement overhead is paid less often.
+GROUP_ROWS = 100_000
+
+_STORED_COLUMNS = (*RECORD_COLUMNS, "sender_key", "ingested_dump", "updated_at")
+
+# $1 = this ingest's timestamp, $2 = dump id, $3/$4 = the batch's message id range (lets
+# zone maps skip most of ``messages``). Only keys and sender fields are materialized; the
+# apply statements read the full rows from the batch again by position (_seq). A stored
+# row carrying $1 and $2 was written by an earlier batch of this same ingest: a tie then
+# goes to the later occurrence ("dup").
+_CLASSIFY = f"""
+CREATE OR REPLACE TEMP TABLE _tg_cls AS
+WITH s AS (
+    SELECT b._seq, b.chat_id, b.message_id, b.sent_at, b.sender_id, b.sender_name,
+           {sender_key_sql("b.")} AS sender_key,
+           {edit_rank_sql("b.")} AS _e,
+           {quality_sql("b.")} AS _q
+    FROM {_BATCH_VIEW} b
+    QUALIFY row_number() OVER (
+        PARTITION BY b.chat_id, b.message_id ORDER BY _e DESC, _q DESC, b._seq DESC) = 1
+), m AS (
+    SELECT chat_id, message_id, sender_key, sender_id, sender_name, updated_at,
+           ingested_dump, {edit_rank_sql()} AS _e, {quality_sql()} AS _q
+    FROM messages WHERE message_id BETWEEN $3 AND $4
+), c AS (
+    SELECT s.* EXCLUDE (_e, _q), m.sender_key AS _old_key, m.sender_name AS _old_name,
+        CASE
+            WHEN m.message_id IS NULL THEN 'new'
+            WHEN m.updated_at = $1 AND m.ingested_dump = $2
+                 AND (s._e, s._q) >= (m._e, m._q) THEN 'dup'
+            WHEN (s._e, s._q) > (m._e, m._q) THEN 'updated'
+            WHEN s.sender_id IS NULL AND s.sender_name IS NOT NULL AND m.sender_id IS NOT NULL
+                 AND s.sender_name IS DISTINCT FROM m.sender_name THEN 'alias'
+            ELSE 'unchanged'
+        END AS _op
+    FROM s LEFT JOIN m ON m.chat_id = s.chat_id AND m.message_id = s.message_id
+)
+SELECT * FROM c WHERE _op <> 'unchanged'
+"""
+
+_UPDATE = (
+    "UPDATE messages SET "
+    + ", ".join(f"{c} = b.{c}" for c in RECORD_COLUMNS if c not in ("chat_id", "message_id"))
+    + ", sender_key = c.sender_key, ingested_dump = $2, updated_at = $1 "
+    f"FROM _tg_cls c JOIN {_BATCH_VIEW} b ON b._seq = c._seq "
+    "WHERE c._op IN ('updated', 'dup') "
+    "AND messages.chat_id = c.chat_id AND messages.message_id = c.message_id"
+)
+
+_INSERT = (
+    f"INSERT INTO messages ({', '.join(_STORED_COLUMNS)}) "
+    f"SELECT {', '.join('b.' + c for c in RECORD_COLUMNS)}, c.sender_key, $2, $1 "
+    f"FROM {_BATCH_VIEW} b JOIN _tg_cls c ON b._seq = c._seq AND c._op = 'new'"
+)
+
+# Names seen per sender key, with the instants of the messages that carried them. An HTML
+# row replaced by the JSON row of the same message hands its name to the real sender
+# (a rename between exports), and so does an HTML row that loses to a stored JSON row.
+_NAMES = """
+INSERT INTO _tg_names
+SELECT sender_key, any_value(sender_id), name, min(sent_at), max(sent_at) FROM (
+    SELECT sender_key, sender_id, sender_name AS name, sent_at FROM _tg_cls
+    WHERE _op IN ('new', 'updated', 'dup') AND sender_key IS NOT NULL
+    UNION ALL
+    SELECT sender_key, sender_id, _old_name, sent_at FROM _tg_cls
+    WHERE _op IN ('updated', 'dup') AND sender_id IS NOT NULL
+      AND _old_key LIKE 'name:%' AND _old_name IS NOT NULL
+    UNION ALL
+    SELECT _old_key, NULL, sender_name, sent_at FROM _tg_cls WHERE _op = 'alias'
+) GROUP BY sender_key, name
+"""
+
+_ORPHANS = """
+INSERT INTO _tg_orphans
+SELECT DISTINCT _old_key FROM _tg_cls
+WHERE _op IN ('updated', 'dup') AND _old_key LIKE 'name:%' AND _old_key <> sender_key
+"""
+
+_BATCH_CHATS = f"""
+SELECT chat_id, arg_max(chat_name, sent_at),
+       arg_max(chat_type, sent_at) FILTER (chat_type IS NOT NULL), max(sent_at)
+FROM {_BATCH_VIEW} GROUP BY chat_id
+"""
+
+_BATCH_SENDERS = (
+    f"SELECT DISTINCT k FROM (SELECT {sender_key_sql()} AS k FROM {_BATCH_VIEW}) "
+    "WHERE k IS NOT NULL"
+)
+
+
+def _rank_pair(p: str) -> str:
+    return f"({edit_rank_sql(p)}, {quality_sql(p)})"
+
+
+@dataclass
+class _ChatSeen:
+    name: str | None
+    type: str | None
+    latest: datetime | None
+
+
+@dataclass
+class _Tally:
+    new: int = 0
+    updated: int = 0
+    rows: int = 0
+    chats: dict[int, _ChatSeen] = field(default_factory=dict)
+    senders: set[str] = field(default_factory=set)
+
+
+class ChatResolver:
+    """Gives every record a chat id, and folds a surrogate chat into its real one.
+
+    HTML records carry no chat id. They take, in order: the id the caller gave; the one
+    known non-surrogate chat with exactly that name; otherwise a surrogate id derived from
+    the name (so the same HTML chat always lands in the same place). When two real chats
+    share the name, the HTML dump is not guessed into either: it stays on its surrogate
+    until the caller names the chat.
+
+    When a real chat id shows up (a JSON export, or a caller-given id) and a surrogate chat
+    of the same name exists, and that name now belongs to exactly one real chat, the
+    surrogate's messages are moved to the real id in the same transaction, so the HTML and
+    the JSON export of one chat end as one chat in either order.
+    """
+
+    def __init__(
+        self, con: duckdb.DuckDBPyConnection, dump_id: str, now: datetime, chat_id: int | None
+    ) -> None:
+        self._con = con
+        self._dump_id = dump_id
+        self._now = now
+        self._given = chat_id
+        self._by_name: dict[str | None, int] = {}
+        self._seen: set[int] = set()
+        self.rekeyed: dict[int, int] = {}
+
+    def fill(self, batch: pa.RecordBatch) -> pa.RecordBatch:
+        """The batch with every null chat id resolved."""
+        ids = batch.column("chat_id")
+        if ids.null_count == 0:
+            return batch
+        if self._given is not None:
+            filled = pc.fill_null(ids, pa.scalar(self._given, pa.int64()))
+        else:
+            names_col = batch.column("chat_name")
+            missing = pc.filter(names_col, pc.is_null(ids))
+            names = pc.unique(missing).to_pylist()
+            mapping = {name: self._for_name(name) for name in names}
+            if len(mapping) == 1:
+                filled = pc.fill_null(ids, pa.scalar(next(iter(mapping.values())), pa.int64()))
+            else:
+                keys = pa.array(names, pa.string())
+                values = pa.array([mapping[n] for n in names], pa.int64())
+                index = pc.index_in(names_col, value_set=keys, skip_nulls=False)
+                filled = pc.coalesce(ids, pc.take(values, index))
+        return batch.set_column(batch.schema.get_field_index("chat_id"), "chat_id", filled)
+
+    def _for_name(self, name: str | None) -> int:
+        if name in self._by_name:
+            return self._by_name[name]
+        rows = self._con.execute(
+            "SELECT chat_id FROM chats WHERE name = ? AND NOT is_surrogate", [name]
+        ).fetchall()
+        chat_id = rows[0][0] if len(rows) == 1 else surrogate_chat_id(name)
+        self._by_name[name] = chat_id
+        return chat_id
+
+    def first_sight(
+        self, chat_id: int, name: str | None, chat_type: str | None, latest: datetime | None
+    ) -> None:
+        """Register a chat the first time this ingest meets it, before its rows land."""
+        if chat_id in self._seen:
+            return
+        self._seen.add(chat_id)
+        surrogate = is_surrogate_chat_id(chat_id)
+        self._con.execute(
+            "INSERT INTO chats (chat_id, name, type, is_surrogate, first_seen_dump, "
+            "name_seen_at, updated_at) VALUES (?, ?, ?, ?, ?, ?, ?) ON CONFLICT DO NOTHING",
+            [chat_id, name, chat_type, surrogate, self._dump_id, latest, self._now],
+        )
+        if surrogate or name is None:
+            return
+        source = surrogate_chat_id(name)
+        found = self._con.execute(
+            "SELECT (SELECT count(*) FROM chats WHERE chat_id = ?), "
+            "(SELECT count(*) FROM chats WHERE name = ? AND NOT is_surrogate)",
+            [source, name],
+        ).fetchone()
+        if found and found[0] == 1 and found[1] == 1:
+            rekey_chat(self._con, source, chat_id)
+            self.rekeyed[source] = chat_id
+
+
+def rekey_chat(con: duckdb.DuckDBPyConnection, source: int, target: int) -> None:
+    """Move every message of chat ``source`` to ``target``; on a shared message id the
+    better version stays (the same rule as the upsert, ties to the row already there)."""
+    con.execute(
+        f"""
+        DELETE FROM messages WHERE chat_id = $1 AND message_id IN (
+            SELECT s.message_id FROM messages s JOIN messages t
+              ON t.chat_id = $2 AND t.message_id = s.message_id
+            WHERE s.chat_id = $1 AND NOT ({_rank_pair("s.")} > {_rank_pair("t.")}))
+        """,
+        [source, target],
+    )
+    con.execute(
+        "DELETE FROM messages WHERE chat_id = $2 AND message_id IN "
+        "(SELECT message_id FROM messages WHERE chat_id = $1)",
+        [source, target],
+    )
+    others = ", ".join(c for c in _STORED_COLUMNS if c != "chat_id")
+    con.execute(
+        f"INSERT INTO messages (chat_id, {others}) "
+        f"SELECT $2, {others} FROM messages WHERE chat_id = $1",
+        [source, target],
+    )
+    con.execute("DELETE FROM messages WHERE chat_id = ?", [source])
+    con.execute(
+        "UPDATE chats SET first_seen_dump = s.first_seen_dump FROM chats s "
+        "WHERE chats.chat_id = $2 AND s.chat_id = $1",
+        [source, target],
+    )
+    con.execute(
+        "INSERT INTO chat_dumps SELECT $2, dump_id FROM chat_dumps WHERE chat_id = $1 "
+        "ON CONFLICT DO NOTHING",
+        [source, target],
+    )
+    con.execute("DELETE FROM chat_dumps WHERE chat_id = ?", [source])
+    con.execute("DELETE FROM chats WHERE chat_id = ?", [source])
+
+
+def _conform(batch: pa.RecordBatch) -> pa.RecordBatch:
+    if batch.schema.equals(MESSAGE_SCHEMA, check_metadata=False):
+        return batch
+    try:
+        arrays = [batch.column(f.name).cast(f.type) for f in MESSAGE_SCHEMA]
+    except (KeyError, pa.ArrowInvalid, pa.ArrowNotImplementedError) as exc:
+        raise TgPipelineError(f"batch does not fit the record schema: {exc}") from exc
+    return pa.RecordBatch.from_arrays(arrays, schema=MESSAGE_SCHEMA)
+
+
+class Upsert:
+    """One dump into ``messages`` and the tables derived from it, inside one transaction
+    that the caller owns."""
+
+    def __init__(
+        self, con: duckdb.DuckDBPyConnection, dump: DumpRecord, chat_id: int | None
+    ) -> None:
+        self._con = con
+        self._dump = dump
+        self._now = datetime.now(UTC)
+        self._chats = ChatResolver(con, dump.dump_id, self._now, chat_id)
+        self._tally = _Tally()
+
+    def run(self, batches: Iterable[pa.RecordBatch]) -> IngestResult:
+        con = self._con
+        con.execute(
+            "CREATE OR REPLACE TEMP TABLE _tg_names (sender_key VARCHAR, sender_id VARCHAR, "
+            "name VARCHAR, first_seen TIMESTAMPTZ, last_seen TIMESTAMPTZ)"
+        )
+        con.execute("CREATE OR REPLACE TEMP TABLE _tg_orphans (sender_key VARCHAR)")
+        group: list[pa.RecordBatch] = []
+        size = 0
+        for batch in batches:
+            if not batch.num_rows:
+                continue
+            group.append(self._chats.fill(_conform(batch)))
+            size += batch.num_rows
+            if size >= GROUP_ROWS:
+                self._apply(group)
+                group, size = [], 0
+        if group:
+            self._apply(group)
+        self._finish()
+        t = self._tally
+        return IngestResult(
+            new=t.new,
+            updated=t.updated,
+            unchanged=t.rows - t.new - t.updated,
+            rows=t.rows,
+            chats=sorted(t.chats),
+            senders=sorted(t.senders),
+            rekeyed=dict(self._chats.rekeyed),
+        )
+
+    def _apply(self, group: list[pa.RecordBatch]) -> None:
+        con, tally = self._con, self._tally
+        batch = pa.Table.from_batches(group)
+        offsets = [0]
+        for part in group:
+            offsets.append(offsets[-1] + part.num_rows)
+        seq = pa.chunked_array(
+            [pa.array(range(a, b), pa.int64()) for a, b in itertools.pairwise(offsets)]
+        )
+        # The SQL below reads this local through DuckDB's replacement scan. Registering a
+        # view per batch instead would keep every batch alive until COMMIT, because a
+        # dropped view stays in the transaction's catalog.
+        _tg_batch = batch.append_column("_seq", seq)
+        params = [self._now, self._dump.dump_id]
+        span = pc.min_max(batch.column("message_id"))
+        low, high = span["min"], span["max"]
+        for chat_id, name, chat_type, latest in con.execute(_BATCH_CHATS).fetchall():
+            self._chats.first_sight(chat_id, name, chat_type, latest)
+            seen = tally.chats.get(chat_id)
+            if seen is None or (
+                latest is not None and (seen.latest is None or latest >= seen.latest)
+            ):
+                tally.chats[chat_id] = _ChatSeen(
+                    name, chat_type or (seen.type if seen else None), latest
+                )
+        tally.senders.update(k for (k,) in con.execute(_BATCH_SENDERS).fetchall())
+        con.execute(_CLASSIFY, [*params, low.as_py(), high.as_py()])
+        ops = dict(con.execute("SELECT _op, count(*) FROM _tg_cls GROUP BY _op").fetchall())
+        tally.rows += batch.num_rows
+        tally.new += ops.get("new", 0)
+        tally.updated += ops.get("updated", 0)
+        if ops.get("updated") or ops.get("dup"):
+            con.execute(_UPDATE, params)
+            con.execute(_ORPHANS)
+        if ops.get("new"):
+            con.execute(_INSERT, params)
+        if ops:
+            con.execute(_NAMES)
+
+    def _finish(self) -> None:
+        con, tally, now = self._con, self._tally, self._now
+        dump_id = self._dump.dump_id
+        if tally.chats:
+            info = pa.table(
+                {
+                    "chat_id": pa.array(list(tally.chats), pa.int64()),
+                    "name": pa.array([c.name for c in tally.chats.values()], pa.string()),
+                    "type": pa.array([c.type for c in tally.chats.values()], pa.string()),
+                    "latest": pa.array(
+                        [c.latest for c in tally.chats.values()], pa.timestamp("us", tz="UTC")
+                    ),
+                }
+            )
+            # Read by the SQL below through a replacement scan (see _apply).
+            _tg_chatinfo = info.filter(
+                pc.invert(
+                    pc.is_in(info["chat_id"], pa.array(list(self._chats.rekeyed), pa.int64()))
+                )
+            )
+            con.execute(
+                """
+                UPDATE chats SET name = i.name, type = coalesce(i.type, chats.type),
+                    name_seen_at = i.latest, updated_at = $1
+                FROM _tg_chatinfo i
+                WHERE chats.chat_id = i.chat_id
+                  AND (chats.name_seen_at IS NULL OR i.latest >= chats.name_seen_at)
+                  AND (chats.name IS DISTINCT FROM i.name
+                       OR chats.type IS DISTINCT FROM coalesce(i.type, chats.type))
+                """,
+                [now],
+            )
+            con.execute(
+                "INSERT INTO chat_dumps SELECT chat_id, $1 FROM _tg_chatinfo "
+                "ON CONFLICT DO NOTHING",
+                [dump_id],
+            )
+        self._merge_senders()
+        t = tally
+        con.execute(
+            """
+            INSERT INTO dumps (dump_id, fingerprint, kind, source, files, status, error,
+                               row_count, new_count, updated_count, unchanged_count, ingested_at)
+            VALUES ($1, $2, $3, $4, $5, 'ingested', NULL, $6, $7, $8, $9, $10)
+            ON CONFLICT (dump_id) DO UPDATE SET
+                fingerprint = excluded.fingerprint, kind = excluded.kind,
+                source = excluded.source, files = excluded.files, status = 'ingested',
+                error = NULL, row_count = excluded.row_count, new_count = excluded.new_count,
+                updated_count = excluded.updated_count,
+                unchanged_count = excluded.unchanged_count, ingested_at = excluded.ingested_at
+            WHERE dumps.status <> 'ingested' OR excluded.new_count + excluded.updated_count > 0
+            """,
+            [
+                dump_id,
+                self._dump.fingerprint,
+                self._dump.kind,
+                self._dump.source,
+                orjson.dumps([str(f) for f in self._dump.files]).decode(),
+                t.rows,
+                t.new,
+                t.updated,
+                t.rows - t.new - t.updated,
+                now,
+            ],
+        )
+        con.execute("DROP TABLE IF EXISTS _tg_cls")
+        con.execute("DROP TABLE IF EXISTS _tg_names")
+        con.execute("DROP TABLE IF EXISTS _tg_orphans")
+
+    def _merge_senders(self) -> None:
+        con, now = self._con, self._now
+        if not con.execute("SELECT count(*) FROM _tg_names").fetchone()[0]:  # type: ignore[index]
+            return
+        con.execute(
+            """
+            CREATE OR REPLACE TEMP TABLE _tg_names_agg AS
+            SELECT sender_key, name, any_value(sender_id) AS sender_id,
+                   min(first_seen) AS first_seen, max(last_seen) AS last_seen
+            FROM _tg_names GROUP BY sender_key, name
+            """
+        )
+        con.execute(
+            """
+            INSERT INTO sender_names
+            SELECT sender_key, name, first_seen, last_seen FROM _tg_names_agg
+            WHERE name IS NOT NULL
+            ON CONFLICT (sender_key, name) DO UPDATE SET
+                first_seen = least(sender_names.first_seen, excluded.first_seen),
+                last_seen = greatest(sender_names.last_seen, excluded.last_seen)
+            WHERE excluded.first_seen < sender_names.first_seen
+               OR excluded.last_seen > sender_names.last_seen
+            """
+        )
+        con.execute(
+            """
+            INSERT INTO senders
+            WITH k AS (
+                SELECT sender_key, any_value(sender_id) AS sender_id,
+                       min(first_seen) AS first_seen, max(last_seen) AS last_seen
+                FROM _tg_names_agg GROUP BY sender_key
+            ), cur AS (
+                SELECT sender_key, arg_max(sender_name, (sent_at, message_id)) AS name
+                FROM messages WHERE sender_key IN (SELECT sender_key FROM k)
+                GROUP BY sender_key
+            )
+            SELECT k.sender_key, k.sender_id, cur.name, k.first_seen, k.last_seen, $1
+            FROM k LEFT JOIN cur USING (sender_key)
+            ON CONFLICT (sender_key) DO UPDATE SET
+                sender_id = coalesce(excluded.sender_id, senders.sender_id),
+                name = coalesce(excluded.name, senders.name),
+                first_seen = least(senders.first_seen, excluded.first_seen),
+                last_seen = greatest(senders.last_seen, excluded.last_seen),
+                updated_at = excluded.updated_at
+            WHERE senders.sender_id IS DISTINCT FROM coalesce(excluded.sender_id, senders.sender_id)
+               OR senders.name IS DISTINCT FROM coalesce(excluded.name, senders.name)
+               OR excluded.first_seen < senders.first_seen
+               OR excluded.last_seen > senders.last_seen
+            """,
+            [now],
+        )
+        con.execute(
+            """
+            CREATE OR REPLACE TEMP TABLE _tg_gone AS
+            SELECT DISTINCT sender_key FROM _tg_orphans
+            WHERE sender_key NOT IN (
+                SELECT sender_key FROM messages
+                WHERE sender_key IN (SELECT sender_key FROM _tg_orphans))
+            """
+        )
+        con.execute(
+            "DELETE FROM sender_names WHERE sender_key IN (SELECT sender_key FROM _tg_gone)"
+        )
+        con.execute("DELETE FROM senders WHERE sender_key IN (SELECT sender_key FROM _tg_gone)")
+        con.execute("DROP TABLE _tg_gone")
+        con.execute("DROP TABLE _tg_names_agg")
+
+
+def ingest(
+    con: duckdb.DuckDBPyConnection,
+    batches: Iterable[pa.RecordBatch],
+    *,
+    dump: DumpRecord,
+    chat_id: int | None = None,
+    prefetch: bool = True,
+) -> IngestResult:
+    """Upsert one dump in one transaction; any exception (the reader's too) rolls it back."""
+    source: Prefetch | None = Prefetch(batches) if prefetch else None
+    con.execute("BEGIN TRANSACTION")
+    try:
+        result = Upsert(con, dump, chat_id).run(source if source is not None else batches)
+        con.execute("COMMIT")
+    except BaseException:
+        try:
+            con.execute("ROLLBACK")
+        finally:
+            if source is not None:
+                source.close()
+        raise
+    if source is not None:
+        source.close()
+    return result
+
+
+def record_dump_failure(con: duckdb.DuckDBPyConnection, dump: DumpRecord, error: str) -> None:
+    """Remember a dump that could not be read, so status reports can say why."""
+    con.execute(
+        """
+        INSERT INTO dumps (dump_id, fingerprint, kind, source, files, status, error,
+                           row_count, new_count, updated_count, unchanged_count, ingested_at)
+        VALUES ($1, $2, $3, $4, $5, 'quarantined', $6, 0, 0, 0, 0, $7)
+        ON CONFLICT (dump_id) DO UPDATE SET status = 'quarantined', error = excluded.error,
+            ingested_at = excluded.ingested_at
+        """,
+        [
+            dump.dump_id,
+            dump.fingerprint,
+            dump.kind,
+            dump.source,
+            orjson.dumps([str(f) for f in dump.files]).decode(),
+            error,
+            datetime.now(UTC),
+        ],
+    )

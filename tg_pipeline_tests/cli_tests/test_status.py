@@ -1,0 +1,70 @@
+"""``status``: dumps with their states, last runs, outbox and Kafka, warehouse size and rows."""
+
+from __future__ import annotations
+
+import orjson
+
+from tg_pipeline_tests.cli_tests.conftest import Built, cli_env, run_cli
+from tg_pipeline_tests.kafka_broker import TansuBroker, free_port
+
+
+def test_status_reports_every_part(built: Built) -> None:
+    unreachable = f"127.0.0.1:{free_port()}"
+    result = run_cli(
+        "status",
+        "--format",
+        "json",
+        data_dir=built.data_dir,
+        env=cli_env(TG_KAFKA_BOOTSTRAP=unreachable),
+    )
+    assert result.code == 0, str(result)
+    report = orjson.loads(result.out)
+
+    warehouse = report["warehouse"]
+    assert warehouse["state"] == "ok" and warehouse["bytes"] > 0
+    assert warehouse["row_counts"]["messages"] == len(
+        run_cli("messages", "--format", "jsonl", data_dir=built.data_dir).jsonl()
+    )
+    states = {d["dump_id"].rsplit("-", 1)[0]: d for d in warehouse["dumps"]}
+    assert states["result.json"]["status"] == "ingested"
+    broken = states["broken_export"]
+    assert broken["status"] == "quarantined" and broken["error"]
+
+    runs = report["runs"]["runs"]
+    assert {r["job"] for r in runs} == {"ingest_job"}
+    assert sorted(r["status"] for r in runs).count("SUCCESS") == 3
+    assert "FAILURE" in {r["status"] for r in runs}
+
+    events = report["events"]
+    assert events["pending"] > 0  # nothing relayed them: no broker during ingest
+    assert events["kafka"]["reachable"] is False and events["kafka"]["bootstrap"] == unreachable
+
+
+def test_status_table_and_reachable_broker(built: Built) -> None:
+    with TansuBroker() as broker:
+        result = run_cli(
+            "status", data_dir=built.data_dir, env=cli_env(TG_KAFKA_BOOTSTRAP=broker.bootstrap)
+        )
+    assert result.code == 0, str(result)
+    for text in (
+        "Warehouse",
+        "messages",
+        "Dumps",
+        "quarantined",
+        "Last runs",
+        "ingest_job",
+        "SUCCESS",
+        "Outbox",
+        "pending",
+        "Kafka",
+        "reachable",
+    ):
+        assert text in result.out, result.out
+    assert "NOT reachable" not in result.out
+
+
+def test_status_on_a_fresh_data_dir(tmp_path) -> None:
+    result = run_cli("status", data_dir=tmp_path / "fresh")
+    assert result.code == 0, str(result)
+    assert "not created yet" in result.out and "no runs yet" in result.out
+    assert "not configured" in result.out

@@ -1,0 +1,106 @@
+"""Running the real pipeline in tests: settings under tmp_path, real instance, real DuckDB."""
+
+from __future__ import annotations
+
+import shutil
+from pathlib import Path
+from typing import Any
+
+import dagster as dg
+
+from tg_pipeline.definitions import make_definitions
+from tg_pipeline.ingest import DataPaths, dump_id_for
+from tg_pipeline.partitions import DUMPS
+from tg_pipeline.readers import fingerprint_dump
+from tg_pipeline.resources import PipelineSettings
+from tg_pipeline.warehouse import Warehouse
+
+#: Tables whose content is "the warehouse data"; the audit log and migrations are bookkeeping.
+BOOKKEEPING_TABLES = frozenset({"audit_log", "schema_migrations"})
+
+
+def make_settings(data_dir: Path, **overrides: Any) -> PipelineSettings:
+    values: dict[str, Any] = {"data_dir": str(data_dir), "settle_seconds": 0.0}
+    values.update(overrides)
+    return PipelineSettings(**values)
+
+
+def definitions_for(settings: PipelineSettings) -> dg.Definitions:
+    return make_definitions({"settings": settings})
+
+
+def dump_id_of(source: Path) -> str:
+    return dump_id_for(source.name, fingerprint_dump(source))
+
+
+def ingest(
+    instance: dg.DagsterInstance,
+    defs: dg.Definitions,
+    source: Path,
+    *,
+    raise_on_error: bool = True,
+    chat_id: int | None = None,
+) -> dg.ExecuteInProcessResult:
+    """What the sensor does for one dump: register its partition, run ingest_job on it."""
+    dump_id = dump_id_of(source)
+    instance.add_dynamic_partitions(DUMPS, [dump_id])
+    run_config: dict[str, Any] = {"ops": {"raw_dump": {"config": {"source": str(source)}}}}
+    if chat_id is not None:
+        run_config["ops"]["messages"] = {"config": {"chat_id": chat_id}}
+    return defs.resolve_job_def("ingest_job").execute_in_process(
+        instance=instance,
+        partition_key=dump_id,
+        run_config=run_config,
+        raise_on_error=raise_on_error,
+    )
+
+
+def backup(instance: dg.DagsterInstance, defs: dg.Definitions) -> dg.ExecuteInProcessResult:
+    return defs.resolve_job_def("backup_job").execute_in_process(instance=instance)
+
+
+def materialization_metadata(result: dg.ExecuteInProcessResult, asset: str) -> dict[str, Any]:
+    """The metadata values of the run's materialization of ``asset``, as plain values."""
+    for event in result.get_asset_materialization_events():
+        mat = event.event_specific_data.materialization  # type: ignore[union-attr]
+        if mat.asset_key.to_user_string() == asset:
+            return {k: getattr(v, "value", v) for k, v in mat.metadata.items()}
+    raise AssertionError(f"no materialization of {asset} in run {result.run_id}")
+
+
+def check_results(result: dg.ExecuteInProcessResult) -> dict[str, dg.AssetCheckEvaluation]:
+    return {e.check_name: e for e in result.get_asset_check_evaluations()}
+
+
+def snapshot(paths: DataPaths) -> dict[str, list[tuple[Any, ...]]]:
+    """Every data table's rows in a fixed order: equal snapshots mean equal warehouses."""
+    with Warehouse.open(paths.warehouse, read_only=True) as warehouse:
+        tables = [
+            row[0]
+            for row in warehouse.con.sql(
+                "SELECT table_name FROM information_schema.tables "
+                "WHERE table_schema = 'main' AND table_type = 'BASE TABLE' ORDER BY 1"
+            ).fetchall()
+        ]
+        return {
+            t: warehouse.con.sql(f'SELECT * FROM "{t}" ORDER BY ALL').fetchall()
+            for t in tables
+            if t not in BOOKKEEPING_TABLES
+        }
+
+
+def scalar(paths: DataPaths, sql: str) -> Any:
+    with Warehouse.open(paths.warehouse, read_only=True) as warehouse:
+        row = warehouse.con.sql(sql).fetchall()
+    return row[0][0]
+
+
+def drop(source: Path, inbox: Path, name: str | None = None) -> Path:
+    """Copy a dump into the inbox as a user would (folders whole, files as they are)."""
+    inbox.mkdir(parents=True, exist_ok=True)
+    target = inbox / (name or source.name)
+    if source.is_dir():
+        shutil.copytree(source, target)
+    else:
+        shutil.copyfile(source, target)
+    return target

@@ -1,0 +1,149 @@
+"""Reading backups back: streaming, typed columns, and clear errors for damaged files."""
+
+from __future__ import annotations
+
+import gzip
+from pathlib import Path
+
+import orjson
+import pyarrow as pa
+import pyarrow.parquet as pq
+import pytest
+
+from tg_pipeline.errors import DumpError
+from tg_pipeline.readers.backup import manifest_path, read_backup
+from tg_pipeline.records import MESSAGE_SCHEMA, ReadOptions
+from tg_pipeline.warehouse import BackupFile, Warehouse
+from tg_pipeline_tests.warehouse_tests.builders import batches, dump, json_row
+
+ROWS = 250
+
+
+@pytest.fixture(scope="module")
+def backups(tmp_path_factory: pytest.TempPathFactory) -> dict[str, BackupFile]:
+    root = tmp_path_factory.mktemp("backups")
+    with Warehouse.open(root / "w.duckdb") as warehouse:
+        warehouse.ingest(batches([json_row(i) for i in range(1, ROWS + 1)]), dump=dump("d"))
+        return {
+            fmt: warehouse.backup(root / fmt, fmt=fmt, row_group_size=100)
+            for fmt in ("parquet", "csv")
+        }
+
+
+def _copy(made: BackupFile, to: Path, *, with_manifest: bool = False) -> Path:
+    target = to / made.path.name
+    target.write_bytes(made.path.read_bytes())
+    if with_manifest:
+        manifest_path(target).write_bytes(made.manifest_path.read_bytes())
+    return target
+
+
+@pytest.mark.parametrize("fmt", ["parquet", "csv"])
+def test_streams_schema_batches(backups: dict[str, BackupFile], fmt: str) -> None:
+    got = list(read_backup(backups[fmt].path, ReadOptions(batch_size=40)))
+
+    assert all(b.schema.equals(MESSAGE_SCHEMA) for b in got)
+    assert max(b.num_rows for b in got) <= 40
+    assert sum(b.num_rows for b in got) == ROWS
+    first = got[0].to_pylist()[0]
+    assert first["message_id"] == 1 and first["sent_at"].utcoffset().total_seconds() == 0
+
+
+def test_reads_gzipped_csv(backups: dict[str, BackupFile], tmp_path: Path) -> None:
+    gz = tmp_path / "b.csv.gz"
+    gz.write_bytes(gzip.compress(backups["csv"].path.read_bytes()))
+    assert sum(b.num_rows for b in read_backup(gz, ReadOptions())) == ROWS
+
+
+def test_truncated_parquet_names_the_file(backups: dict[str, BackupFile], tmp_path: Path) -> None:
+    path = _copy(backups["parquet"], tmp_path)
+    path.write_bytes(path.read_bytes()[: path.stat().st_size // 2])
+
+    with pytest.raises(DumpError) as caught:
+        list(read_backup(path, ReadOptions()))
+    assert caught.value.file == str(path) and caught.value.position == "footer"
+
+
+def test_corrupt_parquet_row_group_is_named(backups: dict[str, BackupFile], tmp_path: Path) -> None:
+    path = _copy(backups["parquet"], tmp_path)
+    meta = pq.ParquetFile(path).metadata
+    start = meta.row_group(1).column(10).data_page_offset
+    data = bytearray(path.read_bytes())
+    data[start : start + 64] = b"\xff" * 64
+    path.write_bytes(bytes(data))
+
+    with pytest.raises(DumpError) as caught:
+        list(read_backup(path, ReadOptions()))
+    assert caught.value.position == "row group 1"
+
+
+def test_truncated_csv_is_rejected(backups: dict[str, BackupFile], tmp_path: Path) -> None:
+    path = _copy(backups["csv"], tmp_path)
+    raw = path.read_bytes()
+    path.write_bytes(raw[: len(raw) - 40])
+
+    with pytest.raises(DumpError) as caught:
+        list(read_backup(path, ReadOptions()))
+    assert caught.value.file == str(path)
+    assert "corrupt CSV" in caught.value.message
+    assert caught.value.position == "CSV row 251 (header = row 1)"
+
+
+def test_csv_cut_at_a_row_boundary_is_caught_by_the_manifest(
+    backups: dict[str, BackupFile], tmp_path: Path
+) -> None:
+    path = _copy(backups["csv"], tmp_path, with_manifest=True)
+    lines = path.read_bytes().split(b"\r\n")
+    path.write_bytes(b"\r\n".join(lines[:100]) + b"\r\n")
+
+    with pytest.raises(DumpError) as caught:
+        list(read_backup(path, ReadOptions()))
+    assert caught.value.position == "end of file" and "manifest says 250" in caught.value.message
+
+
+def test_csv_with_a_bad_value_or_header(backups: dict[str, BackupFile], tmp_path: Path) -> None:
+    path = _copy(backups["csv"], tmp_path)
+    raw = path.read_bytes()
+    path.write_bytes(raw.replace(b"\r\n1001,", b"\r\nnot-a-number,", 1))
+    with pytest.raises(DumpError, match="corrupt CSV") as caught:
+        list(read_backup(path, ReadOptions()))
+    assert caught.value.position == "CSV row 2 (header = row 1)"
+
+    path.write_bytes(raw.replace(b'"chat_id"', b'"chat"', 1))
+    with pytest.raises(DumpError) as caught:
+        list(read_backup(path, ReadOptions()))
+    assert caught.value.position == "line 1" and "header" in caught.value.message
+
+
+def test_missing_required_value_is_rejected(tmp_path: Path) -> None:
+    batch = next(batches([json_row(1), json_row(2)]))
+    table = pa.Table.from_batches([batch])
+    index = table.schema.get_field_index("text")
+    broken = table.set_column(index, pa.field("text", pa.string()), pa.array(["a", None]))
+    path = tmp_path / "messages.parquet"
+    pq.write_table(broken, path)
+
+    with pytest.raises(DumpError, match="column text is empty in row 2"):
+        list(read_backup(path, ReadOptions()))
+
+
+def test_newer_schema_version_is_refused(backups: dict[str, BackupFile], tmp_path: Path) -> None:
+    table = pq.read_table(backups["parquet"].path)
+    meta = dict(table.schema.metadata)
+    meta[b"tg_pipeline.schema_version"] = b"99"
+    path = tmp_path / "future.parquet"
+    pq.write_table(table.replace_schema_metadata(meta), path)
+
+    with pytest.raises(DumpError, match="schema version 99"):
+        list(read_backup(path, ReadOptions()))
+
+
+def test_not_a_backup(tmp_path: Path) -> None:
+    path = tmp_path / "notes.txt"
+    path.write_text("hello")
+    with pytest.raises(DumpError, match="not a tg_pipeline backup"):
+        list(read_backup(path, ReadOptions()))
+    manifest = tmp_path / "x.parquet.manifest.json"
+    manifest.write_bytes(orjson.dumps({"rows": "many"}))
+    with pytest.raises(DumpError, match="not found"):
+        list(read_backup(tmp_path / "x.parquet", ReadOptions()))

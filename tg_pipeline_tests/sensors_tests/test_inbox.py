@@ -1,0 +1,268 @@
+"""The inbox sensor evaluated tick by tick on a real instance, as the daemon would."""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import time
+import zipfile
+from collections.abc import Iterator
+from pathlib import Path
+
+import dagster as dg
+import pytest
+
+import tg_pipeline.sensors.inbox as inbox_module
+from tg_pipeline.events import Outbox, decode_event
+from tg_pipeline.partitions import DUMPS
+from tg_pipeline.sensors.inbox import inbox_sensor
+from tg_pipeline_tests.dagster_harness import definitions_for, drop, dump_id_of, make_settings
+
+
+@pytest.fixture
+def instance() -> Iterator[dg.DagsterInstance]:
+    with dg.instance_for_test() as inst:
+        yield inst
+
+
+class Ticker:
+    """Evaluates the sensor with the cursor it returned last time and applies its partition
+    requests to the instance, which is what the sensor daemon does between ticks."""
+
+    def __init__(self, instance: dg.DagsterInstance, settings) -> None:
+        self.instance = instance
+        self.settings = settings
+        self.defs = definitions_for(settings)
+        self.cursor: str | None = None
+
+    def tick(self) -> dg.SensorResult:
+        context = dg.build_sensor_context(
+            instance=self.instance,
+            cursor=self.cursor,
+            resources={"settings": self.settings},
+            definitions=self.defs,
+        )
+        result = inbox_sensor(context)
+        assert isinstance(result, dg.SensorResult)
+        self.cursor = result.cursor
+        for request in result.dynamic_partitions_requests or []:
+            self.instance.add_dynamic_partitions(
+                request.partitions_def_name, request.partition_keys
+            )
+        return result
+
+
+@pytest.fixture
+def ticker(instance, tmp_path) -> Ticker:
+    return Ticker(instance, make_settings(tmp_path / "data"))
+
+
+def audit_events(settings, event_type: str) -> list[dict]:
+    outbox = Outbox.in_data_dir(settings.paths().data_dir)
+    events = [decode_event(e.value) for e in outbox.pending(limit=100_000)]
+    return [e for e in events if e["event_type"] == event_type]
+
+
+def test_new_dump_gives_one_partition_and_one_run(ticker, seed_dir, instance):
+    entry = drop(seed_dir / "result.json", ticker.settings.paths().inbox)
+    dump_id = dump_id_of(entry)
+
+    first = ticker.tick()
+    assert not first.run_requests  # seen once: could still be growing
+    second = ticker.tick()
+
+    assert len(second.run_requests) == 1
+    request = second.run_requests[0]
+    assert request.partition_key == dump_id
+    assert request.run_key is not None and dump_id.endswith(request.run_key[:12])
+    assert request.run_config["ops"]["raw_dump"]["config"]["source"] == str(entry)
+    assert instance.get_dynamic_partitions(DUMPS) == [dump_id]
+    assert [e["dump"] for e in audit_events(ticker.settings, "dump_detected")] == [dump_id]
+
+    third = ticker.tick()
+    assert not third.run_requests
+    assert instance.get_dynamic_partitions(DUMPS) == [dump_id]
+
+
+def test_an_unchanged_entry_is_never_hashed_twice(ticker, seed_dir, monkeypatch):
+    calls: list[Path] = []
+    real = inbox_module.fingerprint_dump
+
+    def counting(path: Path) -> str:
+        calls.append(path)
+        return real(path)
+
+    monkeypatch.setattr(inbox_module, "fingerprint_dump", counting)
+    drop(seed_dir / "result.json", ticker.settings.paths().inbox)
+
+    for _ in range(5):
+        ticker.tick()
+
+    assert len(calls) == 1
+
+
+def test_slow_copy_is_not_picked_up_until_complete(ticker, seed_dir):
+    inbox = ticker.settings.paths().inbox
+    inbox.mkdir(parents=True)
+    content = (seed_dir / "result.json").read_bytes()
+    target = inbox / "result.json"
+    pieces = [content[: len(content) // 3], content[len(content) // 3 : 2 * len(content) // 3]]
+
+    with target.open("wb") as out:
+        for piece in pieces:
+            out.write(piece)
+            out.flush()
+            assert not ticker.tick().run_requests
+        out.write(content[2 * len(content) // 3 :])
+    # Complete now, but seen with this size only once: still not taken.
+    assert not ticker.tick().run_requests
+    assert len(ticker.tick().run_requests) == 1
+
+
+def test_folder_still_receiving_pages_is_not_picked_up(ticker, seed_dir):
+    export = ticker.settings.paths().inbox / "ChatExport_2022-08-31"
+    export.mkdir(parents=True)
+    shutil.copyfile(seed_dir / "messages.html", export / "messages.html")
+    assert not ticker.tick().run_requests
+    (export / "photos").mkdir()
+    (export / "photos" / "photo_1.jpg").write_bytes(b"\xff\xd8" + os.urandom(2048))
+    assert not ticker.tick().run_requests
+    assert len(ticker.tick().run_requests) == 1
+
+
+def test_entry_is_left_alone_until_it_has_settled(instance, tmp_path, seed_dir):
+    ticker = Ticker(instance, make_settings(tmp_path / "data", settle_seconds=3600))
+    drop(seed_dir / "result.json", ticker.settings.paths().inbox)
+    for _ in range(3):
+        assert not ticker.tick().run_requests
+
+
+def test_duplicate_drop_starts_no_run(ticker, seed_dir, instance):
+    inbox = ticker.settings.paths().inbox
+    drop(seed_dir / "result.json", inbox)
+    ticker.tick()
+    assert len(ticker.tick().run_requests) == 1
+
+    again = drop(seed_dir / "result.json", inbox, "same_chat_again.json")
+    results = [ticker.tick(), ticker.tick(), ticker.tick()]
+
+    assert not any(r.run_requests for r in results)
+    assert len(instance.get_dynamic_partitions(DUMPS)) == 1
+    assert not again.exists()
+    assert (ticker.settings.paths().processed / "same_chat_again.json").is_file()
+    duplicates = audit_events(ticker.settings, "dump_duplicate")
+    assert len(duplicates) == 1
+    assert duplicates[0]["payload"]["path"] == str(again)
+
+
+def test_same_content_dropped_in_one_tick_gives_one_run(ticker, seed_dir, instance):
+    inbox = ticker.settings.paths().inbox
+    drop(seed_dir / "result.json", inbox, "a.json")
+    drop(seed_dir / "result.json", inbox, "b.json")
+    ticker.tick()
+
+    assert len(ticker.tick().run_requests) == 1
+    assert len(instance.get_dynamic_partitions(DUMPS)) == 1
+
+
+def test_bad_dumps_are_quarantined_with_a_report(ticker):
+    paths = ticker.settings.paths()
+    paths.inbox.mkdir(parents=True)
+    (paths.inbox / "shopping_list.txt").write_text("milk\neggs\n", encoding="utf-8")
+    (paths.inbox / "export.zip").write_bytes(b"PK\x03\x04 this is not really a zip")
+
+    ticker.tick()
+    result = ticker.tick()
+
+    assert not result.run_requests
+    assert sorted(p.name for p in paths.inbox.iterdir()) == []
+    for name in ("shopping_list.txt", "export.zip"):
+        assert (paths.quarantine / name).is_file()
+        report = (paths.quarantine / f"{name}.error.txt").read_text(encoding="utf-8")
+        assert "error:" in report and name in report
+    events = audit_events(ticker.settings, "dump_quarantined")
+    assert len(events) == 2
+    assert all(e["payload"]["stage"] == "detect" for e in events)
+
+
+def test_a_good_dump_beside_a_bad_one_still_runs(ticker, seed_dir):
+    paths = ticker.settings.paths()
+    drop(seed_dir / "messages.html", paths.inbox)
+    (paths.inbox / "notes.txt").write_text("not an export", encoding="utf-8")
+    ticker.tick()
+    result = ticker.tick()
+    assert len(result.run_requests) == 1
+    assert (paths.quarantine / "notes.txt").is_file()
+
+
+def test_sensor_ignores_hidden_and_partial_files(ticker, seed_dir):
+    inbox = ticker.settings.paths().inbox
+    drop(seed_dir / "result.json", inbox, ".result.json.swp")
+    drop(seed_dir / "result.json", inbox, "result.json.crdownload")
+    ticker.tick()
+    assert not ticker.tick().run_requests
+    assert len(list(inbox.iterdir())) == 2
+
+
+def test_zip_dump_is_taken_as_one_dump(ticker, seed_dir, tmp_path):
+    inbox = ticker.settings.paths().inbox
+    inbox.mkdir(parents=True)
+    with zipfile.ZipFile(inbox / "export.zip", "w") as zf:
+        zf.write(seed_dir / "result.json", "ChatExport/result.json")
+    ticker.tick()
+    result = ticker.tick()
+    assert len(result.run_requests) == 1
+    assert result.run_requests[0].partition_key.startswith("export.zip-")
+
+
+def _timed_tick(ticker: Ticker) -> tuple[float, dg.SensorResult]:
+    start = time.perf_counter()
+    result = ticker.tick()
+    return time.perf_counter() - start, result
+
+
+def test_tick_over_an_export_with_10k_files_is_fast(ticker, seed_dir):
+    export = ticker.settings.paths().inbox / "ChatExport_big"
+    photos = export / "photos"
+    photos.mkdir(parents=True)
+    shutil.copyfile(seed_dir / "result.json", export / "result.json")
+    for i in range(9_999):
+        (photos / f"photo_{i}.jpg").write_bytes(b"x")
+
+    times = []
+    for _ in range(3):
+        elapsed, _ = _timed_tick(ticker)
+        times.append(elapsed)
+    assert max(times) < 1.0, times
+    assert ticker.cursor is not None and len(ticker.cursor) < 1_000
+
+
+def test_tick_over_10k_inbox_entries_is_fast(ticker):
+    inbox = ticker.settings.paths().inbox
+    inbox.mkdir(parents=True)
+    for i in range(10_000):
+        message = {
+            "id": 1,
+            "type": "message",
+            "date": "2024-01-01T00:00:00",
+            "date_unixtime": str(1_704_067_200 + i),
+            "from": "someone",
+            "from_id": "user1",
+            "text": f"hello {i}",
+        }
+        chat = {
+            "name": f"chat {i}",
+            "type": "personal_chat",
+            "id": 10_000 + i,
+            "messages": [message],
+        }
+        (inbox / f"chat_{i:05d}.json").write_text(json.dumps(chat), encoding="utf-8")
+
+    first, result = _timed_tick(ticker)
+    assert not result.run_requests
+    second, result = _timed_tick(ticker)
+    # The second tick takes a bounded batch; the rest wait for the following ticks.
+    assert len(result.run_requests) == inbox_module.MAX_NEW_DUMPS_PER_TICK
+    third, _ = _timed_tick(ticker)
+    assert max(first, second, third) < 1.0, (first, second, third)

@@ -1,0 +1,129 @@
+"""Five dumps dropped at once: the sensor starts five runs, the run queue and the warehouse
+pool make them take turns, and all five succeed.
+
+This runs the real thing: `dagster-daemon run` (sensor daemon + run queue) on a temporary
+DAGSTER_HOME configured by the repository's dagster.yaml, launching each run in its own
+process. Nothing is invoked in-process, so a DuckDB lock conflict would fail a run here.
+"""
+
+from __future__ import annotations
+
+import itertools
+import json
+import os
+import shutil
+import signal
+import subprocess
+import time
+from pathlib import Path
+
+import dagster as dg
+import pytest
+from dagster._core.instance.ref import InstanceRef
+
+from tg_pipeline.ingest import DataPaths
+from tg_pipeline_tests.dagster_harness import scalar
+
+REPO_ROOT = Path(__file__).resolve().parents[1]
+DAEMON = Path(os.environ.get("VIRTUAL_ENV", REPO_ROOT / ".venv")) / "bin" / "dagster-daemon"
+DUMPS = 5
+DEADLINE_S = 150
+FINISHED = {dg.DagsterRunStatus.SUCCESS, dg.DagsterRunStatus.FAILURE, dg.DagsterRunStatus.CANCELED}
+
+pytestmark = pytest.mark.slow
+
+
+def five_chats(seed_dir: Path, inbox: Path) -> None:
+    """Five exports of five different chats (the seed chat under other ids and names)."""
+    seed = json.loads((seed_dir / "result.json").read_text(encoding="utf-8"))
+    inbox.mkdir(parents=True)
+    for i in range(DUMPS):
+        chat = dict(seed, id=seed["id"] + 1 + i, name=f"chat number {i}")
+        folder = inbox / f"ChatExport_{i}"
+        folder.mkdir()
+        (folder / "result.json").write_text(json.dumps(chat, ensure_ascii=False), "utf-8")
+
+
+def _env(home: Path, data_dir: Path) -> dict[str, str]:
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("TG_", "DAGSTER_"))}
+    env.update(DAGSTER_HOME=str(home), TG_DATA_DIR=str(data_dir), TG_SETTLE_SECONDS="0")
+    return env
+
+
+def test_five_dumps_at_once_all_succeed_through_the_run_queue(tmp_path, seed_dir) -> None:
+    home = tmp_path / "dagster_home"
+    home.mkdir()
+    shutil.copyfile(REPO_ROOT / "dagster.yaml", home / "dagster.yaml")
+    paths = DataPaths.under(tmp_path / "data")
+    five_chats(seed_dir, paths.inbox)
+    # Create the instance's SQLite storage before two processes race to create it.
+    with _instance(home) as instance:
+        assert list(instance.get_runs()) == []
+    log = (tmp_path / "daemon.log").open("w")
+    daemon = subprocess.Popen(
+        [str(DAEMON), "run", "-m", "tg_pipeline.definitions"],
+        cwd=tmp_path,
+        env=_env(home, paths.data_dir),
+        stdout=log,
+        stderr=subprocess.STDOUT,
+        start_new_session=True,
+    )
+    try:
+        runs = _wait_for_runs(home, daemon)
+    finally:
+        os.killpg(daemon.pid, signal.SIGTERM)
+        try:
+            daemon.wait(timeout=30)
+        except subprocess.TimeoutExpired:
+            os.killpg(daemon.pid, signal.SIGKILL)
+        log.close()
+
+    statuses = [r.status for r in runs]
+    assert statuses == [dg.DagsterRunStatus.SUCCESS] * DUMPS, (tmp_path / "daemon.log").read_text()
+    assert len({r.tags["dagster/partition"] for r in runs}) == DUMPS
+    assert scalar(paths, "SELECT count(*) FROM chats") == DUMPS
+    assert scalar(paths, "SELECT count(*) FROM messages") == 12 * DUMPS
+    assert scalar(paths, "SELECT sum(message_count) FROM user_message_counts") == 10 * DUMPS
+    assert list(paths.inbox.iterdir()) == []
+    assert len(list(paths.processed.iterdir())) == DUMPS
+    _assert_warehouse_steps_never_overlapped(home, runs)
+
+
+def _instance(home: Path) -> dg.DagsterInstance:
+    return dg.DagsterInstance.from_ref(InstanceRef.from_dir(str(home)))
+
+
+def _wait_for_runs(home: Path, daemon: subprocess.Popen) -> list[dg.DagsterRun]:
+    deadline = time.monotonic() + DEADLINE_S
+    with _instance(home) as instance:
+        while time.monotonic() < deadline:
+            assert daemon.poll() is None, "dagster-daemon exited"
+            runs = list(instance.get_runs())
+            if len(runs) >= DUMPS and all(r.status in FINISHED for r in runs):
+                return sorted(runs, key=lambda r: r.tags["dagster/partition"])
+            time.sleep(1.0)
+        states = [(r.run_id[:8], r.status.value) for r in instance.get_runs()]
+    raise AssertionError(f"runs not finished within {DEADLINE_S}s: {states}")
+
+
+def _assert_warehouse_steps_never_overlapped(home: Path, runs: list[dg.DagsterRun]) -> None:
+    """Each step that opened the warehouse ran alone: the pool, not luck, kept them apart."""
+    intervals: list[tuple[float, float, str]] = []
+    with _instance(home) as instance:
+        for run in runs:
+            started: dict[str, float] = {}
+            for record in instance.all_logs(run.run_id):
+                event = record.dagster_event
+                if event is None or event.step_key is None or event.step_key == "raw_dump":
+                    continue
+                if event.event_type == dg.DagsterEventType.STEP_START:
+                    started[event.step_key] = record.timestamp
+                elif event.event_type in (
+                    dg.DagsterEventType.STEP_SUCCESS,
+                    dg.DagsterEventType.STEP_FAILURE,
+                ):
+                    intervals.append((started[event.step_key], record.timestamp, event.step_key))
+    assert len(intervals) >= 2 * DUMPS
+    intervals.sort()
+    for (_, end, key), (start, _, next_key) in itertools.pairwise(intervals):
+        assert start >= end, f"{next_key} started before {key} had finished"

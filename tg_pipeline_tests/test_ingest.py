@@ -1,0 +1,147 @@
+"""The one ingest path without Dagster: raw copy, upsert, processed/quarantine moves."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import stat
+from pathlib import Path
+
+import pytest
+
+from tg_pipeline.errors import DumpError
+from tg_pipeline.ingest import (
+    DataPaths,
+    RunContext,
+    dump_id_for,
+    inbox_entries,
+    ingest_paths,
+    load_staged,
+    stage_dump,
+    unique_destination,
+)
+from tg_pipeline.readers import fingerprint_dump
+from tg_pipeline.records import ReadOptions
+from tg_pipeline.warehouse import Warehouse
+from tg_pipeline_tests.dagster_harness import drop
+
+
+@pytest.fixture
+def paths(tmp_path: Path) -> DataPaths:
+    return DataPaths.under(tmp_path / "data").ensure()
+
+
+def test_dump_id_is_readable_and_valid_as_a_partition_key() -> None:
+    fp = "0123456789abcdef" * 4
+    assert dump_id_for("ChatExport_2024-01-31", fp) == "ChatExport_2024-01-31-0123456789ab"
+    assert dump_id_for("result.json", fp) == "result.json-0123456789ab"
+    odd = dump_id_for("Чат с Васей...\t(копия).zip", fp)
+    assert "..." not in odd and "\t" not in odd
+    assert odd.endswith("-0123456789ab")
+    assert dump_id_for("...", fp) == "dump-0123456789ab"
+
+
+def test_paths_derive_from_the_data_dir(tmp_path: Path) -> None:
+    paths = DataPaths.under(tmp_path / "d", inbox=tmp_path / "drop")
+    assert paths.warehouse == tmp_path / "d" / "warehouse.duckdb"
+    assert paths.inbox == tmp_path / "drop"
+    assert paths.raw == tmp_path / "d" / "raw"
+    env = DataPaths.from_env({"TG_DATA_DIR": str(tmp_path / "e")})
+    assert env.backups == tmp_path / "e" / "backups"
+
+
+def test_stage_keeps_an_immutable_copy_of_text_files_only(paths, seed_dir, tmp_path) -> None:
+    export = tmp_path / "ChatExport_2022"
+    (export / "photos").mkdir(parents=True)
+    (export / "result.json").write_bytes((seed_dir / "result.json").read_bytes())
+    (export / "photos" / "photo_1.jpg").write_bytes(b"\xff\xd8 not text")
+
+    staged = stage_dump(export, paths)
+
+    assert staged.dump_id == dump_id_for("ChatExport_2022", fingerprint_dump(export))
+    copied = sorted(
+        p.relative_to(staged.root).as_posix() for p in staged.root.rglob("*") if p.is_file()
+    )
+    assert copied == ["result.json"]
+    manifest = json.loads(staged.manifest_path.read_text())
+    data = (export / "result.json").read_bytes()
+    assert manifest["files"] == [
+        {"path": "result.json", "bytes": len(data), "sha256": hashlib.sha256(data).hexdigest()}
+    ]
+    assert manifest["kind"] == "telegram_json"
+    assert manifest["fingerprint"] == staged.fingerprint
+    assert manifest["source"] == str(export)
+    copy = staged.root / "result.json"
+    assert not copy.stat().st_mode & (stat.S_IWUSR | stat.S_IWGRP | stat.S_IWOTH)
+    assert load_staged(paths, staged.dump_id) == staged
+    # Staging the same content again keeps the first copy untouched.
+    assert stage_dump(export, paths).staged_at == staged.staged_at
+
+
+def test_ingest_paths_loads_good_dumps_and_quarantines_bad_ones(paths, seed_dir) -> None:
+    good = drop(seed_dir / "result.json", paths.inbox, "a_chat.json")
+    html = drop(seed_dir / "messages.html", paths.inbox, "b_chat.html")
+    bad = paths.inbox / "c_broken.json"
+    text = (seed_dir / "result.json").read_text(encoding="utf-8")
+    bad.write_text(text[: len(text) // 2], encoding="utf-8")
+    events: list[dict] = []
+
+    with Warehouse.open(paths.warehouse) as wh:
+        outcome = ingest_paths(
+            inbox_entries(paths.inbox),
+            wh,
+            paths,
+            ReadOptions(),
+            run=RunContext(run_id="r1", job="test", emit=events.extend),
+        )
+        assert wh.con.sql("SELECT count(*) FROM messages").fetchall()[0][0] == 12
+
+    assert [s.dump_id.split("-")[0] for s in outcome.staged] == ["a_chat.json", "b_chat.html"]
+    assert [src.name for src, _ in outcome.failures] == ["c_broken.json"]
+    assert isinstance(outcome.failures[0][1], DumpError)
+    assert inbox_entries(paths.inbox) == []
+    assert {p.name for p in paths.processed.iterdir()} == {good.name, html.name}
+    report = (paths.quarantine / "c_broken.json.error.txt").read_text(encoding="utf-8")
+    assert "c_broken.json" in report
+    assert str(outcome.failures[0][1].message) in report
+    types = [e["event_type"] for e in events]
+    assert types.count("dump_ingested") == 2
+    assert types.count("dump_quarantined") == 1
+
+
+def test_content_dropped_again_is_a_duplicate(paths, seed_dir) -> None:
+    drop(seed_dir / "result.json", paths.inbox)
+    with Warehouse.open(paths.warehouse) as wh:
+        first = ingest_paths(inbox_entries(paths.inbox), wh, paths, ReadOptions())
+        known = [s.dump_id for s in first.staged]
+        again = drop(seed_dir / "result.json", paths.inbox, "renamed.json")
+        second = ingest_paths(
+            inbox_entries(paths.inbox), wh, paths, ReadOptions(), known_dumps=known
+        )
+    assert second.ingested == []
+    assert [(src.name, dump_id) for src, dump_id in second.duplicates] == [
+        ("renamed.json", first.staged[0].dump_id)
+    ]
+    assert not again.exists()
+    assert (paths.processed / "renamed.json").is_file()
+    # No raw copy is made for a duplicate.
+    assert len([p for p in paths.raw.iterdir() if not p.name.startswith(".")]) == 1
+
+
+def test_files_outside_the_inbox_are_never_moved(paths, seed_dir) -> None:
+    with Warehouse.open(paths.warehouse) as wh:
+        outcome = ingest_paths([seed_dir / "result.json"], wh, paths, ReadOptions())
+    assert len(outcome.ingested) == 1
+    assert (seed_dir / "result.json").is_file()
+    assert list(paths.processed.iterdir()) == []
+
+
+def test_unique_destination_never_overwrites(tmp_path: Path) -> None:
+    (tmp_path / "result.json").write_text("1")
+    first = unique_destination(tmp_path, "result.json", "result.json-0123456789ab")
+    assert first.name == "result.0123456789ab.json"
+    first.write_text("2")
+    second = unique_destination(tmp_path, "result.json", "result.json-0123456789ab")
+    assert second.name == "result.0123456789ab-1.json"
+    (tmp_path / "export").mkdir()
+    assert unique_destination(tmp_path, "export", None).name.startswith("export.")

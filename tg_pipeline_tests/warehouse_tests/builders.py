@@ -1,0 +1,93 @@
+"""Records built the way the readers build them, and table snapshots for comparisons."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Iterator
+from typing import Any
+
+import pyarrow as pa
+
+from tg_pipeline.records import BatchBuilder
+from tg_pipeline.warehouse import DumpRecord, Warehouse
+
+TABLES = (
+    "messages",
+    "chats",
+    "chat_dumps",
+    "senders",
+    "sender_names",
+    "dumps",
+    "user_message_counts",
+    "audit_log",
+    "schema_migrations",
+)
+
+BASE_TIME = 1_661_936_496  # 2022-08-31T09:01:36Z
+
+
+def json_row(message_id: int, **fields: Any) -> dict[str, Any]:
+    """A record shaped like the JSON reader's: real chat id, unixtime, sender id."""
+    row: dict[str, Any] = {
+        "chat_id": 1001,
+        "chat_name": "Team",
+        "chat_type": "private_group",
+        "message_id": message_id,
+        "kind": "message",
+        "sent_at": BASE_TIME + message_id * 10,
+        "edited_at": None,
+        "time_source": "unixtime",
+        "sender_id": f"user{100 + message_id % 3}",
+        "sender_name": f"Person {message_id % 3}",
+        "text": f"message {message_id}",
+        "entities": [{"type": "plain", "text": f"message {message_id}"}],
+        "extra": {},
+        "source_file": "result.json",
+        "source_position": f"messages[{message_id}]",
+    }
+    row.update(fields)
+    return row
+
+
+def html_row(message_id: int, **fields: Any) -> dict[str, Any]:
+    """A record shaped like the HTML reader's: no chat id, no sender id, offset time."""
+    row = json_row(
+        message_id,
+        chat_id=None,
+        chat_type=None,
+        sender_id=None,
+        time_source="html_offset",
+        source_file="messages.html",
+        source_position=f"element {message_id}",
+    )
+    row.update(fields)
+    return row
+
+
+def batches(rows: Iterable[dict[str, Any]], size: int = 1000) -> Iterator[pa.RecordBatch]:
+    yield from BatchBuilder(size).extend(rows)
+
+
+def dump(dump_id: str, kind: str = "telegram_json") -> DumpRecord:
+    return DumpRecord(
+        dump_id=dump_id,
+        kind=kind,
+        fingerprint=f"fp-{dump_id}",
+        source=f"/in/{dump_id}",
+        files=[f"{dump_id}/result.json"],
+    )
+
+
+def snapshot(warehouse: Warehouse) -> dict[str, list[tuple[Any, ...]]]:
+    """Every row of every table, in a stable order, for before/after comparisons."""
+    return {
+        table: sorted(warehouse.con.execute(f"SELECT * FROM {table}").fetchall(), key=repr)
+        for table in TABLES
+    }
+
+
+def record_rows(warehouse: Warehouse) -> list[tuple[Any, ...]]:
+    from tg_pipeline.records import FIELD_NAMES
+
+    return warehouse.con.execute(
+        f"SELECT {', '.join(FIELD_NAMES)} FROM messages ORDER BY chat_id, message_id"
+    ).fetchall()

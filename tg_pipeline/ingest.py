@@ -23,14 +23,18 @@ import os
 import re
 import shutil
 import stat
-from collections.abc import Callable, Iterable, Mapping
+import time
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+import pyarrow as pa
+
 from tg_pipeline.errors import DumpError, TgPipelineError
-from tg_pipeline.readers import Dump, DumpKind, open_dump, read_dump
+from tg_pipeline.events import emit, make_audit_event
+from tg_pipeline.readers import Dump, DumpKind, fingerprint_dump, open_dump, read_dump
 from tg_pipeline.records import ReadOptions
 from tg_pipeline.warehouse import DumpRecord, IngestResult, Warehouse
 
@@ -181,6 +185,8 @@ class StagedDump:
     files: tuple[StagedFile, ...]
     total_bytes: int
     staged_at: str
+    #: "folder", "file" or "zip": how the dump arrived, which decides how its files are named.
+    source_type: str = "folder"
 
     @property
     def directory(self) -> Path:
@@ -199,15 +205,22 @@ class StagedDump:
             files=[f.path for f in self.files],
         )
 
+    @property
+    def display_base(self) -> Path:
+        """Where the files were as dropped: records and errors name them there, exactly as
+        if the dump had been read in place, never by their path in the raw copy."""
+        return self.source.parent if self.source_type == "file" else self.source
+
     def as_dump(self) -> Dump:
         """The raw copy as a reader input, without detecting or hashing it again."""
         return Dump(
-            source=self.source,
+            source=self.display_base,
             root=self.root,
             kind=DumpKind(self.kind),
             files=tuple(self.root / f.path for f in self.files),
             fingerprint=self.fingerprint,
             total_bytes=self.total_bytes,
+            extracted_to=self.root,
         )
 
     def to_manifest(self) -> dict[str, Any]:
@@ -217,6 +230,7 @@ class StagedDump:
             "kind": self.kind,
             "fingerprint": self.fingerprint,
             "source": str(self.source),
+            "source_type": self.source_type,
             "staged_at": self.staged_at,
             "total_bytes": self.total_bytes,
             "files": [{"path": f.path, "bytes": f.bytes, "sha256": f.sha256} for f in self.files],
@@ -234,6 +248,7 @@ class StagedDump:
             files=tuple(StagedFile(f["path"], f["bytes"], f["sha256"]) for f in data["files"]),
             total_bytes=data["total_bytes"],
             staged_at=data["staged_at"],
+            source_type=data.get("source_type", "folder"),
         )
 
 
@@ -273,9 +288,15 @@ def _copy_dump(dump: Dump, source: Path, dump_id: str, paths: DataPaths) -> Stag
     files_dir = scratch / "files"
     files_dir.mkdir(parents=True)
     staged_files: list[StagedFile] = []
+    if dump.extracted_to is not None:
+        source_type, base = "zip", dump.extracted_to
+    elif source.is_dir():
+        source_type, base = "folder", source
+    else:
+        source_type, base = "file", source.parent
     try:
         for path in dump.files:
-            relative = _relative_name(path, dump.root)
+            relative = _relative_name(path, base)
             dest = files_dir / relative
             dest.parent.mkdir(parents=True, exist_ok=True)
             size, digest = _copy_hashing(path, dest)
@@ -289,6 +310,7 @@ def _copy_dump(dump: Dump, source: Path, dump_id: str, paths: DataPaths) -> Stag
             files=tuple(staged_files),
             total_bytes=sum(f.bytes for f in staged_files),
             staged_at=datetime.now(UTC).isoformat(timespec="seconds"),
+            source_type=source_type,
         )
         _write_json(scratch / MANIFEST_NAME, staged.to_manifest())
         (scratch / MANIFEST_NAME).chmod(stat.S_IRUSR | stat.S_IRGRP | stat.S_IROTH)
@@ -334,8 +356,6 @@ def locate_dump(paths: DataPaths, dump_id: str) -> Path:
     Used when a partition is materialized without a source (from the UI, say): the entry
     name is recoverable from the id, and the fingerprint confirms it is the same content.
     """
-    from tg_pipeline.readers import fingerprint_dump
-
     slug_part = dump_id.rsplit("-", 1)[0]
     for entry in inbox_entries(paths.inbox):
         if dump_id_for(entry.name, "x").rsplit("-", 1)[0] != slug_part:
@@ -358,12 +378,12 @@ class RunContext:
     run_id: str | None = None
     job: str | None = None
     emit: EventSink | None = None
+    #: Where progress lines go (a run's log); the CLI's progress bar reads them from there.
+    log: Callable[[str], None] | None = None
 
     def audit(self, event_type: str, *, dump: str | None, **payload: Any) -> None:
         if self.emit is None:
             return
-        from tg_pipeline.events import make_audit_event
-
         self.emit(
             [make_audit_event(event_type, run_id=self.run_id, job=self.job, dump=dump, **payload)]
         )
@@ -371,7 +391,6 @@ class RunContext:
 
 def outbox_sink(data_dir: Path) -> EventSink:
     """Events go to the durable outbox under the data dir; the relay takes them to Kafka."""
-    from tg_pipeline.events import emit
 
     def sink(events: list[dict[str, Any]]) -> None:
         if events:
@@ -435,6 +454,8 @@ def _error_report(
     stage: str,
 ) -> str:
     file = getattr(error, "file", None)
+    if file and (file == str(source) or file.startswith(f"{source}/")):
+        file = str(dest) + file[len(str(source)) :]
     position = getattr(error, "position", None)
     message = getattr(error, "message", None) or str(error)
     lines = [
@@ -501,9 +522,10 @@ def ingest_staged(
     run = run or RunContext()
     record = staged.record()
     try:
-        result = warehouse.ingest(
-            read_dump(staged.as_dump(), options), dump=record, chat_id=options.chat_id
-        )
+        batches = read_dump(staged.as_dump(), options)
+        if run.log is not None:
+            batches = reporting_progress(batches, staged, run.log)
+        result = warehouse.ingest(batches, dump=record, chat_id=options.chat_id)
     except DumpError as err:
         warehouse.record_dump_failure(record, str(err))
         quarantine(staged.source, err, paths, dump_id=staged.dump_id, run=run)
@@ -528,6 +550,36 @@ def ingest_staged(
             already_present=result.unchanged + result.updated,
         )
     return result
+
+
+def reporting_progress(
+    batches: Iterator[pa.RecordBatch],
+    staged: StagedDump,
+    log: Callable[[str], None],
+    every_s: float = 2.0,
+) -> Iterator[pa.RecordBatch]:
+    """Pass batches through, logging how far the read got at most every ``every_s``.
+
+    Progress counts whole files: the bytes of every file before the one the latest record
+    came from. That is exact for paged HTML exports and coarse for a single result.json.
+    """
+    offsets: dict[str, int] = {}
+    before = 0
+    for staged_file in staged.files:
+        offsets[str(staged.display_base / staged_file.path)] = before
+        before += staged_file.bytes
+    total = staged.total_bytes
+    rows = 0
+    last = time.monotonic()
+    for batch in batches:
+        rows += batch.num_rows
+        now = time.monotonic()
+        if now - last >= every_s and batch.num_rows:
+            last = now
+            done = offsets.get(batch.column("source_file")[-1].as_py() or "", 0)
+            log(f"dump {staged.dump_id}: {rows:,} records read, {done:,} of {total:,} bytes")
+        yield batch
+    log(f"dump {staged.dump_id}: {rows:,} records read, {total:,} of {total:,} bytes")
 
 
 def stage_or_quarantine(

@@ -71,6 +71,8 @@ class TansuBroker:
         return f"127.0.0.1:{self.advertised_port}"
 
     def start(self, *, wait: bool = True) -> TansuBroker:
+        if self._proc is not None and self._proc.poll() is None:
+            return self
         out = open(self.log, "ab") if self.log else subprocess.DEVNULL  # noqa: SIM115
         self._proc = subprocess.Popen(
             [

@@ -17,10 +17,11 @@ from tg_pipeline.ingest import (
     inbox_entries,
     ingest_paths,
     load_staged,
+    reporting_progress,
     stage_dump,
     unique_destination,
 )
-from tg_pipeline.readers import fingerprint_dump
+from tg_pipeline.readers import fingerprint_dump, read_dump
 from tg_pipeline.records import ReadOptions
 from tg_pipeline.warehouse import Warehouse
 from tg_pipeline_tests.dagster_harness import drop
@@ -136,6 +137,31 @@ def test_files_outside_the_inbox_are_never_moved(paths, seed_dir) -> None:
     assert list(paths.processed.iterdir()) == []
 
 
+def test_records_name_files_where_they_were_dropped_not_the_raw_copy(paths, seed_dir) -> None:
+    folder = paths.inbox / "ChatExport"
+    folder.mkdir(parents=True)
+    (folder / "messages.html").write_bytes((seed_dir / "messages.html").read_bytes())
+    with Warehouse.open(paths.warehouse) as wh:
+        ingest_paths([seed_dir / "result.json", folder], wh, paths, ReadOptions())
+        files = {r[0] for r in wh.con.sql("SELECT DISTINCT source_file FROM messages").fetchall()}
+    assert files <= {str(seed_dir / "result.json"), str(folder / "messages.html")}
+    assert str(seed_dir / "result.json") in files
+
+
+def test_error_report_points_into_the_quarantine(paths, seed_dir) -> None:
+    folder = paths.inbox / "Broken"
+    folder.mkdir(parents=True)
+    text = (seed_dir / "result.json").read_text(encoding="utf-8")
+    (folder / "result.json").write_text(text[: text.index('"id": 182656')], encoding="utf-8")
+    with Warehouse.open(paths.warehouse) as wh:
+        outcome = ingest_paths([folder], wh, paths, ReadOptions())
+    error = outcome.failures[0][1]
+    assert error.file == str(folder / "result.json")
+    report = (paths.quarantine / "Broken.error.txt").read_text(encoding="utf-8")
+    assert f"file:      {paths.quarantine / 'Broken' / 'result.json'}" in report
+    assert error.position and f"position:  {error.position}" in report
+
+
 def test_unique_destination_never_overwrites(tmp_path: Path) -> None:
     (tmp_path / "result.json").write_text("1")
     first = unique_destination(tmp_path, "result.json", "result.json-0123456789ab")
@@ -145,3 +171,23 @@ def test_unique_destination_never_overwrites(tmp_path: Path) -> None:
     assert second.name == "result.0123456789ab-1.json"
     (tmp_path / "export").mkdir()
     assert unique_destination(tmp_path, "export", None).name.startswith("export.")
+
+
+def test_progress_lines_count_the_bytes_of_pages_already_read(paths, tmp_path) -> None:
+    sample = Path(__file__).resolve().parents[1] / "tg_pipeline" / "sample_export" / "html"
+    export = tmp_path / "ChatExport_html"
+    export.mkdir()
+    for page in sample.glob("messages*.html"):
+        (export / page.name).write_bytes(page.read_bytes())
+    staged = stage_dump(export, paths)
+    assert len(staged.files) == 2
+    first_page = staged.files[0].bytes
+    lines: list[str] = []
+    batches = read_dump(staged.as_dump(), ReadOptions(batch_size=10, workers=1))
+    rows = sum(b.num_rows for b in reporting_progress(batches, staged, lines.append, every_s=0))
+
+    assert rows == 50
+    done = [int(line.split(", ")[1].split(" of ")[0].replace(",", "")) for line in lines]
+    assert done == sorted(done), "progress never goes backwards"
+    assert 0 in done and first_page in done
+    assert lines[-1].endswith(f"{staged.total_bytes:,} of {staged.total_bytes:,} bytes")

@@ -21,12 +21,13 @@ import os
 import time
 import uuid
 from collections.abc import Iterator, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 from tg_pipeline.bench import BenchContext, Measurement
 from tg_pipeline.bench.harness import emit, run_child
+from tg_pipeline.events.settings import KafkaSettings
 
 DESCRIPTION = "Kafka events: count events/s to the local broker, run end → audit_log latency"
 
@@ -123,12 +124,19 @@ class _Snapshot:
     last_message_at: datetime
 
 
+def _settings(bootstrap: str, workdir: Path) -> KafkaSettings:
+    """The environment's broker settings (SASL, TLS, …) with topics of this measurement."""
+    return replace(
+        KafkaSettings.from_env(), bootstrap_servers=bootstrap, topic_prefix=f"bench-{workdir.name}"
+    )
+
+
 def _child_counts(bootstrap: str, events: int, workdir: Path) -> None:
-    from tg_pipeline.events import KafkaSettings, Outbox, make_count_event
+    from tg_pipeline.events import Outbox, make_count_event
     from tg_pipeline.events.relay import Relay
     from tg_pipeline.events.topics import ensure_topics
 
-    settings = KafkaSettings(bootstrap_servers=bootstrap, topic_prefix=f"bench-{workdir.name}")
+    settings = _settings(bootstrap, workdir)
     ensure_topics(settings)
     outbox = Outbox.in_data_dir(workdir)
     start = datetime(2024, 1, 1, tzinfo=UTC)
@@ -167,13 +175,13 @@ def _child_counts(bootstrap: str, events: int, workdir: Path) -> None:
 
 
 def _child_latency(bootstrap: str, workdir: Path) -> None:
-    from tg_pipeline.events import KafkaSettings, Outbox, make_audit_event
+    from tg_pipeline.events import Outbox, make_audit_event
     from tg_pipeline.events.consumer import consume_audit_log
     from tg_pipeline.events.relay import Relay
     from tg_pipeline.events.topics import ensure_topics
     from tg_pipeline.warehouse import Warehouse
 
-    settings = KafkaSettings(bootstrap_servers=bootstrap, topic_prefix=f"bench-{workdir.name}")
+    settings = _settings(bootstrap, workdir)
     ensure_topics(settings)
     outbox = Outbox.in_data_dir(workdir)
     relay = Relay(outbox, settings)

@@ -109,7 +109,7 @@ class CliEnv:
             r for r in self.active_runs() if r.status in ("STARTED", "STARTING", "CANCELING")
         ]
         if not holders:
-            return str(busy)
+            return " ".join(str(busy).split())
         named = ", ".join(
             f"run {r.run_id[:8]} ({r.job_name}"
             + (f", dump {r.partition}" if r.partition else "")

@@ -14,12 +14,11 @@ from typing import Any
 
 import click
 import pyarrow as pa
-from rich.console import Console
 
 from tg_pipeline.cli.context import cli_env, wait_option
 from tg_pipeline.cli.filters import build_filter, describe_filter, filter_options
 from tg_pipeline.cli.output import render_table
-from tg_pipeline.cli.query import MESSAGE_TABLE_COLUMNS
+from tg_pipeline.cli.query import MESSAGES_VIEW
 from tg_pipeline.errors import TgPipelineError
 
 DELETE_JOB = "delete_job"
@@ -93,10 +92,8 @@ def delete_command(
             click.echo(f"  {n:>8}  {chat}")
     render_table(
         matching.slice(0, SAMPLE_ROWS),
-        columns=MESSAGE_TABLE_COLUMNS,
-        wide=("text",),
+        MESSAGES_VIEW,
         title=f"first {min(SAMPLE_ROWS, count)} of {count}",
-        console=Console(),
     )
     if dry_run:
         click.echo("dry run: nothing deleted")

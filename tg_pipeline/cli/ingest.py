@@ -18,20 +18,22 @@ from typing import Any
 
 import click
 import orjson
+import pyarrow as pa
+from rich import filesize
 from rich.console import Console
 from rich.progress import (
     BarColumn,
-    DownloadColumn,
     Progress,
     SpinnerColumn,
     TaskID,
     TextColumn,
     TimeElapsedColumn,
 )
-from rich.table import Table
+from rich.table import Column
 
 from tg_pipeline.cli.context import CliEnv, cli_env
-from tg_pipeline.cli.runner import JobRunner, RunOutcome
+from tg_pipeline.cli.output import View, render_table
+from tg_pipeline.cli.runner import JobRunner, LogSink, RunOutcome
 from tg_pipeline.errors import DumpError, TgPipelineError
 
 DUMPS_PARTITIONS = "dumps"
@@ -77,19 +79,24 @@ class DumpSummary:
 
 
 class RunProgress:
-    """One line per dump on stderr: a spinner, the run's latest step, and a bar when the run
-    reports bytes read. Only drawn on a terminal, so pipes and logs stay clean."""
+    """One line per dump on stderr: a spinner, the run's latest step and elapsed time. The
+    bar pulses until the run logs how many bytes it has read ("… 1200 of 5000 bytes"), then
+    fills. Only drawn on a terminal, so pipes and logs stay clean."""
 
     def __init__(self, console: Console) -> None:
         self.progress = Progress(
             SpinnerColumn(),
-            TextColumn("[bold]{task.fields[name]}"),
-            BarColumn(bar_width=24),
-            DownloadColumn(),
-            TextColumn("{task.fields[step]}", style="dim"),
+            TextColumn("[bold]{task.fields[name]}", table_column=Column(no_wrap=True)),
+            BarColumn(bar_width=20),
+            TextColumn(
+                "{task.fields[step]}",
+                style="dim",
+                table_column=Column(ratio=1, no_wrap=True, overflow="ellipsis"),
+            ),
             TimeElapsedColumn(),
             console=console,
             transient=True,
+            expand=True,
             disable=not console.is_terminal,
         )
 
@@ -101,12 +108,12 @@ class RunProgress:
         self.progress.__exit__(*exc)
 
     def add(self, name: str, total_bytes: int | None) -> TaskID:
-        return self.progress.add_task("", name=name, step="starting", total=total_bytes)
+        label = f"{name} ({filesize.decimal(total_bytes)})" if total_bytes else name
+        return self.progress.add_task("", name=label, step="starting", total=None)
 
-    def on_log(self, task: TaskID):
+    def on_log(self, task: TaskID) -> LogSink:
         def sink(message: str) -> None:
-            step = " ".join(message.split())
-            update: dict[str, Any] = {"step": step if len(step) <= 60 else step[:59] + "…"}
+            update: dict[str, Any] = {"step": " ".join(message.split())}
             match = _PROGRESS.search(message)
             if match:
                 update["completed"] = int(match["done"].replace(",", ""))
@@ -116,8 +123,7 @@ class RunProgress:
         return sink
 
     def done(self, task: TaskID) -> None:
-        total = self.progress.tasks[task].total
-        self.progress.update(task, completed=total or 0, step="done")
+        self.progress.update(task, total=1, completed=1, step="done")
 
 
 def _identify(path: Path) -> tuple[str, str, int]:
@@ -147,7 +153,8 @@ def ingest_paths(
             try:
                 summary.dump_id, summary.kind, total = _identify(path)
             except DumpError as err:
-                summary.status, summary.error = "quarantined", str(err)
+                # Not even recognised as a dump: no run, nothing recorded, file left alone.
+                summary.status, summary.error = "rejected", str(err)
                 continue
             if backups_only and not summary.kind.startswith("backup"):
                 summary.status = "refused"
@@ -186,39 +193,42 @@ def _summarize(summary: DumpSummary, outcome: RunOutcome) -> None:
         summary.rows = ingested.get("rows_in_dump")
     if outcome.succeeded:
         summary.status = "ingested"
-    else:
-        summary.status = "quarantined" if "new" not in ingested else "failed"
-        summary.error = outcome.error or f"run {outcome.run_id} ended {outcome.status}"
+        return
+    # A dump error is reported through a Failure naming the file and position; anything
+    # else (a busy warehouse, a cancelled run) leaves the dump as it was: just "failed".
+    unreadable = "error_position" in outcome.failure_metadata
+    summary.status = "quarantined" if unreadable else "failed"
+    summary.error = outcome.error or f"run {outcome.run_id} ended {outcome.status}"
+
+
+SUMMARY_SCHEMA = pa.schema(
+    [
+        ("dump", pa.string()),
+        ("kind", pa.string()),
+        ("new", pa.int64()),
+        ("updated", pa.int64()),
+        ("unchanged", pa.int64()),
+        ("status", pa.string()),
+    ]
+)
+SUMMARY_VIEW = View(
+    columns=("dump", "kind", "new", "updated", "unchanged", "status"),
+    optional=("kind",),
+    wide=("dump",),
+)
 
 
 def print_summaries(summaries: Sequence[DumpSummary], fmt: str) -> None:
+    """The per-dump table (or JSON Lines); why a dump failed is the command's error line."""
     if fmt == "jsonl":
         out = sys.stdout.buffer
         for s in summaries:
             out.write(orjson.dumps(s.as_dict()) + b"\n")
         out.flush()
         return
-    table = Table(header_style="bold", pad_edge=False)
-    for name, justify in (
-        ("dump", "left"),
-        ("kind", "left"),
-        ("new", "right"),
-        ("updated", "right"),
-        ("unchanged", "right"),
-        ("status", "left"),
-    ):
-        table.add_column(name, justify=justify, overflow="fold")  # type: ignore[arg-type]
-    for s in summaries:
-        status = s.status if not s.error else f"{s.status}: {s.error}"
-        style = None if not s.failed else "red"
-        table.add_row(
-            s.dump_id or Path(s.path).name,
-            s.kind or "",
-            *("" if v is None else str(v) for v in (s.new, s.updated, s.unchanged)),
-            status,
-            style=style,
-        )
-    Console().print(table)
+    rows = [{**s.as_dict(), "dump": s.dump_id or Path(s.path).name} for s in summaries]
+    table = pa.Table.from_pylist(rows, schema=SUMMARY_SCHEMA)
+    render_table(table, SUMMARY_VIEW)
 
 
 def _finish(summaries: Sequence[DumpSummary], fmt: str) -> None:

@@ -9,7 +9,6 @@ lives in ``DAGSTER_HOME`` when that is set, else in ``<data dir>/dagster_home`` 
 from __future__ import annotations
 
 import os
-import re
 import threading
 import uuid
 import warnings
@@ -22,6 +21,7 @@ from tg_pipeline.cli.runner import (
     Materialization,
     RunInfo,
     RunOutcome,
+    clean_error,
 )
 
 if TYPE_CHECKING:
@@ -45,21 +45,11 @@ telemetry:
   enabled: false
 """
 
-#: Dagster prefixes an error with its exception's class path; a user needs the message only.
-_CLASS_PREFIX = re.compile(r"^(?:(?:[a-z_][\w]*\.)+[A-Z]\w*|[A-Z]\w*(?:Error|Exception|Busy)): ")
-
 
 def dagster_home_for(data_dir: Path) -> Path:
     """``DAGSTER_HOME`` if set, else ``<data_dir>/dagster_home``."""
     configured = os.environ.get("DAGSTER_HOME")
     return Path(configured) if configured else data_dir / "dagster_home"
-
-
-def clean_error(message: str) -> str:
-    """The first line of an error message, without Dagster's ``module.Class: `` prefix."""
-    lines = [line for line in message.strip().splitlines() if line.strip()]
-    first = lines[0] if lines else message
-    return _CLASS_PREFIX.sub("", first.strip())
 
 
 def quiet_dagster() -> None:
@@ -171,15 +161,26 @@ class LocalRunner:
         worker = threading.Thread(target=execute, name=f"run-{run_id[:8]}", daemon=True)
         worker.start()
         cursor: str | None = None
-        while True:
-            worker.join(self._poll_s)
-            if on_log is not None:
-                cursor = self._forward_logs(run_id, cursor, on_log)
-            if not worker.is_alive():
-                break
+        try:
+            while True:
+                worker.join(self._poll_s)
+                if on_log is not None:
+                    cursor = self._forward_logs(run_id, cursor, on_log)
+                if not worker.is_alive():
+                    break
+        except KeyboardInterrupt:
+            self._abandon(run_id)
+            raise
         if "error" in box:
             raise box["error"]
         return self._outcome(box["result"], job_name)
+
+    def _abandon(self, run_id: str) -> None:
+        """Ctrl-C: the process ends with the run unfinished. Its warehouse transaction dies
+        with it; mark the run canceled so the UI and ``status`` do not show it running."""
+        run = self.instance.get_run_by_id(run_id)
+        if run is not None and not run.is_finished:
+            self.instance.report_run_canceled(run, message="interrupted in tg-pipeline")
 
     def _forward_logs(self, run_id: str, cursor: str | None, on_log: LogSink) -> str | None:
         while True:
@@ -212,14 +213,20 @@ class LocalRunner:
                     {k: _metadata_value(v) for k, v in event.step_output_data.metadata.items()}
                 )
         error = None
+        failure_metadata: dict[str, Any] = {}
         for event in result.get_step_failure_events():
-            info = event.step_failure_data.error
+            data = event.step_failure_data
+            if data.user_failure_data is not None:
+                failure_metadata = {
+                    k: _metadata_value(v) for k, v in data.user_failure_data.metadata.items()
+                }
+            info = data.error
             if info is not None:
                 chain = info
                 while chain.cause is not None and "dagster" in (chain.cls_name or "").lower():
                     chain = chain.cause
                 error = clean_error(chain.message)
-                break
+            break
         if error is None and not result.success:
             failure = result.get_run_failure_event()
             if failure is not None:
@@ -231,9 +238,12 @@ class LocalRunner:
             materializations=materializations,
             outputs=outputs,
             error=error,
+            failure_metadata=failure_metadata,
         )
 
     def _runs(self, limit: int | None, statuses: list[str] | None) -> list[RunInfo]:
+        if not self.dagster_home.exists():
+            return []  # nothing has run here yet; do not create an instance just to look
         import dagster as dg
 
         filters = None

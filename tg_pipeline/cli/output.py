@@ -12,7 +12,8 @@ same rows, empty strings and nulls told apart.
 from __future__ import annotations
 
 import sys
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from enum import StrEnum
 from typing import Any, BinaryIO
@@ -20,6 +21,7 @@ from typing import Any, BinaryIO
 import orjson
 import pyarrow as pa
 import pyarrow.csv as pa_csv
+from rich import box
 from rich.console import Console
 from rich.table import Table
 
@@ -29,6 +31,8 @@ from tg_pipeline.records import JSON_FIELDS
 JSON_COLUMNS = frozenset(JSON_FIELDS) | {"payload"}
 
 MAX_CELL_CHARS = 200
+#: Rules under the header only: no vertical lines, so more room for the cells.
+TABLE_BOX = box.SIMPLE_HEAD
 #: Widest a column that is not one of a table's ``wide`` columns may get.
 NARROW_MAX = 24
 
@@ -78,8 +82,8 @@ def _csv_schema(schema: pa.Schema) -> pa.Schema:
 
 def _flatten(batch: pa.RecordBatch, schema: pa.Schema) -> pa.RecordBatch:
     arrays = []
-    for column, field in zip(batch.columns, batch.schema, strict=True):
-        if pa.types.is_nested(field.type):
+    for column, source in zip(batch.columns, batch.schema, strict=True):
+        if pa.types.is_nested(source.type):
             column = pa.array(
                 [
                     None if v is None else orjson.dumps(v, default=str).decode()
@@ -116,6 +120,26 @@ def _is_text(table: pa.Table, name: str) -> bool:
     return pa.types.is_string(kind) or pa.types.is_large_string(kind)
 
 
+#: Narrowest a text column (a wide one) gets before optional columns are left out.
+TEXT_MIN = 8
+WIDE_MIN = 20
+
+
+@dataclass(frozen=True)
+class View:
+    """How a result shows as a terminal table (JSON Lines and CSV always show everything).
+
+    ``columns`` in display order; ``optional`` ones are left out, last first, when the
+    terminal is too narrow for all; ``wide`` text columns share the leftover width and are
+    cut first; ``headers`` renames columns for display.
+    """
+
+    columns: tuple[str, ...]
+    optional: tuple[str, ...] = ()
+    wide: tuple[str, ...] = ()
+    headers: Mapping[str, str] = field(default_factory=dict)
+
+
 def _text_widths(
     naturals: dict[str, int], fixed: int, wide: Sequence[str], width: int
 ) -> dict[str, int]:
@@ -123,77 +147,91 @@ def _text_widths(
 
     Times, ids and counts keep their full width. Text columns that are not ``wide`` keep
     theirs up to :data:`NARROW_MAX`; ``wide`` columns share the rest. When even that does
-    not fit, the narrow text columns give way too, down to a few characters each.
+    not fit, the narrow text columns give way too, down to :data:`TEXT_MIN` characters.
     """
     budget = max(width - fixed, 0)
     narrow = {n: min(w, NARROW_MAX) for n, w in naturals.items() if n not in wide}
     wide_naturals = {n: w for n, w in naturals.items() if n in wide}
-    # Wide columns get at least 12 characters or half the text budget, whichever is more.
-    wide_floor = sum(min(w, max(12, budget // 2)) for w in wide_naturals.values())
-    while sum(narrow.values()) + wide_floor > budget and any(w > 6 for w in narrow.values()):
+    # Wide columns get at least TEXT_MIN characters or half the text budget, if more.
+    wide_floor = sum(min(w, max(TEXT_MIN, budget // 2)) for w in wide_naturals.values())
+    while sum(narrow.values()) + wide_floor > budget and any(w > TEXT_MIN for w in narrow.values()):
         widest = max(narrow, key=narrow.__getitem__)
         narrow[widest] -= 1
     left = max(budget - sum(narrow.values()), len(wide_naturals))
     widths = dict(narrow)
     for name, natural in wide_naturals.items():
-        share = max(left // max(len(wide_naturals), 1), 1)
-        widths[name] = min(natural, share)
+        widths[name] = min(natural, max(left // max(len(wide_naturals), 1), 1))
     return widths
+
+
+def _layout(
+    table: pa.Table, view: View, rows: list[dict[str, str]], width: int
+) -> tuple[list[str], dict[str, int]]:
+    """The columns that fit ``width`` (dropping optional ones) and each one's width."""
+    names = [c for c in view.columns if c in table.column_names]
+    while True:
+        naturals = {
+            n: max([len(view.headers.get(n, n)), *(len(r[n]) for r in rows)]) for n in names
+        }
+        text = {n for n in names if _is_text(table, n)}
+        fixed = sum(w for n, w in naturals.items() if n not in text) + 3 * (len(names) - 1)
+        least = fixed + sum(
+            min(naturals[n], WIDE_MIN if n in view.wide else TEXT_MIN) for n in text
+        )
+        droppable = [n for n in reversed(view.optional) if n in names]
+        if least <= width or not droppable:
+            break
+        names.remove(droppable[0])
+    widths = _text_widths(
+        {n: w for n, w in naturals.items() if n in text},
+        fixed,
+        [n for n in view.wide if n in text],
+        width,
+    )
+    return names, {n: widths.get(n, naturals[n]) for n in names}
 
 
 def render_table(
     table: pa.Table,
+    view: View | None = None,
     *,
-    columns: Sequence[str] | None = None,
-    wide: Sequence[str] = (),
     title: str | None = None,
     console: Console | None = None,
 ) -> None:
-    """Print ``columns`` (those the table has) as a rich table that fits the terminal.
-
-    Every cell stays on one line; ``wide`` columns take the leftover width and are cut with
-    an ellipsis first, so a long message text never pushes the time or sender off screen.
-    """
+    """Print ``table`` as a rich table that fits the terminal, one line per row."""
     console = console or Console()
-    names = [c for c in columns if c in table.column_names] if columns else table.column_names
-    rows = [[_cell(row[name]) for name in names] for row in table.select(names).to_pylist()]
-    naturals = {name: max([len(name), *(len(r[i]) for r in rows)]) for i, name in enumerate(names)}
-    text_columns = {n for n in names if _is_text(table, n)}
-    # Each column adds a separator and one space of padding on either side.
-    fixed = sum(w for n, w in naturals.items() if n not in text_columns) + 3 * len(names) - 1
-    widths = _text_widths(
-        {n: w for n, w in naturals.items() if n in text_columns},
-        fixed,
-        [n for n in wide if n in text_columns],
-        console.width,
+    view = view or View(columns=tuple(table.column_names))
+    shown = [c for c in view.columns if c in table.column_names]
+    rows = [{n: _cell(row[n]) for n in shown} for row in table.select(shown).to_pylist()]
+    names, widths = _layout(table, view, rows, console.width)
+    out = Table(
+        title=title,
+        title_justify="left",
+        title_style="bold",
+        header_style="bold",
+        box=TABLE_BOX,
+        show_edge=False,
+        pad_edge=False,
     )
-    view = Table(title=title, header_style="bold", pad_edge=False)
     for name in names:
-        view.add_column(
-            name,
+        out.add_column(
+            view.headers.get(name, name),
             no_wrap=True,
             overflow="ellipsis",
-            width=widths.get(name, naturals[name]),
+            width=widths[name],
             justify="right" if pa.types.is_integer(table.schema.field(name).type) else "left",
         )
-    for cells in rows:
-        view.add_row(*cells)
-    console.print(view)
+    for row in rows:
+        out.add_row(*(row[n] for n in names))
+    console.print(out)
     if table.num_rows == 0:
         console.print("[dim]no rows[/dim]")
 
 
-def emit(
-    table: pa.Table,
-    fmt: str,
-    *,
-    columns: Sequence[str] | None = None,
-    wide: Sequence[str] = (),
-    title: str | None = None,
-) -> None:
-    """Write ``table`` to stdout in ``fmt``; ``columns``/``wide``/``title`` shape ``table``."""
+def emit(table: pa.Table, fmt: str, view: View | None = None) -> None:
+    """Write ``table`` to stdout in ``fmt``; ``view`` shapes the terminal table only."""
     if fmt == OutputFormat.TABLE:
-        render_table(table, columns=columns, wide=wide, title=title)
+        render_table(table, view)
         return
     out = sys.stdout.buffer
     if fmt == OutputFormat.JSONL:

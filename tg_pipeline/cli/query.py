@@ -13,7 +13,7 @@ import click
 
 from tg_pipeline.cli.context import cli_env, wait_option
 from tg_pipeline.cli.filters import build_filter, filter_options
-from tg_pipeline.cli.output import FORMAT_CHOICES, emit
+from tg_pipeline.cli.output import FORMAT_CHOICES, View, emit
 
 format_option = click.option(
     "--format",
@@ -24,32 +24,53 @@ format_option = click.option(
     help="table for people; jsonl and csv print every column of every row, for pipes.",
 )
 
-MESSAGE_TABLE_COLUMNS = ("sent_at", "chat_name", "sender_name", "message_id", "kind", "text")
-COUNT_TABLE_COLUMNS = (
-    "chat_id",
-    "chat_name",
-    "sender_key",
-    "sender_name",
-    "message_count",
-    "first_message_at",
-    "last_message_at",
+_TIMES = {"first_message_at": "first", "last_message_at": "last"}
+
+MESSAGES_VIEW = View(
+    columns=("sent_at", "chat_name", "sender_name", "message_id", "kind", "text"),
+    optional=("kind", "message_id"),
+    wide=("text",),
 )
-OVERALL_TABLE_COLUMNS = (
-    "sender_key",
-    "sender_name",
-    "message_count",
-    "chats",
-    "first_message_at",
-    "last_message_at",
+COUNTS_VIEW = View(
+    columns=(
+        "chat_id",
+        "chat_name",
+        "sender_key",
+        "sender_name",
+        "message_count",
+        "first_message_at",
+        "last_message_at",
+    ),
+    optional=("first_message_at", "sender_key", "chat_id"),
+    wide=("sender_name", "chat_name"),
+    headers={"message_count": "messages", **_TIMES},
 )
-CHAT_TABLE_COLUMNS = (
-    "chat_id",
-    "name",
-    "type",
-    "message_count",
-    "first_message_at",
-    "last_message_at",
-    "dumps",
+OVERALL_VIEW = View(
+    columns=(
+        "sender_key",
+        "sender_name",
+        "message_count",
+        "chats",
+        "first_message_at",
+        "last_message_at",
+    ),
+    optional=("first_message_at", "sender_key"),
+    wide=("sender_name",),
+    headers={"message_count": "messages", **_TIMES},
+)
+CHATS_VIEW = View(
+    columns=(
+        "chat_id",
+        "name",
+        "type",
+        "message_count",
+        "first_message_at",
+        "last_message_at",
+        "dumps",
+    ),
+    optional=("first_message_at", "type", "dumps", "chat_id"),
+    wide=("name", "dumps"),
+    headers={"message_count": "messages", **_TIMES},
 )
 
 
@@ -74,7 +95,7 @@ def messages_command(
     env = cli_env()
     with env.read_warehouse(wait_s) as warehouse:
         table = warehouse.messages(message_filter, limit=limit, offset=offset, desc=desc)
-    emit(table, fmt, columns=MESSAGE_TABLE_COLUMNS, wide=("text",))
+    emit(table, fmt, MESSAGES_VIEW)
 
 
 @click.command("counts")
@@ -96,11 +117,11 @@ def counts_command(chat: str | None, overall: bool, fmt: str, wait_s: float) -> 
     env = cli_env()
     with env.read_warehouse(wait_s) as warehouse:
         table = warehouse.counts(chat)
-    columns = COUNT_TABLE_COLUMNS
+    view = COUNTS_VIEW
     if overall:
         table = _overall(table)
-        columns = OVERALL_TABLE_COLUMNS
-    emit(table, fmt, columns=columns, wide=("sender_name", "chat_name"))
+        view = OVERALL_VIEW
+    emit(table, fmt, view)
 
 
 def _overall(table):
@@ -141,4 +162,4 @@ def chats_command(fmt: str, wait_s: float) -> None:
     env = cli_env()
     with env.read_warehouse(wait_s) as warehouse:
         table = warehouse.chats()
-    emit(table, fmt, columns=CHAT_TABLE_COLUMNS, wide=("name",))
+    emit(table, fmt, CHATS_VIEW)

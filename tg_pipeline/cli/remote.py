@@ -22,6 +22,7 @@ from tg_pipeline.cli.runner import (
     Materialization,
     RunInfo,
     RunOutcome,
+    clean_error,
 )
 from tg_pipeline.errors import TgPipelineError
 
@@ -97,7 +98,10 @@ query Logs($runId: ID!, $cursor: String) {{
           metadataEntries {{ {_METADATA_FIELDS} }}
         }}
         ... on ExecutionStepOutputEvent {{ metadataEntries {{ {_METADATA_FIELDS} }} }}
-        ... on ExecutionStepFailureEvent {{ error {{ message }} }}
+        ... on ExecutionStepFailureEvent {{
+          error {{ message }}
+          failureMetadata {{ metadataEntries {{ {_METADATA_FIELDS} }} }}
+        }}
         ... on RunFailureEvent {{ error {{ message }} }}
       }}
     }}
@@ -270,6 +274,7 @@ class RemoteRunner:
         materializations: list[Materialization] = []
         outputs: dict[str, dict[str, Any]] = {}
         error: str | None = None
+        failure_metadata: dict[str, Any] = {}
         job_name = ""
         while True:
             data = self.query(_LOGS, {"runId": run_id, "cursor": cursor})
@@ -300,7 +305,9 @@ class RemoteRunner:
                     )
                 elif kind in ("ExecutionStepFailureEvent", "RunFailureEvent") and error is None:
                     failure = event.get("error") or {}
-                    error = _first_line(failure.get("message") or event["message"])
+                    error = clean_error(failure.get("message") or event["message"])
+                    entries = (event.get("failureMetadata") or {}).get("metadataEntries", [])
+                    failure_metadata = {e["label"]: _metadata_value(e) for e in entries}
             cursor = logs["cursor"]
             if logs["hasMore"]:
                 continue
@@ -312,6 +319,7 @@ class RemoteRunner:
                     materializations=materializations,
                     outputs=outputs,
                     error=error,
+                    failure_metadata=failure_metadata,
                 )
             time.sleep(self._poll_s)
 
@@ -332,7 +340,12 @@ class RemoteRunner:
             partition=partition,
             asset_selection=asset_selection,
         )
-        return self.follow(run_id, on_log=on_log)
+        try:
+            return self.follow(run_id, on_log=on_log)
+        except KeyboardInterrupt:
+            raise RemoteError(
+                f"stopped following run {run_id}; it goes on at {self.url}/runs/{run_id}"
+            ) from None
 
     def _runs(self, limit: int | None, statuses: list[str] | None) -> list[RunInfo]:
         variables: dict[str, Any] = {"limit": limit}

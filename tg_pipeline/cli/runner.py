@@ -8,9 +8,13 @@ process against the local instance, :mod:`tg_pipeline.cli.remote` launches it on
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Protocol
+
+#: Dagster prefixes an error with its exception's class path; a user needs the message only.
+_CLASS_PREFIX = re.compile(r"^(?:(?:[a-z_][\w]*\.)+[A-Z]\w*|[A-Z]\w*(?:Error|Exception|Busy)): ")
 
 #: Receives the text of each log message a run writes, as it is written.
 LogSink = Callable[[str], None]
@@ -19,6 +23,13 @@ SUCCESS = "SUCCESS"
 FAILURE = "FAILURE"
 CANCELED = "CANCELED"
 FINISHED_STATUSES = frozenset({SUCCESS, FAILURE, CANCELED})
+
+
+def clean_error(message: str) -> str:
+    """The first line of an error message, without Dagster's ``module.Class: `` prefix."""
+    lines = [line for line in message.strip().splitlines() if line.strip()]
+    first = lines[0] if lines else message
+    return _CLASS_PREFIX.sub("", first.strip())
 
 
 @dataclass(frozen=True)
@@ -38,6 +49,8 @@ class RunOutcome:
     outputs: dict[str, dict[str, Any]] = field(default_factory=dict)
     #: The first step or run failure message, for a one-line report.
     error: str | None = None
+    #: Metadata the failing step attached to its ``dg.Failure`` (which dump, file, position).
+    failure_metadata: dict[str, Any] = field(default_factory=dict)
 
     @property
     def succeeded(self) -> bool:

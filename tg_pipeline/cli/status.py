@@ -13,24 +13,15 @@ from typing import Any
 
 import click
 import orjson
+import pyarrow as pa
 from rich.console import Console
-from rich.table import Table
 
 from tg_pipeline.cli.context import CliEnv, cli_env, wait_option
+from tg_pipeline.cli.output import View, render_table
 from tg_pipeline.errors import TgPipelineError, WarehouseBusy
 
 RECENT_RUNS = 10
 KAFKA_TIMEOUT_S = 3.0
-DUMP_COLUMNS = (
-    "dump_id",
-    "kind",
-    "status",
-    "new_count",
-    "updated_count",
-    "unchanged_count",
-    "ingested_at",
-    "error",
-)
 
 
 def _warehouse_part(env: CliEnv, wait_s: float) -> dict[str, Any]:
@@ -50,14 +41,8 @@ def _warehouse_part(env: CliEnv, wait_s: float) -> dict[str, Any]:
         part["detail"] = env.busy_message(busy, wait_s)
         return part
     part["state"] = "ok"
-    part["dumps"] = [{k: _plain(v) for k, v in row.items()} for row in dumps.to_pylist()]
+    part["dumps"] = dumps.to_pylist()
     return part
-
-
-def _plain(value: Any) -> Any:
-    if isinstance(value, datetime):
-        return value.astimezone(UTC).isoformat()
-    return value
 
 
 def _runs_part(env: CliEnv) -> dict[str, Any]:
@@ -74,7 +59,7 @@ def _runs_part(env: CliEnv) -> dict[str, Any]:
                 "job": r.job_name,
                 "status": r.status,
                 "partition": r.partition,
-                "started": _timestamp(r.start_time),
+                "started": _instant(r.start_time),
                 "seconds": round(r.end_time - r.start_time, 1)
                 if r.start_time and r.end_time
                 else None,
@@ -84,10 +69,8 @@ def _runs_part(env: CliEnv) -> dict[str, Any]:
     }
 
 
-def _timestamp(epoch: float | None) -> str | None:
-    if epoch is None:
-        return None
-    return datetime.fromtimestamp(epoch, UTC).isoformat(timespec="seconds")
+def _instant(epoch: float | None) -> datetime | None:
+    return None if epoch is None else datetime.fromtimestamp(epoch, UTC)
 
 
 def _events_part(env: CliEnv) -> dict[str, Any]:
@@ -117,7 +100,7 @@ def _kafka_reachability(settings: Any) -> dict[str, Any]:
         return {
             "bootstrap": "",
             "reachable": None,
-            "detail": "no broker configured (TG_KAFKA_BOOTSTRAP unset); events wait in the outbox",
+            "detail": "TG_KAFKA_BOOTSTRAP unset; events wait in the outbox",
         }
     from confluent_kafka.admin import AdminClient
 
@@ -143,6 +126,27 @@ def gather(env: CliEnv, wait_s: float) -> dict[str, Any]:
     }
 
 
+DUMPS_VIEW = View(
+    columns=(
+        "dump_id",
+        "kind",
+        "status",
+        "new_count",
+        "updated_count",
+        "unchanged_count",
+        "ingested_at",
+    ),
+    optional=("updated_count", "unchanged_count", "kind", "ingested_at"),
+    wide=("dump_id",),
+    headers={"new_count": "new", "updated_count": "updated", "unchanged_count": "unchanged"},
+)
+RUNS_VIEW = View(
+    columns=("run_id", "job", "partition", "status", "started", "seconds"),
+    optional=("started", "seconds"),
+    wide=("partition",),
+)
+
+
 def _render(report: dict[str, Any]) -> None:
     console = Console()
     wh = report["warehouse"]
@@ -155,48 +159,35 @@ def _render(report: dict[str, Any]) -> None:
         counts = ", ".join(f"{k} {v}" for k, v in wh["row_counts"].items())
         console.print(f"[bold]Warehouse[/bold] {wh['path']} ({_size(wh['bytes'])}): {counts}")
 
-    dumps = Table(title="Dumps", title_justify="left", header_style="bold", pad_edge=False)
-    columns = [c for c in DUMP_COLUMNS if any(c in d for d in wh["dumps"])] or ["dump_id"]
-    for c in columns:
-        dumps.add_column(c, overflow="fold", ratio=3 if c == "error" else None)
-    for d in wh["dumps"]:
-        style = "red" if d.get("status") == "quarantined" else None
-        dumps.add_row(*("" if d.get(c) is None else str(d.get(c)) for c in columns), style=style)
-    if not wh["dumps"]:
-        dumps.caption = "no dumps yet"
-    console.print(dumps)
+    console.print()
+    if wh["dumps"]:
+        render_table(pa.Table.from_pylist(wh["dumps"]), DUMPS_VIEW, title="Dumps", console=console)
+        for d in wh["dumps"]:
+            if d.get("status") == "quarantined":
+                console.print(
+                    f"[red]{d['dump_id']}: {d.get('error') or 'no reason recorded'}[/red]"
+                )
+    else:
+        console.print("[bold]Dumps[/bold]: none yet")
 
     runs = report["runs"]
-    table = Table(
-        title=f"Last runs ({runs['where']})",
-        title_justify="left",
-        header_style="bold",
-        pad_edge=False,
-    )
-    for c in ("run_id", "job", "partition", "status", "started", "seconds"):
-        table.add_column(c, overflow="fold")
-    for r in runs["runs"]:
-        style = {"FAILURE": "red", "SUCCESS": "green"}.get(r["status"])
-        table.add_row(
-            r["run_id"][:8],
-            r["job"],
-            r["partition"] or "",
-            r["status"],
-            r["started"] or "",
-            "" if r["seconds"] is None else str(r["seconds"]),
-            style=style,
-        )
+    console.print()
+    title = f"Last runs ({runs['where']})"
     if "error" in runs:
-        table.caption = runs["error"]
+        console.print(f"[bold]{title}[/bold]: {runs['error']}")
     elif not runs["runs"]:
-        table.caption = "no runs yet"
-    console.print(table)
+        console.print(f"[bold]{title}[/bold]: no runs yet")
+    else:
+        shown = [{**r, "run_id": r["run_id"][:8]} for r in runs["runs"]]
+        render_table(pa.Table.from_pylist(shown), RUNS_VIEW, title=title, console=console)
 
     events = report["events"]
     kafka = events["kafka"]
     reach = {True: "reachable", False: "NOT reachable", None: "not configured"}[kafka["reachable"]]
+    console.print()
     console.print(f"[bold]Outbox[/bold] {events['summary']}")
-    console.print(f"[bold]Kafka[/bold] {kafka['bootstrap'] or '-'}: {reach} ({kafka['detail']})")
+    where = f" {kafka['bootstrap']}" if kafka["bootstrap"] else ""
+    console.print(f"[bold]Kafka[/bold]{where}: {reach} ({kafka['detail']})")
 
 
 def _size(n: int) -> str:
@@ -222,7 +213,9 @@ def status_command(fmt: str, wait_s: float) -> None:
     """Dumps and their states, last runs, outbox backlog and Kafka, warehouse size and rows."""
     report = gather(cli_env(), wait_s)
     if fmt == "json":
-        sys.stdout.buffer.write(orjson.dumps(report, option=orjson.OPT_INDENT_2) + b"\n")
+        sys.stdout.buffer.write(
+            orjson.dumps(report, option=orjson.OPT_INDENT_2 | orjson.OPT_UTC_Z, default=str) + b"\n"
+        )
         sys.stdout.flush()
         return
     _render(report)

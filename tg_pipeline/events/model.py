@@ -239,7 +239,7 @@ def _checker(name: str) -> _Checker:
     return _compile(load_schema(name))
 
 
-def _compile(schema: Mapping[str, Any]) -> _Checker:  # noqa: C901 - one branch per keyword
+def _compile(schema: Mapping[str, Any]) -> _Checker:
     """A checker for the subset of JSON Schema 2020-12 that the event schemas use.
 
     Compiled once per schema: validating every event of a 100k batch must stay cheap.

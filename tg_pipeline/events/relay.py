@@ -22,6 +22,8 @@ from tg_pipeline.events.topics import ensure_topics
 
 log = logging.getLogger(__name__)
 
+#: How long a pass waits past its deadline for delivery reports already due.
+FLUSH_GRACE_S = 5.0
 #: Delivered rows are kept this long for inspection, then pruned.
 KEEP_DELIVERED_S = 7 * 24 * 3600.0
 
@@ -152,20 +154,22 @@ class Relay:
             if self.progress is not None:
                 self._settle(producer, tally)
                 self.progress(sent, tally.delivered)
-        if producer.flush(deadline - time.monotonic()):
+        # Reports still due get a short grace beyond the deadline: purging messages that
+        # are about to be acknowledged would only make them go out twice.
+        if producer.flush(max(deadline - time.monotonic(), FLUSH_GRACE_S)):
             out_of_time = True
             producer.abandon()
         self._settle(producer, tally)
         if producer.spent:
             self._producer = None
         error = None
-        if tally.first_error:
+        if out_of_time:
+            error = "pass ran out of time; the rest stays pending"
+        elif tally.first_error:
             error = (
                 f"{tally.failed} deliveries failed, first: {tally.first_error};"
                 " retrying with a new producer"
             )
-        elif out_of_time:
-            error = "pass ran out of time; the rest stays pending"
         if error:
             log.warning("outbox relay: %s", error)
         return tally.delivered, tally.failed, error

@@ -232,15 +232,21 @@ class _PageReader:
         link = link_node.attributes.get("href") if link_node is not None else None
         info = classify_service(text, link)
         row = self.base_row(message_id, "service")
-        row["text"] = text
-        row["entities"] = [{"type": "plain", "text": text}] if text else []
+        # JSON exports give service entries an empty text; HTML's English sentence is kept
+        # in extra so both formats agree on `text` and nothing is lost.
+        row["text"] = ""
+        row["entities"] = []
+        if text:
+            row["extra"]["service_text"] = text
         row["action"] = info.action
         row["actor"] = info.actor
         row["time_source"] = "inferred"
         row["sent_at"] = 0
         row["extra"].update(info.extra)
         if photo:
-            row["extra"]["photo"] = photo
+            # A new group photo: the JSON export names it under `photo` like any media.
+            row["media_type"] = "photo"
+            row["media_path"] = photo
         self.services.append((len(self.rows), self.separator))
         self.rows.append(row)
 

@@ -24,11 +24,45 @@ PEER_SHIFT = 2 << 32
 MIGRATED_SHIFT = 1_000_000_000
 INT64_MAX = (1 << 63) - 1
 
+#: The values of a row, in order: the record schema's fields.
+ROW_FIELDS = (
+    "chat_id",
+    "chat_name",
+    "chat_type",
+    "message_id",
+    "kind",
+    "sent_at",
+    "edited_at",
+    "time_source",
+    "sender_id",
+    "sender_name",
+    "text",
+    "entities",
+    "reply_to_message_id",
+    "forwarded_from",
+    "via_bot",
+    "author",
+    "media_type",
+    "media_path",
+    "action",
+    "actor",
+    "reactions",
+    "extra",
+    "source_file",
+    "source_position",
+)
+CHAT_ID, CHAT_NAME, CHAT_TYPE, MESSAGE_ID = 0, 1, 2, 3
+SENT_AT = ROW_FIELDS.index("sent_at")
+EXTRA = ROW_FIELDS.index("extra")
+SOURCE_POSITION = ROW_FIELDS.index("source_position")
+
 #: Evidence of the id scheme a chat was exported with.
 NEW_IDS = "new"
 OLD_IDS = "old"
 
 _MISSING: Any = object()
+_MAX_SECONDS = 1 << 40
+_OUT_OF_RANGE = 1 << 41
 
 #: Media that is not a file, recognised by the key tdesktop writes for it.
 _MEDIA_KEYS = (
@@ -109,9 +143,9 @@ def parse_wall_time(value: Any, zone_name: str) -> int:
 def _unixtime(value: Any, key: str) -> int:
     try:
         seconds = int(value)
-    except (TypeError, ValueError) as exc:
-        raise BadMessage(f"{key} {value!r} is not a number of seconds") from exc
-    if type(value) is bool or not -(1 << 40) < seconds < (1 << 40):
+    except (TypeError, ValueError):
+        seconds = _OUT_OF_RANGE
+    if not -_MAX_SECONDS < seconds < _MAX_SECONDS or type(value) is bool:
         raise BadMessage(f"{key} {value!r} is not a number of seconds")
     return seconds
 
@@ -148,26 +182,36 @@ def text_pieces(value: Any) -> tuple[str, list[dict[str, Any]]]:
         return "", []
     if type(value) is not list:
         raise BadMessage(f"text {value!r} is neither a string nor a list")
-    try:
-        # Telegram's own output: every piece already a {"type", "text", ...} object.
-        texts = [part["text"] for part in value]
-        text = "".join(texts)
-        pieces = value
-    except (TypeError, KeyError):
-        pieces = [_piece(part) for part in value]
-        texts = [part["text"] for part in pieces]
-        text = "".join(texts)
+    pieces: list[dict[str, Any]] = value
+    for part in value:
+        if (
+            type(part) is not dict
+            or type(part.get("text")) is not str
+            or type(part.get("type")) is not str
+        ):
+            pieces = [_piece(part) for part in value]
+            break
+    texts = [part["text"] for part in pieces]
     if "" in texts:
-        pieces = [p for p in pieces if p["text"] or p.get("type") != "plain"]
-    return text, pieces
+        pieces = [p for p in pieces if p["text"] or p["type"] != "plain"]
+    return "".join(texts), pieces
 
 
 def _plain_text(value: Any) -> str | None:
     """The plain text of a raw ``text`` value, or None when it is not text at all."""
-    try:
-        return text_pieces(value)[0]
-    except BadMessage:
+    if type(value) is str:
+        return value
+    if type(value) is not list:
         return None
+    parts: list[str] = []
+    for part in value:
+        if type(part) is str:
+            parts.append(part)
+        elif type(part) is dict and type(part.get("text")) is str:
+            parts.append(part["text"])
+        else:
+            return None
+    return "".join(parts)
 
 
 def _path(msg: dict[str, Any], key: str) -> str | None:
@@ -243,13 +287,15 @@ def message_row(
     chat: tuple[int | None, str | None, str | None],
     source_file: str,
     source_position: str,
-) -> tuple[dict[str, Any], str | None]:
+) -> tuple[list[Any], str | None]:
     """The record row for one message, and the id scheme it reveals (None if it reveals none).
 
-    ``chat`` is (chat_id, chat_name, chat_type). ``sent_at`` is None only for entries that
-    carry no date (``unsupported``), which the reader dates from their neighbours;
-    ``message_id`` is None when the message has no ``id`` key at all. Raises
-    :class:`BadMessage` for a message the dump cannot be accepted with.
+    The row is a list of values in :data:`ROW_FIELDS` order, for
+    :meth:`BatchBuilder.append_values`. ``chat`` is (chat_id, chat_name, chat_type).
+    ``sent_at`` is None only for entries that carry no date (``unsupported``), which the
+    reader dates from their neighbours; ``message_id`` is None when the message has no
+    ``id`` key at all. Raises :class:`BadMessage` for a message the dump cannot be
+    accepted with.
     """
     pop = msg.pop
     message_id = pop("id", _MISSING)
@@ -261,24 +307,26 @@ def message_row(
     ):
         message_id = _check_ids(message_id, kind)
 
-    scheme: str | None = None
-
     # Times: date_unixtime is exact; date alone is wall time in the exporter's zone.
+    scheme: str | None
     unixtime = pop("date_unixtime", None)
-    if type(unixtime) is str and unixtime.isdigit() and len(unixtime) < 13:
-        sent_at: int | None = int(unixtime)
-        time_source = "unixtime"
-        scheme = NEW_IDS
-    elif unixtime is not None:
-        sent_at = _unixtime(unixtime, "date_unixtime")
+    if unixtime is not None:
+        try:
+            sent_at: int | None = int(unixtime)
+        except (TypeError, ValueError):
+            sent_at = _OUT_OF_RANGE
+        if not -_MAX_SECONDS < sent_at < _MAX_SECONDS:  # type: ignore[operator]
+            raise BadMessage(f"date_unixtime {unixtime!r} is not a number of seconds")
         time_source = "unixtime"
         scheme = NEW_IDS
     elif "date" in msg:
         sent_at = parse_wall_time(msg["date"], zone_name)
         time_source = "assumed"
+        scheme = None
     else:
         sent_at = None
         time_source = "inferred"
+        scheme = None
 
     # Sender: from_id is "user123" since v2.7.2, a number before.
     from_id = pop("from_id", None)
@@ -308,23 +356,50 @@ def message_row(
     raw_text = pop("text", "")
     entities_value = pop("text_entities", _MISSING)
     if (
-        type(raw_text) is str
-        and type(entities_value) is list
+        type(entities_value) is list
         and len(entities_value) == 1
         and type(piece := entities_value[0]) is dict
-        and piece.get("text") == raw_text
         and piece.get("type") == "plain"
+        and piece.get("text") == raw_text
+        and type(raw_text) is str
     ):
         # One str object serves both columns; the parser's duplicate is freed at once.
         piece["text"] = text = raw_text
         entities: list[Any] = entities_value if raw_text else []
     elif raw_text == "" and entities_value == []:
         text = ""
-        entities = []
+        entities = entities_value
     else:
         text, entities = _text(raw_text, entities_value, msg)
 
     if _RARE_KEYS.isdisjoint(msg):
+        if kind == "message":
+            return [
+                chat[0],
+                chat[1],
+                chat[2],
+                message_id,
+                "message",
+                sent_at,
+                None,
+                time_source,
+                sender_id,
+                sender_name,
+                text,
+                entities,
+                None,
+                None,
+                None,
+                None,
+                None,
+                None,
+                None,
+                None,
+                None,
+                msg,
+                source_file,
+                source_position,
+            ], scheme
         edited_at = reply = reactions = forwarded_from = via_bot = author = None
         media_type = media_path = action = actor = None
     else:
@@ -362,30 +437,29 @@ def message_row(
     if message_id is not None and -MIGRATED_SHIFT < message_id < 0:
         msg["migrated_group_message_id"] = message_id + MIGRATED_SHIFT
 
-    row = {
-        "chat_id": chat[0],
-        "chat_name": chat[1],
-        "chat_type": chat[2],
-        "message_id": message_id,
-        "kind": record_kind,
-        "sent_at": sent_at,
-        "edited_at": edited_at,
-        "time_source": time_source,
-        "sender_id": sender_id,
-        "sender_name": sender_name,
-        "text": text,
-        "entities": entities,
-        "reply_to_message_id": reply,
-        "forwarded_from": forwarded_from,
-        "via_bot": via_bot,
-        "author": author,
-        "media_type": media_type,
-        "media_path": media_path,
-        "action": action,
-        "actor": actor,
-        "reactions": reactions,
-        "extra": msg,
-        "source_file": source_file,
-        "source_position": source_position,
-    }
-    return row, scheme
+    return [
+        chat[0],
+        chat[1],
+        chat[2],
+        message_id,
+        record_kind,
+        sent_at,
+        edited_at,
+        time_source,
+        sender_id,
+        sender_name,
+        text,
+        entities,
+        reply,
+        forwarded_from,
+        via_bot,
+        author,
+        media_type,
+        media_path,
+        action,
+        actor,
+        reactions,
+        msg,
+        source_file,
+        source_position,
+    ], scheme

@@ -40,7 +40,7 @@ INTERVAL_SECONDS = 5
 #: New dumps fingerprinted per tick; the rest wait for the next tick, so one tick stays far
 #: below the 60 s a sensor may take even when hundreds of dumps are dropped at once.
 MAX_NEW_DUMPS_PER_TICK = 25
-CURSOR_VERSION = 1
+CURSOR_VERSION = 2
 
 #: A cursor entry is ``[size, newest mtime_ns, file count]`` while an inbox entry settles,
 #: and ``[size, newest mtime_ns, file count, fingerprint]`` once a run was requested for it.
@@ -225,7 +225,9 @@ def run_request_for(dump_id: str, fingerprint: str, entry: Path) -> dg.RunReques
         "at all goes to `data/quarantine/` with an error report."
     ),
 )
-def inbox_sensor(context: dg.SensorEvaluationContext, settings: PipelineSettings):
+def inbox_sensor(
+    context: dg.SensorEvaluationContext, settings: PipelineSettings
+) -> dg.SensorResult:
     paths = settings.paths()
     paths.inbox.mkdir(parents=True, exist_ok=True)
 
@@ -241,10 +243,7 @@ def inbox_sensor(context: dg.SensorEvaluationContext, settings: PipelineSettings
         emit(paths.data_dir, plan.events)
     cursor = dump_cursor(plan.entries)
     if not plan.requests:
-        return dg.SensorResult(
-            skip_reason=f"no new dump ready ({plan.settling} inbox entr(ies) still settling)",
-            cursor=cursor,
-        )
+        return dg.SensorResult(skip_reason=_skip_reason(plan), cursor=cursor)
     return dg.SensorResult(
         run_requests=[run_request_for(*request) for request in plan.requests],
         dynamic_partitions_requests=[
@@ -252,6 +251,14 @@ def inbox_sensor(context: dg.SensorEvaluationContext, settings: PipelineSettings
         ],
         cursor=cursor,
     )
+
+
+def _skip_reason(plan: TickPlan) -> str:
+    if not plan.entries:
+        return "inbox is empty"
+    if plan.settling:
+        return f"{plan.settling} inbox entr(ies) still being written or settling"
+    return "every inbox entry already has a run"
 
 
 def dumps_add_request(keys: list[str]) -> dg.AddDynamicPartitionsRequest:

@@ -50,7 +50,26 @@ from tg_pipeline.warehouse.columns import RECORD_COLUMNS, row_hash_sql
 from tg_pipeline.warehouse.prefetch import Prefetch
 
 FORMATS = ("parquet", "csv")
+_FETCH_ROWS = 32_768
 _NAME = re.compile(r"^messages-(\d{8}T\d{12}Z)-([0-9a-f]{12})\.(parquet|csv)$")
+#: Columns with few distinct values; dictionary pages for the others (texts, JSON, ids,
+#: instants) cost memory and time and compress worse than zstd alone.
+_DICTIONARY_COLUMNS = (
+    "chat_id",
+    "chat_name",
+    "chat_type",
+    "kind",
+    "time_source",
+    "sender_id",
+    "sender_name",
+    "forwarded_from",
+    "via_bot",
+    "author",
+    "media_type",
+    "action",
+    "actor",
+    "source_file",
+)
 _ISO_UTC = "strftime(timezone('UTC', {c}), '%Y-%m-%dT%H:%M:%S.%f') || '+00:00'"
 
 
@@ -112,10 +131,14 @@ def _ranges(
         else:
             where = "chat_id >= $1 AND (chat_id, message_id) >= ($1, $2)"
             params = [lo_chat, lo_msg]
-        yield con.sql(
-            f"SELECT {select} FROM messages WHERE {where} ORDER BY chat_id, message_id",
-            params=params,
-        ).to_arrow_table()
+        yield (
+            con.sql(
+                f"SELECT {select} FROM messages WHERE {where} ORDER BY chat_id, message_id",
+                params=params,
+            )
+            .to_arrow_reader(_FETCH_ROWS)
+            .read_all()
+        )
 
 
 def _as_schema(table: pa.Table, schema: pa.Schema) -> pa.Table:
@@ -140,7 +163,7 @@ def _write(
     created: datetime,
 ) -> None:
     starts = _range_starts(con, row_group_size)
-    with Prefetch(_ranges(con, starts, _select_list(fmt))) as chunks:
+    with Prefetch(_ranges(con, starts, _select_list(fmt)), depth=1) as chunks:
         if fmt == "parquet":
             meta = dict(MESSAGE_SCHEMA.metadata or {})
             meta[SCHEMA_VERSION_KEY] = str(SCHEMA_VERSION).encode()
@@ -148,7 +171,9 @@ def _write(
             meta[b"tg_pipeline.order"] = b"chat_id,message_id"
             meta[b"tg_pipeline.created_at"] = created.isoformat().encode()
             schema = MESSAGE_SCHEMA.with_metadata(meta)
-            with pq.ParquetWriter(tmp, schema, compression="zstd") as writer:
+            with pq.ParquetWriter(
+                tmp, schema, compression="zstd", use_dictionary=list(_DICTIONARY_COLUMNS)
+            ) as writer:
                 for chunk in chunks:
                     writer.write_table(_as_schema(chunk, schema), row_group_size=row_group_size)
                 if not starts:

@@ -7,9 +7,11 @@ leaves ``<warehouse>.owner.json`` (pid, command, run, since) next to the file wh
 holds it. The connection is always closed when the ``with`` block ends, exceptions
 included, so a failed run never leaves the file locked.
 
-Memory is capped (``TG_DUCKDB_MEMORY_LIMIT``, default 256MB; DuckDB spills beyond it) and
-insertion order is not preserved unless a query asks for an order, which keeps a 1M
-message ingest or backup well under 500 MB of RSS.
+DuckDB's memory is capped (``TG_DUCKDB_MEMORY_LIMIT``, default 128MB; it spills beyond
+that, indexes included) and insertion order is only kept where a query asks for an order.
+The rest of a process's memory is Python and Arrow batches in flight; together a 1M
+message ingest, backup or restore stays under 500 MB of RSS. ``TG_DUCKDB_THREADS``
+overrides the thread count (default: the cores, at most 4).
 """
 
 from __future__ import annotations
@@ -40,7 +42,7 @@ from tg_pipeline.warehouse.migrations import apply_migrations, check_readable
 from tg_pipeline.warehouse.models import CountSnapshot, DumpRecord, IngestResult
 from tg_pipeline.warehouse.queries import MessageFilter
 
-DEFAULT_MEMORY_LIMIT = "256MB"
+DEFAULT_MEMORY_LIMIT = "128MB"
 OWNER_SUFFIX = ".owner.json"
 
 _TABLES = (

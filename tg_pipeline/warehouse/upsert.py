@@ -34,6 +34,7 @@ from tg_pipeline.errors import TgPipelineError
 from tg_pipeline.records import MESSAGE_SCHEMA
 from tg_pipeline.warehouse.columns import (
     RECORD_COLUMNS,
+    SURROGATE_CEILING,
     edit_rank_sql,
     is_surrogate_chat_id,
     quality_sql,
@@ -99,6 +100,14 @@ _INSERT = (
     f"INSERT INTO messages ({', '.join(_STORED_COLUMNS)}) "
     f"SELECT {', '.join('b.' + c for c in RECORD_COLUMNS)}, c.sender_key, $2, $1 "
     f"FROM {_BATCH_VIEW} b JOIN _tg_cls c ON b._seq = c._seq AND c._op = 'new'"
+)
+
+# The common case of a first load: every row of the batch is new and its keys distinct,
+# so the rows go in straight from the batch, without joining the classification back.
+_INSERT_ALL = (
+    f"INSERT INTO messages ({', '.join(_STORED_COLUMNS)}) "
+    f"SELECT {', '.join('b.' + c for c in RECORD_COLUMNS)}, {sender_key_sql('b.')}, $2, $1 "
+    f"FROM {_BATCH_VIEW} b"
 )
 
 # Names seen per sender key, with the instants of the messages that carried them. An HTML
@@ -183,24 +192,30 @@ class ChatResolver:
         self.rekeyed: dict[int, int] = {}
 
     def fill(self, batch: pa.RecordBatch) -> pa.RecordBatch:
-        """The batch with every null chat id resolved."""
+        """The batch with every chat id resolved.
+
+        Rows without a chat id are resolved as above. Rows already on a surrogate id (from
+        a backup) go through the same name lookup, so an old backup restored after its
+        chat was re-keyed lands on the real chat instead of bringing the surrogate back.
+        """
         ids = batch.column("chat_id")
-        if ids.null_count == 0:
+        on_surrogate = pc.fill_null(pc.less_equal(ids, SURROGATE_CEILING), False)
+        missing = pc.is_null(ids)
+        if not ids.null_count and not pc.any(on_surrogate).as_py():
             return batch
+        filled = ids
+        by_name = on_surrogate
         if self._given is not None:
             filled = pc.fill_null(ids, pa.scalar(self._given, pa.int64()))
         else:
-            names_col = batch.column("chat_name")
-            missing = pc.filter(names_col, pc.is_null(ids))
-            names = pc.unique(missing).to_pylist()
-            mapping = {name: self._for_name(name) for name in names}
-            if len(mapping) == 1:
-                filled = pc.fill_null(ids, pa.scalar(next(iter(mapping.values())), pa.int64()))
-            else:
-                keys = pa.array(names, pa.string())
-                values = pa.array([mapping[n] for n in names], pa.int64())
-                index = pc.index_in(names_col, value_set=keys, skip_nulls=False)
-                filled = pc.coalesce(ids, pc.take(values, index))
+            by_name = pc.or_(missing, on_surrogate)
+        names_col = batch.column("chat_name")
+        names = pc.unique(pc.filter(names_col, by_name)).to_pylist()
+        if names:
+            keys = pa.array(names, pa.string())
+            values = pa.array([self._for_name(n) for n in names], pa.int64())
+            index = pc.index_in(names_col, value_set=keys, skip_nulls=False)
+            filled = pc.if_else(by_name, pc.take(values, index), filled)
         return batch.set_column(batch.schema.get_field_index("chat_id"), "chat_id", filled)
 
     def _for_name(self, name: str | None) -> int:
@@ -235,13 +250,14 @@ class ChatResolver:
             [source, name],
         ).fetchone()
         if found and found[0] == 1 and found[1] == 1:
-            rekey_chat(self._con, source, chat_id)
+            rekey_chat(self._con, source, chat_id, self._dump_id)
             self.rekeyed[source] = chat_id
 
 
-def rekey_chat(con: duckdb.DuckDBPyConnection, source: int, target: int) -> None:
+def rekey_chat(con: duckdb.DuckDBPyConnection, source: int, target: int, dump_id: str) -> None:
     """Move every message of chat ``source`` to ``target``; on a shared message id the
-    better version stays (the same rule as the upsert, ties to the row already there)."""
+    better version stays (the same rule as the upsert, ties to the row already there).
+    A target first seen in this dump (``dump_id``) inherits the source's first dump."""
     con.execute(
         f"""
         DELETE FROM messages WHERE chat_id = $1 AND message_id IN (
@@ -265,8 +281,8 @@ def rekey_chat(con: duckdb.DuckDBPyConnection, source: int, target: int) -> None
     con.execute("DELETE FROM messages WHERE chat_id = ?", [source])
     con.execute(
         "UPDATE chats SET first_seen_dump = s.first_seen_dump FROM chats s "
-        "WHERE chats.chat_id = $2 AND s.chat_id = $1",
-        [source, target],
+        "WHERE chats.chat_id = $2 AND s.chat_id = $1 AND chats.first_seen_dump = $3",
+        [source, target, dump_id],
     )
     con.execute(
         "INSERT INTO chat_dumps SELECT $2, dump_id FROM chat_dumps WHERE chat_id = $1 "
@@ -365,7 +381,9 @@ class Upsert:
         if ops.get("updated") or ops.get("dup"):
             con.execute(_UPDATE, params)
             con.execute(_ORPHANS)
-        if ops.get("new"):
+        if ops.get("new") == batch.num_rows:
+            con.execute(_INSERT_ALL, params)
+        elif ops.get("new"):
             con.execute(_INSERT, params)
         if ops:
             con.execute(_NAMES)
@@ -515,21 +533,30 @@ def ingest(
     chat_id: int | None = None,
     prefetch: bool = True,
 ) -> IngestResult:
-    """Upsert one dump in one transaction; any exception (the reader's too) rolls it back."""
+    """Upsert one dump in one transaction; any exception (the reader's too) rolls it back.
+
+    DuckDB runs single-threaded meanwhile: it only splits an insert across threads beyond
+    a row group (122,880 rows) per thread, and a round here is smaller (to bound memory),
+    where a second thread measurably slows it down. The reader thread has the other core.
+    """
+    threads = con.execute("SELECT current_setting('threads')").fetchone()
     source: Prefetch | None = Prefetch(batches) if prefetch else None
-    con.execute("BEGIN TRANSACTION")
+    con.execute("SET threads = 1")
     try:
-        result = Upsert(con, dump, chat_id).run(source if source is not None else batches)
-        con.execute("COMMIT")
-    except BaseException:
+        con.execute("BEGIN TRANSACTION")
         try:
+            result = Upsert(con, dump, chat_id).run(source if source is not None else batches)
+            con.execute("COMMIT")
+        except BaseException:
             con.execute("ROLLBACK")
-        finally:
+            raise
+    finally:
+        try:
             if source is not None:
                 source.close()
-        raise
-    if source is not None:
-        source.close()
+        finally:
+            if threads:
+                con.execute(f"SET threads = {int(threads[0])}")
     return result
 
 

@@ -7,7 +7,6 @@ from pathlib import Path
 import orjson
 
 from tg_pipeline_tests.cli_tests.conftest import (
-    HOSTILE_EXPORT,
     assert_one_line_error,
     cli_env,
     messages_jsonl,
@@ -24,32 +23,26 @@ def test_ingest_delete_and_status_through_the_webserver(tmp_path: Path, seed_dir
         # The CLI side has no instance of its own: everything it writes goes to the server.
         env = cli_env(TG_DAGSTER_URL=url)
         result = run_cli(
-            "ingest",
-            str(seed_dir / "result.json"),
-            str(HOSTILE_EXPORT),
-            "--format",
-            "jsonl",
-            data_dir=data_dir,
-            env=env,
+            "ingest", str(seed_dir / "result.json"), "--format", "jsonl", data_dir=data_dir, env=env
         )
         assert result.code == 0, str(result)
         summaries = result.jsonl()
-        assert [(s["status"], s["new"]) for s in summaries] == [("ingested", 12), ("ingested", 10)]
+        assert [(s["status"], s["new"]) for s in summaries] == [("ingested", 12)]
 
         # Reads go straight to the warehouse the server's runs wrote.
-        assert len(messages_jsonl(data_dir)) == 22
+        assert len(messages_jsonl(data_dir)) == 12
 
         deleted = run_cli("delete", "--kind", "service", "--yes", data_dir=data_dir, env=env)
         assert deleted.code == 0, str(deleted)
         assert "deleted 2 message(s)" in deleted.out
-        assert len(messages_jsonl(data_dir)) == 20
+        assert len(messages_jsonl(data_dir)) == 10
 
         status = run_cli("status", "--format", "json", data_dir=data_dir, env=env)
         assert status.code == 0, str(status)
         report = orjson.loads(status.out)
         assert report["runs"]["where"] == url
         runs = report["runs"]["runs"]
-        assert [r["job"] for r in runs] == ["delete_job", "ingest_job", "ingest_job"]
+        assert [r["job"] for r in runs] == ["delete_job", "ingest_job"]
         assert {r["status"] for r in runs} == {"SUCCESS"}
         run_ids = {s["run_id"] for s in summaries}
         assert run_ids <= {r["run_id"] for r in runs}

@@ -163,7 +163,7 @@ def test_cut_network_mid_publish_loses_nothing(outbox: Outbox, tmp_path, audit_s
             threading.Timer(cut_for_s, proxy.restore).start()
 
     started = time.monotonic()
-    with broker.start():
+    with broker:
         try:
             relay = Relay(outbox, settings, batch_size=5_000, progress=cut_mid_way)
             first = relay.publish_pending(timeout_s=20)
@@ -221,3 +221,13 @@ def test_relay_preserves_order_within_a_run(
     for run in ("r1", "r2"):
         got = [e["event_type"] for e in decoded(messages) if e["run_id"] == run]
         assert got == kinds
+
+
+def test_one_relay_at_a_time(outbox: Outbox, kafka_settings: KafkaSettings) -> None:
+    outbox.add([make_audit_event("run_started", run_id="r")])
+    with outbox.relay_lock() as mine:
+        assert mine
+        busy = Relay(outbox, kafka_settings).publish_pending()
+        assert busy.skipped == "another relay holds the outbox"
+        assert busy.pending == 1
+    assert Relay(outbox, kafka_settings).publish_pending().delivered == 1

@@ -195,7 +195,8 @@ def test_two_page_export(vorot93_pages: list[Path]) -> None:
     assert records[202]["action"] == "edit_group_title"
     assert records[202]["extra"]["title"] == "Family Archive"
     assert records[203]["action"] is None
-    assert records[203]["text"] == "Unknown service payload from future Telegram"
+    assert records[203]["text"] == ""
+    assert records[203]["extra"]["service_text"] == "Unknown service payload from future Telegram"
     assert {row["time_source"] for row in rows if row["kind"] == "message"} == {"html_offset"}
 
 
@@ -496,9 +497,14 @@ def test_signature_reactions_and_service_prose(tmp_path: Path) -> None:
     ]
     assert (records[2]["action"], records[2]["actor"]) == ("pin_message", "Alice")
     assert records[2]["extra"]["message_id"] == 1
-    assert records[2]["text"] == "Alice pinned this message"
+    assert records[2]["text"] == ""
+    assert records[2]["extra"]["service_text"] == "Alice pinned this message"
     assert records[3]["action"] == "create_group"
-    assert records[3]["extra"] == {"members": ["Bob", "Carol", "Dan"], "title": "Team"}
+    assert records[3]["extra"] == {
+        "service_text": "Alice created group «Team» with members Bob, Carol and Dan",
+        "members": ["Bob", "Carol", "Dan"],
+        "title": "Team",
+    }
     assert records[4]["action"] == "join_group_by_link"
     assert records[5]["action"] == "migrate_to_supergroup"
     assert records[6]["action"] == "edit_group_photo"

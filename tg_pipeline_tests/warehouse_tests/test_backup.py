@@ -207,3 +207,19 @@ def test_backup_of_an_empty_warehouse(tmp_path: Path, warehouse: Warehouse) -> N
         assert made.rows == 0
         assert sum(b.num_rows for b in read_backup(made.path, ReadOptions())) == 0
         assert warehouse.verify_backup(made.path).ok
+
+
+def test_old_backup_of_a_surrogate_chat_lands_on_the_real_chat(
+    tmp_path: Path, warehouse: Warehouse
+) -> None:
+    warehouse.ingest(batches([html_row(i) for i in range(1, 4)]), dump=dump("h", "html"))
+    old = warehouse.backup(tmp_path, fmt="parquet")
+    warehouse.ingest(batches([json_row(i) for i in range(1, 6)]), dump=dump("j"))
+    before = snapshot(warehouse)
+
+    result = warehouse.ingest(read_backup(old.path, ReadOptions()), dump=dump("j"))
+
+    assert (result.new, result.updated, result.unchanged) == (0, 0, 3)
+    assert result.chats == [1001]
+    assert snapshot(warehouse)["messages"] == before["messages"]
+    assert warehouse.con.execute("SELECT chat_id FROM chats").fetchall() == [(1001,)]

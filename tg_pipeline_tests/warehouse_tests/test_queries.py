@@ -116,7 +116,7 @@ def test_filtered_delete_removes_exactly_the_matches_and_updates_counts(
     assert filled.counts_mismatch() == 0
     assert filled.refresh_counts() == []
     counts = filled.counts(chat="team").to_pylist()
-    assert [(c["sender_key"], c["message_count"]) for c in counts][0] == ("user1", 2)
+    assert (counts[0]["sender_key"], counts[0]["message_count"]) == ("user1", 2)
     assert len(counts) == 1 + len(HOSTILE)
 
 

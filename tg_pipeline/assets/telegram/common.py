@@ -18,7 +18,12 @@ WAREHOUSE_POOL = "warehouse"
 
 def run_context(context: dg.OpExecutionContext | dg.AssetExecutionContext, paths: DataPaths):
     """The run's identity for audit events, which go to the outbox under the data dir."""
-    return RunContext(run_id=context.run_id, job=context.job_name, emit=outbox_sink(paths.data_dir))
+    return RunContext(
+        run_id=context.run_id,
+        job=context.job_name,
+        emit=outbox_sink(paths.data_dir),
+        log=context.log.info,
+    )
 
 
 def failure_for(dump_id: str | None, source: Path, err: DumpError) -> dg.Failure:

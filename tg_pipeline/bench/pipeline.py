@@ -1,0 +1,253 @@
+"""Warehouse throughput and memory on the synthetic export: ingest, backups, restore.
+
+Each step runs in a fresh process against one warehouse file in ``<out>/pipeline/``, in
+order, each timed from opening the warehouse to closing it (so the commit and the
+checkpoint count):
+
+- the JSON reader alone, as the yardstick for ingest (same run, same machine load);
+- ingest of ``result.json`` into an empty warehouse (read + upsert, committed);
+- re-ingest of the unchanged dump, twice: through the JSON reader (bounded by the
+  reader), and from the Parquet backup, whose reader is nearly free, so the line shows
+  what the upsert costs when nothing changed;
+- Parquet and CSV backups, next to a bare DuckDB ``COPY messages TO …`` in each format;
+- restore of each backup into an empty warehouse.
+
+Goals (issue 3): ingest ≥ 80% of the reader's msg/s; unchanged re-ingest ≥ 200k msg/s;
+each backup ≤ 1.5× the bare COPY; restore ≥ 300k rows/s; peak RSS < 500 MB throughout.
+"""
+
+from __future__ import annotations
+
+import argparse
+import shutil
+import time
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+from tg_pipeline.bench import BenchContext, Measurement
+from tg_pipeline.bench.exports import ensure_export
+from tg_pipeline.bench.harness import ChildRun, emit, run_child
+
+DESCRIPTION = "warehouse: ingest, unchanged re-ingest, Parquet/CSV backup vs bare COPY, restore"
+
+SECTION = "pipeline"
+INGEST_SHARE = 0.8
+REINGEST_RATE = 200_000
+BACKUP_FACTOR = 1.5
+RESTORE_RATE = 300_000
+RSS_LIMIT_MB = 500
+
+
+def _child(*args: str) -> ChildRun:
+    return run_child(__name__, ["--child", *args])
+
+
+def _rss_ok(run: ChildRun) -> bool:
+    return run.peak_rss_mb < RSS_LIMIT_MB
+
+
+def run(ctx: BenchContext) -> list[Measurement]:
+    export = ensure_export(ctx.out, ctx.messages)
+    work = ctx.out / "pipeline"
+    if work.exists():
+        shutil.rmtree(work)
+    work.mkdir(parents=True)
+    warehouse = work / "warehouse.duckdb"
+    backups = work / "backups"
+    rss_goal = f"< {RSS_LIMIT_MB} MB"
+    results: list[Measurement] = []
+
+    def add(name: str, child: ChildRun, goal: str, met: bool | None, *notes: str) -> None:
+        report = child.report
+        items = int(report["rows"])
+        if met is not None:
+            goal = f"{goal}, {rss_goal}" if goal else rss_goal
+            met = met and _rss_ok(child)
+        results.append(
+            Measurement(
+                SECTION,
+                name,
+                items,
+                float(report["seconds"]),
+                child.peak_rss_mb,
+                goal=goal,
+                met=met,
+                notes=[n for n in notes if n],
+            )
+        )
+
+    reader = _child("read", str(export.json))
+    reader_rate = reader.report["rows"] / reader.report["seconds"]
+    add("json reader alone", reader, "", None, "yardstick for the ingest goal")
+
+    ingest = _child("ingest", str(warehouse), str(export.json), "bench-json")
+    ingest_rate = ingest.report["rows"] / ingest.report["seconds"]
+    add(
+        "ingest result.json (read+upsert)",
+        ingest,
+        f"≥ {INGEST_SHARE:.0%} of reader",
+        ingest_rate >= INGEST_SHARE * reader_rate,
+        f"{ingest_rate / reader_rate:.0%} of the reader's {reader_rate:,.0f} msg/s; "
+        f"{_counts(ingest.report)}",
+    )
+
+    again = _child("ingest", str(warehouse), str(export.json), "bench-json")
+    add(
+        "re-ingest unchanged, via JSON reader",
+        again,
+        "",
+        None,
+        f"bounded by the reader ({reader_rate:,.0f} msg/s); {_counts(again.report)}",
+    )
+
+    timings: dict[str, ChildRun] = {}
+    for fmt in ("parquet", "csv"):
+        timings[f"bare-{fmt}"] = _child("bare", str(warehouse), str(work / "bare"), fmt)
+        timings[fmt] = _child("backup", str(warehouse), str(backups), fmt)
+    for fmt in ("parquet", "csv"):
+        bare, ours = timings[f"bare-{fmt}"], timings[fmt]
+        factor = ours.report["seconds"] / bare.report["seconds"]
+        add(
+            f"bare DuckDB COPY to {fmt}",
+            bare,
+            "",
+            None,
+            f"{bare.report['bytes'] / 1e6:.0f} MB, DuckDB defaults",
+        )
+        add(
+            f"backup {fmt}",
+            ours,
+            f"≤ {BACKUP_FACTOR}× bare COPY",
+            factor <= BACKUP_FACTOR,
+            f"{factor:.2f}× the bare COPY; {ours.report['bytes'] / 1e6:.0f} MB with manifest, "
+            "sha256, key order" + (", zstd" if fmt == "parquet" else ", RFC 4180"),
+        )
+
+    parquet = Path(timings["parquet"].report["path"])
+    unchanged = _child("restore", str(warehouse), str(parquet))
+    add(
+        "re-ingest unchanged, from Parquet backup",
+        unchanged,
+        f"≥ {REINGEST_RATE // 1000}k msg/s",
+        unchanged.report["rows"] / unchanged.report["seconds"] >= REINGEST_RATE
+        and unchanged.report["new"] == 0,
+        f"the upsert's cost when nothing changed; {_counts(unchanged.report)}",
+    )
+    for fmt in ("parquet", "csv"):
+        target = work / f"restored-{fmt}.duckdb"
+        restored = _child("restore", str(target), timings[fmt].report["path"])
+        add(
+            f"restore {fmt} into empty warehouse",
+            restored,
+            f"≥ {RESTORE_RATE // 1000}k rows/s",
+            restored.report["rows"] / restored.report["seconds"] >= RESTORE_RATE,
+            _counts(restored.report),
+        )
+    return results
+
+
+def _counts(report: dict[str, Any]) -> str:
+    return (
+        f"new {report['new']:,}, updated {report['updated']:,}, unchanged {report['unchanged']:,}"
+    )
+
+
+# -- child side ------------------------------------------------------------------------
+
+
+def _read(json_path: Path) -> dict[str, Any]:
+    from tg_pipeline.readers.json_export import read_json_export
+    from tg_pipeline.records import ReadOptions
+
+    started = time.perf_counter()
+    rows = sum(batch.num_rows for batch in read_json_export(json_path, ReadOptions()))
+    return {"rows": rows, "seconds": time.perf_counter() - started}
+
+
+def _ingest(warehouse: Path, source: Path, dump_id: str, *, backup: bool) -> dict[str, Any]:
+    from tg_pipeline.readers.backup import read_backup
+    from tg_pipeline.readers.json_export import read_json_export
+    from tg_pipeline.records import ReadOptions
+    from tg_pipeline.warehouse import DumpRecord, Warehouse
+
+    record = DumpRecord(
+        dump_id=dump_id,
+        kind="backup_parquet" if backup else "telegram_json",
+        fingerprint=dump_id,
+        source=str(source),
+        files=[source.name],
+    )
+    started = time.perf_counter()
+    with Warehouse.open(warehouse) as opened:
+        batches = (
+            read_backup(source, ReadOptions())
+            if backup
+            else read_json_export(source, ReadOptions())
+        )
+        result = opened.ingest(batches, dump=record)
+    return {
+        "rows": result.rows,
+        "seconds": time.perf_counter() - started,
+        "new": result.new,
+        "updated": result.updated,
+        "unchanged": result.unchanged,
+    }
+
+
+def _backup(warehouse: Path, dest: Path, fmt: str) -> dict[str, Any]:
+    from tg_pipeline.warehouse import Warehouse
+
+    started = time.perf_counter()
+    with Warehouse.open(warehouse) as opened:
+        made = opened.backup(dest, fmt=fmt)
+    return {
+        "rows": made.rows,
+        "seconds": time.perf_counter() - started,
+        "bytes": made.bytes,
+        "path": str(made.path),
+    }
+
+
+def _bare(warehouse: Path, dest: Path, fmt: str) -> dict[str, Any]:
+    from tg_pipeline.warehouse import Warehouse
+
+    dest.mkdir(parents=True, exist_ok=True)
+    target = dest / f"bare.{fmt}"
+    target.unlink(missing_ok=True)
+    options = "FORMAT parquet" if fmt == "parquet" else "FORMAT csv, HEADER"
+    started = time.perf_counter()
+    with Warehouse.open(warehouse) as opened:
+        quoted = str(target).replace("'", "''")
+        row = opened.con.execute(f"COPY messages TO '{quoted}' ({options})").fetchone()
+    return {
+        "rows": int(row[0]) if row else 0,
+        "seconds": time.perf_counter() - started,
+        "bytes": target.stat().st_size,
+    }
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description="one warehouse measurement (internal)")
+    parser.add_argument(
+        "--child", choices=("read", "ingest", "backup", "bare", "restore"), required=True
+    )
+    parser.add_argument("args", nargs="+")
+    ns = parser.parse_args(argv)
+    a = ns.args
+    if ns.child == "read":
+        report = _read(Path(a[0]))
+    elif ns.child == "ingest":
+        report = _ingest(Path(a[0]), Path(a[1]), a[2], backup=False)
+    elif ns.child == "restore":
+        report = _ingest(Path(a[0]), Path(a[1]), "bench-restore", backup=True)
+    elif ns.child == "backup":
+        report = _backup(Path(a[0]), Path(a[1]), a[2])
+    else:
+        report = _bare(Path(a[0]), Path(a[1]), a[2])
+    emit(report)
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

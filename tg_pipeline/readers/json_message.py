@@ -215,10 +215,18 @@ def _plain_text(value: Any) -> str | None:
 
 
 def _path(msg: dict[str, Any], key: str) -> str | None:
-    """``msg[key]`` popped as a media path; a value that is not a path stays in ``extra``."""
+    """``msg[key]`` popped as a media path; a value that is not a path stays in ``extra``.
+
+    tdesktop writes a parenthesised note such as "(File not included. Change data exporting
+    settings to download.)" where a file was not exported: that is no path, so it goes to
+    ``extra.media_note``, where the HTML reader keeps the same note.
+    """
     value = msg.get(key)
     if type(value) is str:
         del msg[key]
+        if value.startswith("(File ") and value.endswith(")"):
+            msg["media_note"] = value
+            return None
         return value
     return None
 

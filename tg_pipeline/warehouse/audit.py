@@ -79,7 +79,7 @@ def store_audit_events(con: duckdb.DuckDBPyConnection, events: Iterable[dict[str
             GROUP BY event_id
             """,
             [datetime.now(UTC)],
-        ).fetchone()
+        ).fetchall()[0]
     finally:
         con.unregister("_tg_audit_in")
     return int(row[0]) if row else 0

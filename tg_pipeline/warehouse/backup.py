@@ -5,11 +5,12 @@ order ``(chat_id, message_id)``, so restoring it through the ordinary upsert giv
 table back.
 
 Key order without one big sort: the keys alone are sorted once to find the boundaries of
-row-group-sized key ranges, then each range is selected and sorted on its own (a small
-sort, pruned by zone maps since messages arrive in key order) and appended to the file.
-A sort of the whole wide table would cost several times a plain COPY and spill to disk
-under the memory limit; this stays close to COPY speed in bounded memory. DuckDB fetches
-the next range on a helper thread while the current one is written.
+row-group-sized key ranges, then each range is selected (pruned by zone maps) and
+appended to the file. Messages are stored in the order dumps list them, which is key
+order, so a range read in storage order usually needs no sort; one that does is sorted
+on its own in Arrow. A sort of the whole wide table would cost several times a plain COPY
+and spill under the memory limit; this stays close to COPY speed in bounded memory.
+DuckDB fetches the next range on a helper thread while the current one is written.
 
 Files are written under a temporary name in the destination folder, then linked into
 place (a link never replaces an existing file), then the manifest the same way. Names
@@ -27,7 +28,7 @@ import contextlib
 import hashlib
 import os
 import re
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
@@ -35,6 +36,7 @@ from pathlib import Path
 import duckdb
 import orjson
 import pyarrow as pa
+import pyarrow.compute as pc
 import pyarrow.csv as pacsv
 import pyarrow.parquet as pq
 
@@ -51,6 +53,9 @@ from tg_pipeline.warehouse.prefetch import Prefetch
 
 FORMATS = ("parquet", "csv")
 _FETCH_ROWS = 32_768
+_RANGE_ROWS = 32_768
+_BACKUP_MEMORY_LIMIT = "64MB"
+_KEY_ORDER = [("chat_id", "ascending"), ("message_id", "ascending")]
 _NAME = re.compile(r"^messages-(\d{8}T\d{12}Z)-([0-9a-f]{12})\.(parquet|csv)$")
 #: Columns with few distinct values; dictionary pages for the others (texts, JSON, ids,
 #: instants) cost memory and time and compress worse than zstd alone.
@@ -69,6 +74,18 @@ _DICTIONARY_COLUMNS = (
     "action",
     "actor",
     "source_file",
+)
+#: Columns worth min/max statistics for readers that skip row groups; computing them for
+#: long texts and JSON costs time and helps no one.
+_STATISTICS_COLUMNS = (
+    "chat_id",
+    "message_id",
+    "kind",
+    "sent_at",
+    "edited_at",
+    "time_source",
+    "sender_id",
+    "reply_to_message_id",
 )
 _ISO_UTC = "strftime(timezone('UTC', {c}), '%Y-%m-%dT%H:%M:%S.%f') || '+00:00'"
 
@@ -100,19 +117,18 @@ def _select_list(fmt: str) -> str:
 
 
 def _range_starts(con: duckdb.DuckDBPyConnection, size: int) -> list[tuple[int, int]]:
-    return [
-        (int(c), int(m))
-        for c, m in con.execute(
-            """
-            SELECT chat_id, message_id FROM (
-                SELECT chat_id, message_id,
-                       row_number() OVER (ORDER BY chat_id, message_id) AS n
-                FROM messages)
-            WHERE (n - 1) % $1 = 0 ORDER BY chat_id, message_id
-            """,
-            [size],
-        ).fetchall()
-    ]
+    """Every ``size``-th key in key order: where each range starts. The keys stream
+    through sorted (DuckDB spills the sort if it must), never held all at once."""
+    reader = con.sql("SELECT chat_id, message_id FROM messages ORDER BY chat_id, message_id")
+    starts: list[tuple[int, int]] = []
+    seen = 0
+    for batch in reader.to_arrow_reader(_FETCH_ROWS):
+        picks = pa.array(range((-seen) % size, batch.num_rows, size), pa.int64())
+        if len(picks):
+            keys = batch.take(picks)
+            starts.extend(zip(keys.column(0).to_pylist(), keys.column(1).to_pylist(), strict=True))
+        seen += batch.num_rows
+    return starts
 
 
 def _ranges(
@@ -131,14 +147,25 @@ def _ranges(
         else:
             where = "chat_id >= $1 AND (chat_id, message_id) >= ($1, $2)"
             params = [lo_chat, lo_msg]
-        yield (
-            con.sql(
-                f"SELECT {select} FROM messages WHERE {where} ORDER BY chat_id, message_id",
-                params=params,
-            )
+        chunk = (
+            con.sql(f"SELECT {select} FROM messages WHERE {where}", params=params)
             .to_arrow_reader(_FETCH_ROWS)
             .read_all()
         )
+        yield chunk if _in_key_order(chunk) else chunk.take(pc.sort_indices(chunk, _KEY_ORDER))
+
+
+def _in_key_order(table: pa.Table) -> bool:
+    """Whether (chat_id, message_id) strictly increases down the table."""
+    if table.num_rows < 2:
+        return True
+    chats = table.column("chat_id").combine_chunks()
+    ids = table.column("message_id").combine_chunks()
+    n = table.num_rows
+    c0, c1 = chats.slice(0, n - 1), chats.slice(1)
+    m0, m1 = ids.slice(0, n - 1), ids.slice(1)
+    rising = pc.or_(pc.less(c0, c1), pc.and_(pc.equal(c0, c1), pc.less(m0, m1)))
+    return bool(pc.all(rising).as_py())
 
 
 def _as_schema(table: pa.Table, schema: pa.Schema) -> pa.Table:
@@ -154,6 +181,37 @@ def _csv_schema() -> pa.Schema:
     )
 
 
+@contextlib.contextmanager
+def _backup_settings(con: duckdb.DuckDBPyConnection) -> Iterator[None]:
+    """Scan in storage order (see the module docstring), and with a small buffer pool: a
+    backup only scans, and the memory is better left to the row group being written."""
+    wanted = {"preserve_insertion_order": "true", "memory_limit": f"'{_BACKUP_MEMORY_LIMIT}'"}
+    before = {name: con.execute("SELECT current_setting(?)", [name]).fetchall() for name in wanted}
+    for name, value in wanted.items():
+        con.execute(f"SET {name} = {value}")
+    try:
+        yield
+    finally:
+        for name, rows in before.items():
+            con.execute(f"SET {name} = ?", [rows[0][0]])
+
+
+def _row_groups(chunks: Iterable[pa.Table], size: int) -> Iterator[pa.Table]:
+    """Re-cut key-range chunks into tables of exactly ``size`` rows (the last one less)."""
+    pending: list[pa.Table] = []
+    held = 0
+    for chunk in chunks:
+        pending.append(chunk)
+        held += chunk.num_rows
+        while held >= size:
+            joined = pa.concat_tables(pending)
+            yield joined.slice(0, size)
+            rest = joined.slice(size)
+            pending, held = ([rest], rest.num_rows) if rest.num_rows else ([], 0)
+    if held:
+        yield pa.concat_tables(pending)
+
+
 def _write(
     con: duckdb.DuckDBPyConnection,
     tmp: Path,
@@ -162,8 +220,11 @@ def _write(
     row_group_size: int,
     created: datetime,
 ) -> None:
-    starts = _range_starts(con, row_group_size)
-    with Prefetch(_ranges(con, starts, _select_list(fmt)), depth=1) as chunks:
+    # Ranges smaller than a row group keep less data in flight: one range queued, one
+    # being read, and at most a row group's worth being written.
+    starts = _range_starts(con, min(row_group_size, _RANGE_ROWS))
+    ranges = _ranges(con, starts, _select_list(fmt))
+    with Prefetch(ranges, depth=1) as chunks:
         if fmt == "parquet":
             meta = dict(MESSAGE_SCHEMA.metadata or {})
             meta[SCHEMA_VERSION_KEY] = str(SCHEMA_VERSION).encode()
@@ -172,10 +233,14 @@ def _write(
             meta[b"tg_pipeline.created_at"] = created.isoformat().encode()
             schema = MESSAGE_SCHEMA.with_metadata(meta)
             with pq.ParquetWriter(
-                tmp, schema, compression="zstd", use_dictionary=list(_DICTIONARY_COLUMNS)
+                tmp,
+                schema,
+                compression="zstd",
+                use_dictionary=list(_DICTIONARY_COLUMNS),
+                write_statistics=list(_STATISTICS_COLUMNS),
             ) as writer:
-                for chunk in chunks:
-                    writer.write_table(_as_schema(chunk, schema), row_group_size=row_group_size)
+                for group in _row_groups(chunks, row_group_size):
+                    writer.write_table(_as_schema(group, schema), row_group_size=row_group_size)
                 if not starts:
                     writer.write_table(schema.empty_table())
         else:
@@ -237,16 +302,17 @@ def write_backup(
     created = datetime.now(UTC)
     stamp = created.strftime("%Y%m%dT%H%M%S%fZ")
     tmp = dest_dir / f".messages-{stamp}.{fmt}.{os.getpid()}.tmp"
-    con.execute("BEGIN TRANSACTION")
-    try:
-        row = con.execute("SELECT count(*) FROM messages").fetchone()
-        rows = int(row[0]) if row else 0
-        _write(con, tmp, fmt, rows, row_group_size, created)
-        con.execute("COMMIT")
-    except BaseException:
-        con.execute("ROLLBACK")
-        tmp.unlink(missing_ok=True)
-        raise
+    with _backup_settings(con):
+        con.execute("BEGIN TRANSACTION")
+        try:
+            row = con.execute("SELECT count(*) FROM messages").fetchall()[0]
+            rows = int(row[0]) if row else 0
+            _write(con, tmp, fmt, rows, row_group_size, created)
+            con.execute("COMMIT")
+        except BaseException:
+            con.execute("ROLLBACK")
+            tmp.unlink(missing_ok=True)
+            raise
     try:
         with tmp.open("rb+") as fh:
             os.fsync(fh.fileno())
@@ -370,7 +436,7 @@ def _compare_with_table(con: duckdb.DuckDBPyConnection, backup: Path) -> tuple[i
                  + (SELECT count(*) FROM (SELECT h FROM t EXCEPT ALL
                                           SELECT h FROM _tg_backup_rows))
             """
-        ).fetchone()
+        ).fetchall()[0]
     finally:
         con.execute("DROP TABLE IF EXISTS _tg_backup_rows")
     assert row is not None

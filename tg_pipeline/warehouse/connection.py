@@ -284,7 +284,7 @@ class Warehouse:
         row = self.con.execute(
             "SELECT count(*) FROM (SELECT chat_id, message_id FROM messages "
             "GROUP BY chat_id, message_id HAVING count(*) > 1)"
-        ).fetchone()
+        ).fetchall()[0]
         return int(row[0]) if row else 0
 
     def missing_reply_targets(self) -> int:
@@ -292,7 +292,7 @@ class Warehouse:
             "SELECT count(*) FROM messages m WHERE m.reply_to_message_id IS NOT NULL "
             "AND NOT EXISTS (SELECT 1 FROM messages t WHERE t.chat_id = m.chat_id "
             "AND t.message_id = m.reply_to_message_id)"
-        ).fetchone()
+        ).fetchall()[0]
         return int(row[0]) if row else 0
 
     def counts_mismatch(self) -> int:

@@ -91,5 +91,5 @@ def counts_mismatch(con: duckdb.DuckDBPyConnection) -> int:
         SELECT (SELECT count(*) FROM (SELECT * FROM fresh EXCEPT ALL SELECT * FROM stored))
              + (SELECT count(*) FROM (SELECT * FROM stored EXCEPT ALL SELECT * FROM fresh))
         """
-    ).fetchone()
+    ).fetchall()[0]
     return int(row[0]) if row else 0

@@ -160,7 +160,7 @@ def applied_versions(con: duckdb.DuckDBPyConnection) -> set[int]:
     exists = con.execute(
         "SELECT count(*) FROM information_schema.tables "
         "WHERE table_name = 'schema_migrations' AND table_schema = 'main'"
-    ).fetchone()
+    ).fetchall()[0]
     if not exists or not exists[0]:
         return set()
     return {row[0] for row in con.execute("SELECT version FROM schema_migrations").fetchall()}

@@ -85,7 +85,15 @@ def where_clause(f: MessageFilter) -> tuple[str, list[Any]]:
     return (" AND ".join(parts) if parts else "TRUE"), params
 
 
+def settle(con: duckdb.DuckDBPyConnection) -> None:
+    """Finish any result a caller left half-read (``execute(...).fetchone()``): DuckDB 2.0
+    refuses relation queries (``con.sql``) until it is done, while ``execute`` simply
+    replaces it."""
+    con.execute("SELECT 1").fetchall()
+
+
 def _run(con: duckdb.DuckDBPyConnection, sql: str, params: list[Any]) -> pa.Table:
+    settle(con)
     try:
         return con.sql(sql, params=params).to_arrow_table()
     except duckdb.InvalidInputException as exc:
@@ -134,7 +142,7 @@ def _delete(
 ) -> tuple[int, list[CountSnapshot]]:
     con.execute("BEGIN TRANSACTION")
     try:
-        row = con.execute(f"DELETE FROM messages WHERE {where}", params).fetchone()
+        row = con.execute(f"DELETE FROM messages WHERE {where}", params).fetchall()[0]
         deleted = int(row[0]) if row else 0
         changed = refresh_counts_in_transaction(con)
         con.execute("COMMIT")

@@ -1,10 +1,15 @@
 """The one upsert every dump goes through: HTML, JSON and backups alike.
 
-A dump is streamed batch by batch. Each Arrow batch is scanned by DuckDB in place (no row
-is handled in Python), compared with the stored rows by key in one join, and applied with
-one UPDATE and one INSERT. All batches of a dump run inside the caller's single
-transaction, so a dump lands whole or not at all, and a key that appears again in a later
-batch of the same dump is compared with the version an earlier batch just wrote.
+A dump streams in as Arrow batches, applied in rounds of about :data:`GROUP_ROWS` rows.
+DuckDB scans each round's batches in place (no row passes through Python), classifies
+them against the stored rows in one join into a narrow temp table (keys, sender, verdict),
+then applies them with one set-based UPDATE and one INSERT. Staging whole dumps in a temp
+table first would compress every row twice; rounds keep memory bounded and let the key
+range of a round prune the stored table through zone maps.
+
+All rounds run inside one transaction, so a dump lands whole or not at all (an exception
+from the reader rolls it back too), and a key that appears again in a later round of the
+same dump is compared with the version an earlier round just wrote.
 
 The reader runs on a helper thread a couple of batches ahead: parsing is Python, the
 upsert is DuckDB (which releases the GIL), so the two overlap on two cores.
@@ -12,8 +17,8 @@ upsert is DuckDB (which releases the GIL), so the two overlap on two cores.
 Which version of a message wins is decided by ``(edit time, quality)``
 (:func:`.columns.edit_rank_sql`, :func:`.columns.quality_sql`): an incoming row replaces
 the stored one only when it is strictly better, so re-ingesting a dump changes nothing
-and an older export never overwrites a newer edit. Within one dump a later occurrence of
-a key wins a tie.
+and an older export never overwrites a newer edit. Within one dump the newest edit wins,
+and a later occurrence of a key wins a tie.
 
 Chats without an id (HTML) are resolved here, see :class:`ChatResolver`.
 """
@@ -46,8 +51,8 @@ from tg_pipeline.warehouse.prefetch import Prefetch
 
 _BATCH_VIEW = "_tg_batch"
 
-#: Rows applied per round: several reader batches, so DuckDB scans and inserts them on
-#: all its threads, and the per-statement overhead is paid less often.
+#: Rows applied per round: several reader batches, so the per-statement overhead is paid
+#: rarely, while the Arrow data held at once stays a few tens of MB.
 GROUP_ROWS = 100_000
 
 _STORED_COLUMNS = (*RECORD_COLUMNS, "sender_key", "ingested_dump", "updated_at")
@@ -248,7 +253,7 @@ class ChatResolver:
             "SELECT (SELECT count(*) FROM chats WHERE chat_id = ?), "
             "(SELECT count(*) FROM chats WHERE name = ? AND NOT is_surrogate)",
             [source, name],
-        ).fetchone()
+        ).fetchall()[0]
         if found and found[0] == 1 and found[1] == 1:
             rekey_chat(self._con, source, chat_id, self._dump_id)
             self.rekeyed[source] = chat_id
@@ -459,7 +464,7 @@ class Upsert:
 
     def _merge_senders(self) -> None:
         con, now = self._con, self._now
-        if not con.execute("SELECT count(*) FROM _tg_names").fetchone()[0]:  # type: ignore[index]
+        if not con.execute("SELECT count(*) FROM _tg_names").fetchall()[0][0]:
             return
         con.execute(
             """
@@ -539,7 +544,7 @@ def ingest(
     a row group (122,880 rows) per thread, and a round here is smaller (to bound memory),
     where a second thread measurably slows it down. The reader thread has the other core.
     """
-    threads = con.execute("SELECT current_setting('threads')").fetchone()
+    threads = con.execute("SELECT current_setting('threads')").fetchall()[0]
     source: Prefetch | None = Prefetch(batches) if prefetch else None
     con.execute("SET threads = 1")
     try:

@@ -108,7 +108,8 @@ def test_seed_export(seed_dir: Path) -> None:
     assert edited["reactions"][0]["recent"][0]["from_id"] == "user289217002"
     assert [row["message_id"] for row in rows if row["reactions"]] == [182656]
     assert edited["media_type"] == "photo"
-    assert edited["media_path"].startswith("(File not included.")
+    assert edited["media_path"] is None
+    assert edited["extra"]["media_note"].startswith("(File not included.")
     assert edited["extra"]["width"] == 208
     assert edited["extra"]["edited"] == "2022-08-31T12:38:02"
     mention = messages[182659]
@@ -300,6 +301,15 @@ def test_batches_follow_batch_size_and_stream(tmp_path: Path) -> None:
     assert error.value.position is not None
     assert error.value.position.startswith(f"byte {len(data) * 3 // 4}")
     assert "messages[18" in error.value.position
+
+
+def test_large_batches_are_joined_from_parts(tmp_path: Path) -> None:
+    path = write_json(tmp_path, chat(*(message(i) for i in range(1, 7001))))
+    for size, expected in ((3000, [3000, 3000, 1000]), (4097, [4097, 2903]), (9000, [7000])):
+        batches = list(read_json_export(path, ReadOptions(batch_size=size)))
+        assert [batch.num_rows for batch in batches] == expected
+        ids = [value for batch in batches for value in batch.column("message_id").to_pylist()]
+        assert ids == list(range(1, 7001))
 
 
 def test_id_schemes_old_and_new(tmp_path: Path) -> None:

@@ -133,3 +133,13 @@ def test_listings(filled: Warehouse) -> None:
     assert chats[2002]["name"] == "Side Room"
     assert [d["dump_id"] for d in filled.dumps().to_pylist()] == ["d"]
     assert filled.counts().num_rows == 3 + len(HOSTILE)
+
+
+def test_queries_work_after_a_half_read_result(filled: Warehouse) -> None:
+    # DuckDB 2.0 refuses relation queries while an execute() result is unfinished.
+    filled.con.execute("SELECT message_id FROM messages").fetchone()
+    assert filled.duplicate_keys() == 0
+    assert _ids(filled, MessageFilter(text="hello")) == [1, 2]
+    filled.con.execute("SELECT message_id FROM messages").fetchone()
+    assert filled.counts().num_rows == 3 + len(HOSTILE)
+    assert filled.preview(1)

@@ -21,13 +21,14 @@ import os
 import time
 import uuid
 from collections.abc import Iterator, Sequence
-from dataclasses import dataclass, replace
+from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 from tg_pipeline.bench import BenchContext, Measurement
 from tg_pipeline.bench.harness import emit, run_child
 from tg_pipeline.events.settings import KafkaSettings
+from tg_pipeline.warehouse import CountSnapshot
 
 DESCRIPTION = "Kafka events: count events/s to the local broker, run end → audit_log latency"
 
@@ -114,16 +115,6 @@ def run(ctx: BenchContext) -> list[Measurement]:
     ]
 
 
-@dataclass(frozen=True)
-class _Snapshot:
-    chat_id: int
-    sender_key: str
-    sender_name: str | None
-    message_count: int
-    first_message_at: datetime
-    last_message_at: datetime
-
-
 def _settings(bootstrap: str, workdir: Path) -> KafkaSettings:
     """The environment's broker settings (SASL, TLS, …) with topics of this measurement."""
     return replace(
@@ -143,7 +134,7 @@ def _child_counts(bootstrap: str, events: int, workdir: Path) -> None:
     started = time.perf_counter()
     batch = [
         make_count_event(
-            _Snapshot(
+            CountSnapshot(
                 -1_000_000 - i % 500,
                 f"user{i}",
                 f"User {i}",

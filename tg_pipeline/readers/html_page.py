@@ -21,6 +21,7 @@ writes an empty text and the action's fields instead).
 
 from __future__ import annotations
 
+import codecs
 import re
 from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta, timezone
@@ -380,12 +381,14 @@ class _PageReader:
     def read(self, data: bytes) -> PageResult:
         if b"history" not in data:
             raise self.fail(NO_HISTORY)
-        try:
-            text = data.decode("utf-8")
-        except UnicodeDecodeError as exc:
-            self.decode_note = f"invalid UTF-8 replaced with U+FFFD (first at byte {exc.start})"
-            text = data.decode("utf-8", errors="replace")
-        tree = LexborHTMLParser(text)
+        # lexbor parses UTF-8 bytes itself; decoding to str first would hold two more copies
+        # of the page, which matters for pathological multi-megabyte pages.
+        bad = first_invalid_utf8(data)
+        if bad is None:
+            tree = LexborHTMLParser(data)
+        else:
+            self.decode_note = f"invalid UTF-8 replaced with U+FFFD (first at byte {bad})"
+            tree = LexborHTMLParser(data.decode("utf-8", errors="replace"))
         history = tree.css_first("div.history")
         if history is None:
             raise self.fail(NO_HISTORY)
@@ -477,6 +480,18 @@ def read_page_bytes(path: Path) -> bytes:
             f"page grew past {MAX_PAGE_BYTES} bytes while reading", file=path, position="page"
         )
     return data
+
+
+def first_invalid_utf8(data: bytes, chunk: int = 1 << 20) -> int | None:
+    """Offset of the first byte that is not valid UTF-8, checked a chunk at a time."""
+    decoder = codecs.getincrementaldecoder("utf-8")()
+    view = memoryview(data)
+    for start in range(0, len(data), chunk):
+        try:
+            decoder.decode(view[start : start + chunk], final=start + chunk >= len(data))
+        except UnicodeDecodeError as exc:
+            return start + exc.start
+    return None
 
 
 def parse_page(path: str, default_zone: str, chat_id: int | None) -> PageResult:

@@ -6,10 +6,13 @@ checkpoint count):
 
 - the JSON reader alone, as the yardstick for ingest (same run, same machine load);
 - ingest of ``result.json`` into an empty warehouse (read + upsert, committed);
-- re-ingest of the unchanged dump, twice: through the JSON reader (bounded by the
-  reader), and from the Parquet backup, whose reader is nearly free, so the line shows
-  what the upsert costs when nothing changed;
-- Parquet and CSV backups, next to a bare DuckDB ``COPY messages TO …`` in each format;
+- re-ingest of the unchanged dump, three times: recognised by its fingerprint (nothing
+  deleted since, so it is not read at all), forced through the JSON reader and the
+  upsert (bounded by the reader), and from the Parquet backup, whose reader is nearly
+  free, so the line shows what the upsert costs when nothing changed;
+- Parquet and CSV backups, next to a bare DuckDB ``COPY messages TO …`` in each format
+  (DuckDB's defaults, 1GB memory: the plain export a backup is measured against), each
+  pair run :data:`BACKUP_RUNS` times alternating, best run of each side compared;
 - restore of each backup into an empty warehouse.
 
 Goals (issue 3): ingest ≥ 80% of the reader's msg/s; unchanged re-ingest ≥ 200k msg/s;
@@ -36,6 +39,9 @@ INGEST_SHARE = 0.8
 REINGEST_RATE = 200_000
 BACKUP_FACTOR = 1.5
 RESTORE_RATE = 300_000
+#: Each backup and its bare COPY run this many times, alternating, and the fastest run of
+#: each is compared: a burst of load on a shared machine then skews neither side alone.
+BACKUP_RUNS = 3
 RSS_LIMIT_MB = 500
 
 
@@ -94,17 +100,34 @@ def run(ctx: BenchContext) -> list[Measurement]:
 
     again = _child("ingest", str(warehouse), str(export.json), "bench-json")
     add(
-        "re-ingest unchanged, via JSON reader",
+        "re-ingest unchanged, recognised",
         again,
+        f"≥ {REINGEST_RATE // 1000}k msg/s",
+        again.report["rows"] / again.report["seconds"] >= REINGEST_RATE
+        and again.report["new"] == 0,
+        f"fingerprint already ingested, no delete since: not read; {_counts(again.report)}",
+    )
+    full = _child("ingest-full", str(warehouse), str(export.json), "bench-json")
+    add(
+        "re-ingest unchanged, via JSON reader",
+        full,
         "",
         None,
-        f"bounded by the reader ({reader_rate:,.0f} msg/s); {_counts(again.report)}",
+        f"forced full read + upsert, bounded by the reader ({reader_rate:,.0f} msg/s); "
+        f"{_counts(full.report)}",
     )
 
     timings: dict[str, ChildRun] = {}
     for fmt in ("parquet", "csv"):
-        timings[f"bare-{fmt}"] = _child("bare", str(warehouse), str(work / "bare"), fmt)
-        timings[fmt] = _child("backup", str(warehouse), str(backups), fmt)
+        for _ in range(BACKUP_RUNS):
+            bare = _child("bare", str(warehouse), str(work / "bare"), fmt)
+            ours = _child("backup", str(warehouse), str(backups), fmt)
+            timings[f"bare-{fmt}"] = _faster(timings.get(f"bare-{fmt}"), bare)
+            best = _faster(timings.get(fmt), ours)
+            for dropped in (timings.get(fmt), ours):
+                if dropped is not None and dropped is not best:
+                    _remove_backup(Path(dropped.report["path"]))
+            timings[fmt] = best
     for fmt in ("parquet", "csv"):
         bare, ours = timings[f"bare-{fmt}"], timings[fmt]
         factor = ours.report["seconds"] / bare.report["seconds"]
@@ -113,14 +136,15 @@ def run(ctx: BenchContext) -> list[Measurement]:
             bare,
             "",
             None,
-            f"{bare.report['bytes'] / 1e6:.0f} MB, DuckDB defaults",
+            f"{bare.report['bytes'] / 1e6:.0f} MB; DuckDB's default options, unordered, 1GB limit",
         )
         add(
             f"backup {fmt}",
             ours,
             f"≤ {BACKUP_FACTOR}× bare COPY",
             factor <= BACKUP_FACTOR,
-            f"{factor:.2f}× the bare COPY; {ours.report['bytes'] / 1e6:.0f} MB with manifest, "
+            f"{factor:.2f}× the bare COPY (best of {BACKUP_RUNS} each, alternating); "
+            f"{ours.report['bytes'] / 1e6:.0f} MB with manifest, "
             "sha256, key order" + (", zstd" if fmt == "parquet" else ", RFC 4180"),
         )
 
@@ -147,6 +171,17 @@ def run(ctx: BenchContext) -> list[Measurement]:
     return results
 
 
+def _faster(kept: ChildRun | None, new: ChildRun) -> ChildRun:
+    if kept is None or new.report["seconds"] < kept.report["seconds"]:
+        return new
+    return kept
+
+
+def _remove_backup(path: Path) -> None:
+    path.unlink(missing_ok=True)
+    path.with_name(path.name + ".manifest.json").unlink(missing_ok=True)
+
+
 def _counts(report: dict[str, Any]) -> str:
     return (
         f"new {report['new']:,}, updated {report['updated']:,}, unchanged {report['unchanged']:,}"
@@ -165,7 +200,9 @@ def _read(json_path: Path) -> dict[str, Any]:
     return {"rows": rows, "seconds": time.perf_counter() - started}
 
 
-def _ingest(warehouse: Path, source: Path, dump_id: str, *, backup: bool) -> dict[str, Any]:
+def _ingest(
+    warehouse: Path, source: Path, dump_id: str, *, backup: bool, recognise: bool = True
+) -> dict[str, Any]:
     from tg_pipeline.readers.backup import read_backup
     from tg_pipeline.readers.json_export import read_json_export
     from tg_pipeline.records import ReadOptions
@@ -185,7 +222,7 @@ def _ingest(warehouse: Path, source: Path, dump_id: str, *, backup: bool) -> dic
             if backup
             else read_json_export(source, ReadOptions())
         )
-        result = opened.ingest(batches, dump=record)
+        result = opened.ingest(batches, dump=record, recognise_unchanged=recognise)
     return {
         "rows": result.rows,
         "seconds": time.perf_counter() - started,
@@ -232,7 +269,9 @@ def _bare(warehouse: Path, dest: Path, fmt: str) -> dict[str, Any]:
 def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description="one warehouse measurement (internal)")
     parser.add_argument(
-        "--child", choices=("read", "ingest", "backup", "bare", "restore"), required=True
+        "--child",
+        choices=("read", "ingest", "ingest-full", "backup", "bare", "restore"),
+        required=True,
     )
     parser.add_argument("args", nargs="+")
     ns = parser.parse_args(argv)
@@ -241,6 +280,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         report = _read(Path(a[0]))
     elif ns.child == "ingest":
         report = _ingest(Path(a[0]), Path(a[1]), a[2], backup=False)
+    elif ns.child == "ingest-full":
+        report = _ingest(Path(a[0]), Path(a[1]), a[2], backup=False, recognise=False)
     elif ns.child == "restore":
         report = _ingest(Path(a[0]), Path(a[1]), "bench-restore", backup=True)
     elif ns.child == "backup":

@@ -5,16 +5,18 @@ order ``(chat_id, message_id)``, so restoring it through the ordinary upsert giv
 table back.
 
 Key order without one big sort: the keys alone are sorted once to find the boundaries of
-row-group-sized key ranges, then each range is selected (pruned by zone maps) and
-appended to the file. Messages are stored in the order dumps list them, which is key
-order, so a range read in storage order usually needs no sort; one that does is sorted
-on its own in Arrow. A sort of the whole wide table would cost several times a plain COPY
-and spill under the memory limit; this stays close to COPY speed in bounded memory.
-DuckDB fetches the next range on a helper thread while the current one is written.
+key ranges (a whole number per row group, at most 50k rows each), then each range is
+selected (pruned by zone maps) and appended to the file. Messages are stored in the
+order dumps list them, which is key order, so a range read in storage order usually
+needs no sort; one that does is sorted on its own in Arrow. A sort of the whole wide
+table would cost several times a plain COPY and spill under the memory limit; this
+stays close to COPY speed in bounded memory. DuckDB fetches the next range on a helper
+thread while the current one is written.
 
-Files are written under a temporary name in the destination folder, then linked into
-place (a link never replaces an existing file), then the manifest the same way. Names
-are ``messages-<UTC time with µs>-<sha256 prefix>.<ext>``: they sort by time, differ for
+The sha256 is computed as the bytes are written. Files are written under a temporary
+name in the destination folder, fsynced, then linked into place (a link never replaces
+an existing file), then the manifest the same way. Names are
+``messages-<UTC time with µs>-<sha256 prefix>.<ext>``: they sort by time, differ for
 every backup, and are never reused.
 
 CSV follows RFC 4180: UTF-8, CRLF line ends, a header of the column names, every text
@@ -26,6 +28,7 @@ from __future__ import annotations
 
 import contextlib
 import hashlib
+import io
 import os
 import re
 from collections.abc import Iterable, Iterator
@@ -53,7 +56,7 @@ from tg_pipeline.warehouse.prefetch import Prefetch
 
 FORMATS = ("parquet", "csv")
 _FETCH_ROWS = 32_768
-_RANGE_ROWS = 32_768
+_RANGE_ROWS = 50_000
 _BACKUP_MEMORY_LIMIT = "64MB"
 _KEY_ORDER = [("chat_id", "ascending"), ("message_id", "ascending")]
 _NAME = re.compile(r"^messages-(\d{8}T\d{12}Z)-([0-9a-f]{12})\.(parquet|csv)$")
@@ -214,15 +217,17 @@ def _row_groups(chunks: Iterable[pa.Table], size: int) -> Iterator[pa.Table]:
 
 def _write(
     con: duckdb.DuckDBPyConnection,
-    tmp: Path,
+    tmp: _HashingFile,
     fmt: str,
     rows: int,
     row_group_size: int,
     created: datetime,
 ) -> None:
     # Ranges smaller than a row group keep less data in flight: one range queued, one
-    # being read, and at most a row group's worth being written.
-    starts = _range_starts(con, min(row_group_size, _RANGE_ROWS))
+    # being read, and at most a row group's worth being written. A whole number of them
+    # per row group avoids re-cutting.
+    parts = -(-row_group_size // _RANGE_ROWS)
+    starts = _range_starts(con, -(-row_group_size // parts))
     ranges = _ranges(con, starts, _select_list(fmt))
     with Prefetch(ranges, depth=1) as chunks:
         if fmt == "parquet":
@@ -233,7 +238,7 @@ def _write(
             meta[b"tg_pipeline.created_at"] = created.isoformat().encode()
             schema = MESSAGE_SCHEMA.with_metadata(meta)
             with pq.ParquetWriter(
-                tmp,
+                pa.PythonFile(tmp, mode="w"),
                 schema,
                 compression="zstd",
                 use_dictionary=list(_DICTIONARY_COLUMNS),
@@ -245,10 +250,47 @@ def _write(
                     writer.write_table(schema.empty_table())
         else:
             schema = _csv_schema()
-            options = pacsv.WriteOptions(include_header=True, eol="\r\n")
-            with pacsv.CSVWriter(tmp, schema, write_options=options) as writer:
+            options = pacsv.WriteOptions(include_header=True, eol="\r\n", batch_size=8192)
+            with pacsv.CSVWriter(
+                pa.PythonFile(tmp, mode="w"), schema, write_options=options
+            ) as writer:
                 for chunk in chunks:
                     writer.write_table(_as_schema(chunk, schema))
+
+
+class _HashingFile(io.RawIOBase):
+    """A write-only file that hashes what passes through, so the checksum needs no
+    second read of the file (``hashlib`` releases the GIL on large blocks)."""
+
+    def __init__(self, path: Path) -> None:
+        super().__init__()
+        self._file = path.open("wb")
+        self.digest = hashlib.sha256()
+        self.size = 0
+
+    def writable(self) -> bool:
+        return True
+
+    def write(self, data: bytes | bytearray | memoryview) -> int:  # type: ignore[override]
+        view = memoryview(data)
+        self.digest.update(view)
+        self._file.write(view)
+        self.size += view.nbytes
+        return view.nbytes
+
+    def tell(self) -> int:
+        return self.size
+
+    def flush(self) -> None:
+        if not self._file.closed:
+            self._file.flush()
+
+    def close(self) -> None:
+        if not self._file.closed:
+            self._file.flush()
+            os.fsync(self._file.fileno())
+            self._file.close()
+        super().close()
 
 
 def _sha256(path: Path) -> str:
@@ -302,22 +344,25 @@ def write_backup(
     created = datetime.now(UTC)
     stamp = created.strftime("%Y%m%dT%H%M%S%fZ")
     tmp = dest_dir / f".messages-{stamp}.{fmt}.{os.getpid()}.tmp"
+    sink = _HashingFile(tmp)
     with _backup_settings(con):
         con.execute("BEGIN TRANSACTION")
         try:
             row = con.execute("SELECT count(*) FROM messages").fetchall()[0]
             rows = int(row[0]) if row else 0
-            _write(con, tmp, fmt, rows, row_group_size, created)
+            with sink:
+                _write(con, sink, fmt, rows, row_group_size, created)
             con.execute("COMMIT")
         except BaseException:
             con.execute("ROLLBACK")
+            sink.close()
             tmp.unlink(missing_ok=True)
             raise
     try:
-        with tmp.open("rb+") as fh:
-            os.fsync(fh.fileno())
-        sha = _sha256(tmp)
-        size = tmp.stat().st_size
+        sha = sink.digest.hexdigest()
+        size = sink.size
+        if size != tmp.stat().st_size:
+            raise TgPipelineError(f"backup {tmp} was not written completely")
         final = dest_dir / f"messages-{stamp}-{sha[:12]}.{fmt}"
         _place(tmp, final)
     finally:

@@ -218,9 +218,18 @@ class Warehouse:
         dump: DumpRecord,
         chat_id: int | None = None,
         prefetch: bool = True,
+        recognise_unchanged: bool = True,
     ) -> IngestResult:
-        """Upsert one dump in ONE transaction; see :mod:`.upsert`."""
-        return _upsert.ingest(self.con, batches, dump=dump, chat_id=chat_id, prefetch=prefetch)
+        """Upsert one dump in ONE transaction; see :mod:`.upsert`. A dump already applied
+        since the last delete is recognised by its fingerprint and not read again."""
+        return _upsert.ingest(
+            self.con,
+            batches,
+            dump=dump,
+            chat_id=chat_id,
+            prefetch=prefetch,
+            recognise_unchanged=recognise_unchanged,
+        )
 
     def record_dump_failure(self, dump: DumpRecord, error: str) -> None:
         _upsert.record_dump_failure(self.con, dump, error)

@@ -139,9 +139,27 @@ _AUDIT_LOG = (
     """,
 )
 
+# A dump ingested at delete generation g re-applies as a no-op while the generation is
+# still g (the upsert only replaces a row with a strictly better one), so it can be
+# recognised by its fingerprint instead of read again. Rows from before this migration
+# have no generation and are never recognised.
+_DELETE_GENERATION = (
+    """
+    CREATE TABLE warehouse_state (
+        key VARCHAR PRIMARY KEY,
+        value BIGINT NOT NULL
+    )
+    """,
+    "INSERT INTO warehouse_state VALUES ('delete_generation', 0)",
+    "ALTER TABLE dumps ADD COLUMN delete_generation BIGINT",
+    "ALTER TABLE dumps ADD COLUMN chat_id_given BIGINT",
+    "ALTER TABLE dumps ADD COLUMN senders VARCHAR",
+)
+
 MIGRATIONS: tuple[Migration, ...] = (
     Migration(1, "messages, chats, senders, dumps and counts", _CORE_TABLES),
     Migration(2, "audit log", _AUDIT_LOG),
+    Migration(3, "delete generation, to recognise a dump already ingested", _DELETE_GENERATION),
 )
 
 LATEST_VERSION = MIGRATIONS[-1].version

@@ -144,6 +144,12 @@ def _delete(
     try:
         row = con.execute(f"DELETE FROM messages WHERE {where}", params).fetchall()[0]
         deleted = int(row[0]) if row else 0
+        if deleted:
+            # Dumps ingested before this point would bring the rows back: they must be
+            # read again instead of being recognised as already applied.
+            con.execute(
+                "UPDATE warehouse_state SET value = value + 1 WHERE key = 'delete_generation'"
+            )
         changed = refresh_counts_in_transaction(con)
         con.execute("COMMIT")
     except duckdb.InvalidInputException as exc:

@@ -217,7 +217,9 @@ def test_old_backup_of_a_surrogate_chat_lands_on_the_real_chat(
     warehouse.ingest(batches([json_row(i) for i in range(1, 6)]), dump=dump("j"))
     before = snapshot(warehouse)
 
-    result = warehouse.ingest(read_backup(old.path, ReadOptions()), dump=dump("j"))
+    result = warehouse.ingest(
+        read_backup(old.path, ReadOptions()), dump=dump("old", "backup_parquet")
+    )
 
     assert (result.new, result.updated, result.unchanged) == (0, 0, 3)
     assert result.chats == [1001]

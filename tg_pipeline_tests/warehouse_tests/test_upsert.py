@@ -12,7 +12,7 @@ from tg_pipeline.errors import DumpError
 from tg_pipeline.readers.html_export import read_html_export
 from tg_pipeline.readers.json_export import read_json_export
 from tg_pipeline.records import ReadOptions
-from tg_pipeline.warehouse import Warehouse, is_surrogate_chat_id, surrogate_chat_id
+from tg_pipeline.warehouse import Warehouse, is_surrogate_chat_id, surrogate_chat_id, upsert
 from tg_pipeline_tests.warehouse_tests.builders import (
     batches,
     dump,
@@ -84,14 +84,19 @@ def test_seed_pair_orders_end_in_the_same_tables(tmp_path: Path, seed_dir: Path)
     assert ends[0] == ends[1]
 
 
-def test_reingesting_a_dump_changes_nothing(warehouse: Warehouse, seed_dir: Path) -> None:
+@pytest.mark.parametrize("recognise", [True, False])
+def test_reingesting_a_dump_changes_nothing(
+    warehouse: Warehouse, seed_dir: Path, recognise: bool
+) -> None:
     warehouse.ingest(_seed("html", seed_dir), dump=dump("h"))
     warehouse.ingest(_seed("json", seed_dir), dump=dump("j"))
     warehouse.refresh_counts()
     before = snapshot(warehouse)
 
-    again = warehouse.ingest(_seed("json", seed_dir), dump=dump("j"))
-    html_again = warehouse.ingest(_seed("html", seed_dir), dump=dump("h"))
+    again = warehouse.ingest(_seed("json", seed_dir), dump=dump("j"), recognise_unchanged=recognise)
+    html_again = warehouse.ingest(
+        _seed("html", seed_dir), dump=dump("h"), recognise_unchanged=recognise
+    )
 
     assert (again.new, again.updated, again.unchanged) == (0, 0, 12)
     assert (html_again.new, html_again.updated, html_again.unchanged) == (0, 0, 12)
@@ -120,8 +125,16 @@ def test_overlapping_newer_export_adds_new_and_updates_edited(warehouse: Warehou
     )
 
 
+@pytest.fixture
+def small_rounds(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Apply every reader batch as its own round, as a big dump does every 100k rows."""
+    monkeypatch.setattr(upsert, "GROUP_ROWS", 1)
+
+
 @pytest.mark.parametrize("prefetch", [True, False])
-def test_reader_failure_midway_rolls_back_everything(warehouse: Warehouse, prefetch: bool) -> None:
+def test_reader_failure_midway_rolls_back_everything(
+    warehouse: Warehouse, prefetch: bool, small_rounds: None
+) -> None:
     warehouse.ingest(batches([json_row(i) for i in range(1, 4)]), dump=dump("base"))
     warehouse.refresh_counts()
     before = snapshot(warehouse)
@@ -134,9 +147,19 @@ def test_reader_failure_midway_rolls_back_everything(warehouse: Warehouse, prefe
             if produced == 3:
                 raise failure
 
-    with pytest.raises(DumpError) as caught:
-        warehouse.ingest(failing(), dump=dump("broken"), prefetch=prefetch)
+    applied: list[int] = []
+    real_apply = upsert.Upsert._apply
 
+    def counting_apply(self: upsert.Upsert, group: list[pa.RecordBatch]) -> None:
+        real_apply(self, group)
+        applied.append(sum(b.num_rows for b in group))
+
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(upsert.Upsert, "_apply", counting_apply)
+        with pytest.raises(DumpError) as caught:
+            warehouse.ingest(failing(), dump=dump("broken"), prefetch=prefetch)
+
+    assert sum(applied) >= 200  # rows were written inside the transaction before the error
     assert caught.value is failure
     assert snapshot(warehouse) == before
     # The connection is usable and not left inside a transaction.
@@ -144,7 +167,7 @@ def test_reader_failure_midway_rolls_back_everything(warehouse: Warehouse, prefe
 
 
 def test_duplicate_keys_within_a_dump_keep_newest_edit_then_last(
-    warehouse: Warehouse,
+    warehouse: Warehouse, small_rounds: None
 ) -> None:
     rows = [
         json_row(1, text="first"),
@@ -154,7 +177,7 @@ def test_duplicate_keys_within_a_dump_keep_newest_edit_then_last(
         json_row(2, text="b"),
         json_row(3, text="x"),
     ]
-    # Same key inside one batch and across batches (size 2 splits the pairs).
+    # Same key inside one round and across rounds (size 2 splits the pairs).
     for size, name in ((100, "one-batch"), (2, "split")):
         with Warehouse.open(warehouse.path.with_name(f"{name}.duckdb")) as fresh:
             result = fresh.ingest(batches(rows, size=size), dump=dump(name))
@@ -305,3 +328,32 @@ def test_integrity_checks(warehouse: Warehouse) -> None:
     assert warehouse.row_counts()["messages"] == 3
     assert set(warehouse.table_schema("messages")) >= {"chat_id", "sender_key", "extra"}
     assert [r["message_id"] for r in warehouse.preview(2)] == [3, 2]
+
+
+@pytest.mark.parametrize("tail", [range(4, 9), range(2, 7)])
+def test_rounds_of_only_new_rows_end_as_the_classified_path_does(
+    tmp_path: Path, tail: range, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A round whose keys rise past everything stored goes straight in (range(4, 9));
+    one overlapping stored keys is classified (range(2, 7)). Either way the tables end
+    as when every round is classified."""
+    head = [json_row(i) for i in range(1, 4)]
+    more = [json_row(i, sender_name=f"Renamed {i % 3}") for i in tail]
+    ended = []
+    for name, direct in (("direct", True), ("classified", False)):
+        if not direct:
+            monkeypatch.setattr(upsert.Upsert, "_all_new", lambda *a: False)
+        with Warehouse.open(tmp_path / f"{name}.duckdb") as fresh:
+            fresh.ingest(batches(head), dump=dump("head"))
+            result = fresh.ingest(batches(more), dump=dump("tail"))
+            fresh.refresh_counts()
+            tables = [
+                sorted(fresh.con.execute(sql).fetchall(), key=repr)
+                for sql in (
+                    "SELECT * EXCLUDE (updated_at) FROM senders",
+                    "SELECT * FROM sender_names",
+                )
+            ]
+            ended.append((result.new, result.unchanged, record_rows(fresh), tables))
+    assert ended[0] == ended[1]
+    assert ended[0][0] == len([i for i in tail if i > 3])

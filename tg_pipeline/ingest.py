@@ -523,7 +523,9 @@ def ingest_staged(
     record = staged.record()
     try:
         batches = read_dump(staged.as_dump(), options)
-        if run.log is not None:
+        # A backup the warehouse scans itself is one statement with no batches to count;
+        # wrapping it would hide the scan and restore it batch by batch instead.
+        if run.log is not None and not hasattr(batches, "scan_parquet"):
             batches = reporting_progress(batches, staged, run.log)
         result = warehouse.ingest(batches, dump=record, chat_id=options.chat_id)
     except DumpError as err:

@@ -173,6 +173,25 @@ class ReadOptions:
     chat_id: int | None = None
 
 
+@dataclass(frozen=True, slots=True)
+class ParquetScan:
+    """A file of records in exactly :data:`MESSAGE_SCHEMA` that DuckDB can scan itself.
+
+    A record source offering one (``scan_parquet()``, see ``readers.backup``) lets the
+    upsert read the file in SQL across threads instead of through Arrow batches in Python.
+    The key ranges come from the file's footer, so the upsert can tell whether any stored
+    row could share a key with the file without reading it.
+    """
+
+    path: str
+    rows: int
+    chat_id_nulls: int
+    chat_id_min: int
+    chat_id_max: int
+    message_id_min: int
+    message_id_max: int
+
+
 def _iso(value: datetime | None) -> str | None:
     if value is None:
         return None

@@ -12,9 +12,11 @@ import json
 import os
 import subprocess
 import sys
+import threading
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 from tg_pipeline.bench import Measurement
@@ -37,11 +39,14 @@ def run_child(module: str, args: Sequence[str]) -> ChildRun:
     """Run ``python -m module args…``, which must print one JSON object as its last line."""
     command = [sys.executable, "-m", module, *args]
     started = time.perf_counter()
-    process = subprocess.Popen(command, stdout=subprocess.PIPE, text=True)
+    process = subprocess.Popen(command, stdout=subprocess.PIPE, text=True, start_new_session=True)
+    sampler = _GroupMemory(process.pid)
+    sampler.start()
     assert process.stdout is not None
     output = process.stdout.read()
     _, status, usage = os.wait4(process.pid, 0)
     wall = time.perf_counter() - started
+    sampler.stop()
     process.returncode = os.waitstatus_to_exitcode(status)
     process.stdout.close()
     if process.returncode != 0:
@@ -50,7 +55,50 @@ def run_child(module: str, args: Sequence[str]) -> ChildRun:
     if not lines:
         raise ChildFailed(f"{' '.join(command)} printed no report")
     # ru_maxrss is in kilobytes on Linux.
-    return ChildRun(json.loads(lines[-1]), wall, usage.ru_maxrss / 1024)
+    peak_mb = max(usage.ru_maxrss / 1024, sampler.peak_kb / 1024)
+    return ChildRun(json.loads(lines[-1]), wall, peak_mb)
+
+
+class _GroupMemory(threading.Thread):
+    """Peak of the summed PSS of every process in the child's process group.
+
+    ``ru_maxrss`` reports the largest single process only; readers that fan out to worker
+    processes would look smaller than they are. PSS splits shared pages between the
+    processes that share them, so the sum counts each page once.
+    """
+
+    def __init__(self, pgid: int, every_s: float = 0.1) -> None:
+        super().__init__(daemon=True)
+        self.pgid = pgid
+        self.every_s = every_s
+        self.peak_kb = 0
+        self._done = threading.Event()
+
+    def run(self) -> None:
+        while not self._done.is_set():
+            self.peak_kb = max(self.peak_kb, self._sample())
+            self._done.wait(self.every_s)
+
+    def stop(self) -> None:
+        self._done.set()
+        self.join()
+
+    def _sample(self) -> int:
+        total = 0
+        for entry in Path("/proc").iterdir():
+            if not entry.name.isdigit():
+                continue
+            try:
+                stat = (entry / "stat").read_text()
+                if int(stat[stat.rindex(")") + 2 :].split()[2]) != self.pgid:
+                    continue
+                for line in (entry / "smaps_rollup").read_text().splitlines():
+                    if line.startswith("Pss:"):
+                        total += int(line.split()[1])
+                        break
+            except (OSError, ValueError, IndexError):
+                continue
+        return total
 
 
 def emit(report: dict[str, Any]) -> None:

@@ -53,7 +53,7 @@ def run(ctx: BenchContext) -> list[Measurement]:
     pages = len(export.html_pages)
     notes = [
         f"{pages} pages, {export.html_bytes / 1e6:.0f} MB, {ctx.cpus} worker processes; "
-        f"peak RSS is the largest single process",
+        "peak RSS is the summed PSS of the reader and its workers",
     ]
     if rows != ctx.messages:
         notes.append(f"expected {ctx.messages:,} records")

@@ -13,6 +13,7 @@ at all, and the caller is told which.
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Iterator
+from typing import TYPE_CHECKING
 
 import pyarrow as pa
 import pyarrow.compute as pc
@@ -26,7 +27,10 @@ from tg_pipeline.readers.detect import (
     page_number,
 )
 from tg_pipeline.readers.safezip import ZipLimits
-from tg_pipeline.records import ReadOptions
+from tg_pipeline.records import ParquetScan, ReadOptions
+
+if TYPE_CHECKING:
+    from tg_pipeline.readers.backup import ParquetBackup
 
 __all__ = [
     "Dump",
@@ -46,6 +50,9 @@ _MAX_DETAIL = 300
 def read_dump(dump: Dump, options: ReadOptions | None = None) -> Iterator[pa.RecordBatch]:
     """The dump's records in export order, in batches; raises DumpError on a bad dump.
 
+    A Parquet backup comes back as an iterator that the warehouse can also scan directly
+    (see :class:`.backup.ParquetBackup`); everyone else just iterates it.
+
     Batches stream: the caller must treat what it has received as provisional until the
     iterator is exhausted, because a malformed message further on rejects the whole dump.
     """
@@ -64,14 +71,47 @@ def read_dump(dump: Dump, options: ReadOptions | None = None) -> Iterator[pa.Rec
             return read_html_export(order_pages(dump.files), options)
 
     elif dump.kind in (DumpKind.BACKUP_PARQUET, DumpKind.BACKUP_CSV):
-        from tg_pipeline.readers.backup import read_backup
+        from tg_pipeline.readers.backup import ParquetBackup, read_backup
+
+        backup = read_backup(dump.files[0], options)
+        if isinstance(backup, ParquetBackup) and dump.extracted_to is None:
+            return _GuardedParquet(dump, backup)
 
         def start() -> Iterable[pa.RecordBatch]:
-            return read_backup(dump.files[0], options)
+            return backup
 
     else:
         raise DumpError(f"no reader for dump kind {dump.kind!r}", file=dump.source)
-    yield from _guarded(dump, start)
+    return _guarded(dump, start)
+
+
+class _GuardedParquet(Iterator[pa.RecordBatch]):
+    """A Parquet backup read through :func:`_guarded`, still offering its direct scan.
+
+    Only a backup read in place is offered for scanning: rows read from a ``.zip`` are
+    relabelled on the way (see :func:`_relabel`), which a direct scan would skip.
+    """
+
+    def __init__(self, dump: Dump, backup: ParquetBackup) -> None:
+        self._dump = dump
+        self._backup = backup
+        self._batches = _guarded(dump, lambda: backup)
+
+    def __iter__(self) -> _GuardedParquet:
+        return self
+
+    def __next__(self) -> pa.RecordBatch:
+        return next(self._batches)
+
+    def close(self) -> None:
+        self._batches.close()
+        self._backup.close()
+
+    def scan_parquet(self) -> ParquetScan | None:
+        return self._backup.scan_parquet()
+
+    def scan_failed(self, exc: Exception) -> DumpError:
+        return self._backup.scan_failed(exc)
 
 
 def _guarded(dump: Dump, start: Callable[[], Iterable[pa.RecordBatch]]) -> Iterator[pa.RecordBatch]:

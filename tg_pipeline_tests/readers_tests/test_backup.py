@@ -77,6 +77,21 @@ def test_corrupt_parquet_row_group_is_named(backups: dict[str, BackupFile], tmp_
     assert caught.value.position == "row group 1"
 
 
+def test_parquet_scan_checks_the_footer_against_the_manifest(
+    backups: dict[str, BackupFile], tmp_path: Path
+) -> None:
+    path = _copy(backups["parquet"], tmp_path, with_manifest=True)
+    scan = read_backup(path, ReadOptions()).scan_parquet()
+    assert scan is not None and scan.rows == ROWS
+    assert (scan.message_id_min, scan.message_id_max) == (1, ROWS)
+
+    manifest = manifest_path(path)
+    manifest.write_bytes(orjson.dumps({**orjson.loads(manifest.read_bytes()), "rows": ROWS + 1}))
+    with pytest.raises(DumpError) as caught:
+        read_backup(path, ReadOptions()).scan_parquet()
+    assert caught.value.file == str(path) and f"manifest says {ROWS + 1}" in caught.value.message
+
+
 def test_truncated_csv_is_rejected(backups: dict[str, BackupFile], tmp_path: Path) -> None:
     path = _copy(backups["csv"], tmp_path)
     raw = path.read_bytes()

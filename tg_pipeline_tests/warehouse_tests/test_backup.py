@@ -10,7 +10,9 @@ import orjson
 import pyarrow.parquet as pq
 import pytest
 
-from tg_pipeline.readers.backup import read_backup
+from tg_pipeline.errors import DumpError
+from tg_pipeline.readers import open_dump, read_dump
+from tg_pipeline.readers.backup import manifest_path, read_backup
 from tg_pipeline.records import FIELD_NAMES, ReadOptions
 from tg_pipeline.warehouse import MessageFilter, Warehouse
 from tg_pipeline.warehouse.backup import list_backups
@@ -225,3 +227,81 @@ def test_old_backup_of_a_surrogate_chat_lands_on_the_real_chat(
     assert result.chats == [1001]
     assert snapshot(warehouse)["messages"] == before["messages"]
     assert warehouse.con.execute("SELECT chat_id FROM chats").fetchall() == [(1001,)]
+
+
+def _derived(warehouse: Warehouse) -> dict[str, list[tuple[object, ...]]]:
+    """Every table a restore writes, without the instants that differ between two runs."""
+    queries = {
+        "messages": "SELECT * EXCLUDE (updated_at) FROM messages",
+        "chats": "SELECT * EXCLUDE (updated_at) FROM chats",
+        "chat_dumps": "SELECT * FROM chat_dumps",
+        "senders": "SELECT * EXCLUDE (updated_at) FROM senders",
+        "sender_names": "SELECT * FROM sender_names",
+        "dumps": "SELECT * EXCLUDE (ingested_at) FROM dumps",
+    }
+    return {
+        table: sorted(warehouse.con.execute(sql).fetchall(), key=repr)
+        for table, sql in queries.items()
+    }
+
+
+def test_parquet_restore_by_direct_scan_equals_the_batch_restore(tmp_path: Path) -> None:
+    rows = [r for r in _hostile_rows() if r["chat_id"] is not None]
+    rows += [json_row(i, chat_id=2000 + i % 3, sender_name=f"n{i % 7}") for i in range(1, 300)]
+    with Warehouse.open(tmp_path / "source.duckdb") as source:
+        source.ingest(batches(rows, size=40), dump=dump("src"))
+        original = record_rows(source)
+        made = source.backup(tmp_path / "backups", fmt="parquet", row_group_size=64)
+
+    backup = read_backup(made.path, ReadOptions(batch_size=37))
+    assert backup.scan_parquet() is not None
+    with Warehouse.open(tmp_path / "scanned.duckdb") as scanned:
+        fast = scanned.ingest(backup, dump=dump("r", "backup_parquet"))
+        # The scan read the file itself: the batches were never asked for.
+        assert next(backup).num_rows == 37
+        assert record_rows(scanned) == original
+        assert scanned.verify_backup(made.path).ok
+        fast_tables = _derived(scanned)
+    with Warehouse.open(tmp_path / "batched.duckdb") as batched:
+        plain = iter(list(read_backup(made.path, ReadOptions(batch_size=37))))
+        slow = batched.ingest(plain, dump=dump("r", "backup_parquet"))
+        slow_tables = _derived(batched)
+
+    assert (fast.new, fast.updated, fast.unchanged) == (len(original), 0, 0)
+    assert fast == slow
+    assert fast_tables == slow_tables
+
+
+@pytest.mark.parametrize("damage", ["corrupt page", "truncated"])
+def test_damaged_parquet_backup_is_rejected_whole(
+    tmp_path: Path, warehouse: Warehouse, damage: str
+) -> None:
+    warehouse.ingest(batches([json_row(i, chat_id=5) for i in range(1, 50)]), dump=dump("a"))
+    source = tmp_path / "source.duckdb"
+    with Warehouse.open(source) as other:
+        other.ingest(
+            batches([json_row(i, chat_id=7000 + i % 4) for i in range(1, 400)], size=50),
+            dump=dump("b"),
+        )
+        made = other.backup(tmp_path / "backups", fmt="parquet", row_group_size=64)
+    data = bytearray(made.path.read_bytes())
+    if damage == "truncated":
+        data = data[: len(data) // 2]
+    else:
+        start = pq.ParquetFile(made.path).metadata.row_group(3).column(10).data_page_offset
+        data[start : start + 64] = b"\xff" * 64
+    made.path.write_bytes(bytes(data))
+    manifest_path(made.path).unlink()
+    before = snapshot(warehouse)
+
+    with pytest.raises(DumpError) as caught:
+        if damage == "truncated":
+            # open_dump already refuses a file without its footer; the reader must too.
+            warehouse.ingest(read_backup(made.path, ReadOptions()), dump=dump("bad"))
+        else:
+            with open_dump(made.path) as opened:
+                warehouse.ingest(read_dump(opened), dump=dump("bad", "backup_parquet"))
+
+    assert caught.value.file == str(made.path)
+    assert caught.value.position == ("footer" if damage == "truncated" else "row data")
+    assert snapshot(warehouse) == before

@@ -17,12 +17,13 @@ Steps, each usable on its own because the ``raw_dump`` and ``messages`` assets a
 
 from __future__ import annotations
 
-import hashlib
+import glob
 import json
 import os
 import re
 import shutil
 import stat
+import tempfile
 import time
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
@@ -34,14 +35,13 @@ import pyarrow as pa
 
 from tg_pipeline.errors import DumpError, TgPipelineError
 from tg_pipeline.events import emit, make_audit_event
-from tg_pipeline.readers import Dump, DumpKind, fingerprint_dump, open_dump, read_dump
+from tg_pipeline.readers import Dump, DumpKind, copy_dump, fingerprint_dump, read_dump
 from tg_pipeline.records import ReadOptions
 from tg_pipeline.warehouse import DumpRecord, IngestResult, Warehouse
 
 MANIFEST_NAME = "manifest.json"
 MANIFEST_VERSION = 1
 FINGERPRINT_PREFIX = 12
-_COPY_CHUNK = 1 << 20
 
 #: Names in the inbox that are never a dump: hidden files, our own reports, and the
 #: temporary names browsers and copy tools use while a file is still arriving.
@@ -265,12 +265,21 @@ def stage_dump(
 ) -> StagedDump:
     """Detect ``source`` and keep an immutable copy of its text files; raises DumpError.
 
-    Staging the same content twice returns the existing copy, so re-running a partition
-    never rewrites what an earlier run recorded. Content whose fingerprint prefix is a key
-    of ``known`` (prefix → dump id) raises DuplicateDump before anything is copied.
+    The copy is written as the content is checked and fingerprinted, so every byte is
+    read once; until the fingerprint (and so the dump id) is known it sits in a hidden
+    scratch folder. Staging the same content twice keeps the existing copy, so re-running
+    a partition never rewrites what an earlier run recorded. Content whose fingerprint
+    prefix is a key of ``known`` (prefix → dump id) raises DuplicateDump, leaving nothing
+    behind.
     """
     source = source.absolute()
-    with open_dump(source) as dump:
+    paths.raw.mkdir(parents=True, exist_ok=True)
+    kept = _already_staged(source, paths, known)
+    if kept is not None:
+        return kept
+    scratch = Path(tempfile.mkdtemp(prefix=".staging-", dir=paths.raw))
+    try:
+        dump = copy_dump(source, scratch / "files")
         dump_id = dump_id_for(source.name, dump.fingerprint)
         original = (known or {}).get(fingerprint_prefix(dump_id))
         if original is not None:
@@ -278,72 +287,75 @@ def stage_dump(
         existing = load_staged(paths, dump_id)
         if existing is not None and existing.fingerprint == dump.fingerprint:
             return existing
-        return _copy_dump(dump, source, dump_id, paths)
-
-
-def _copy_dump(dump: Dump, source: Path, dump_id: str, paths: DataPaths) -> StagedDump:
-    target = paths.raw / dump_id
-    scratch = paths.raw / f".{dump_id}.{os.getpid()}.tmp"
-    shutil.rmtree(scratch, ignore_errors=True)
-    files_dir = scratch / "files"
-    files_dir.mkdir(parents=True)
-    staged_files: list[StagedFile] = []
-    if dump.extracted_to is not None:
-        source_type, base = "zip", dump.extracted_to
-    elif source.is_dir():
-        source_type, base = "folder", source
-    else:
-        source_type, base = "file", source.parent
-    try:
-        for path in dump.files:
-            relative = _relative_name(path, base)
-            dest = files_dir / relative
-            dest.parent.mkdir(parents=True, exist_ok=True)
-            size, digest = _copy_hashing(path, dest)
-            staged_files.append(StagedFile(relative, size, digest))
-        staged = StagedDump(
-            dump_id=dump_id,
-            kind=str(dump.kind),
-            fingerprint=dump.fingerprint,
-            source=source,
-            root=target / "files",
-            files=tuple(staged_files),
-            total_bytes=sum(f.bytes for f in staged_files),
-            staged_at=datetime.now(UTC).isoformat(timespec="seconds"),
-            source_type=source_type,
-        )
-        _write_json(scratch / MANIFEST_NAME, staged.to_manifest())
-        (scratch / MANIFEST_NAME).chmod(stat.S_IRUSR | stat.S_IRGRP | stat.S_IROTH)
-        try:
-            scratch.rename(target)
-        except OSError:
-            # Another process staged the same content first; its copy is as good as ours.
-            if load_staged(paths, dump_id) is None:
-                shutil.rmtree(target, ignore_errors=True)
-                scratch.rename(target)
-        return staged
+        return _keep_copy(scratch, dump, source, dump_id, paths)
     finally:
         shutil.rmtree(scratch, ignore_errors=True)
 
 
-def _relative_name(path: Path, root: Path) -> str:
+def _already_staged(
+    source: Path, paths: DataPaths, known: Mapping[str, str] | None
+) -> StagedDump | None:
+    """The raw copy of ``source`` when one was staged from an entry of the same name.
+
+    Re-running a partition, or ingesting the same file again by path, would otherwise
+    copy the whole dump only to find the copy already there. Only then is the content
+    fingerprinted before it is copied; a name never staged goes straight to the copy.
+    """
+    slug = dump_id_for(source.name, "")
+    if not any(paths.raw.glob(f"{glob.escape(slug)}*")):
+        return None
     try:
-        return path.relative_to(root).as_posix()
-    except ValueError:
-        return path.name
+        fingerprint = fingerprint_dump(source)
+    except DumpError:
+        return None
+    dump_id = dump_id_for(source.name, fingerprint)
+    original = (known or {}).get(fingerprint_prefix(dump_id))
+    if original is not None:
+        raise DuplicateDump(dump_id, original, source)
+    existing = load_staged(paths, dump_id)
+    if existing is not None and existing.fingerprint == fingerprint:
+        return existing
+    return None
 
 
-def _copy_hashing(src: Path, dest: Path) -> tuple[int, str]:
-    """Copy and hash in one pass, so a large export is read once for both."""
-    digest = hashlib.sha256()
-    size = 0
-    with src.open("rb") as fin, dest.open("wb") as fout:
-        while chunk := fin.read(_COPY_CHUNK):
-            digest.update(chunk)
-            fout.write(chunk)
-            size += len(chunk)
-    dest.chmod(stat.S_IRUSR | stat.S_IRGRP | stat.S_IROTH)
-    return size, digest.hexdigest()
+def _keep_copy(
+    scratch: Path, dump: Dump, source: Path, dump_id: str, paths: DataPaths
+) -> StagedDump:
+    """Seal the scratch copy (read-only files, a manifest) and move it to ``raw/<dump_id>``."""
+    target = paths.raw / dump_id
+    read_only = stat.S_IRUSR | stat.S_IRGRP | stat.S_IROTH
+    for name in dump.names:
+        (scratch / "files" / name).chmod(read_only)
+    if dump.extracted_to is not None:
+        source_type = "zip"
+    elif source.is_dir():
+        source_type = "folder"
+    else:
+        source_type = "file"
+    staged = StagedDump(
+        dump_id=dump_id,
+        kind=str(dump.kind),
+        fingerprint=dump.fingerprint,
+        source=source,
+        root=target / "files",
+        files=tuple(
+            StagedFile(name, digest.size, digest.hexdigest())
+            for name, digest in zip(dump.names, dump.digests, strict=True)
+        ),
+        total_bytes=dump.total_bytes,
+        staged_at=datetime.now(UTC).isoformat(timespec="seconds"),
+        source_type=source_type,
+    )
+    _write_json(scratch / MANIFEST_NAME, staged.to_manifest())
+    (scratch / MANIFEST_NAME).chmod(read_only)
+    try:
+        scratch.rename(target)
+    except OSError:
+        # Another process staged the same content first; its copy is as good as ours.
+        if load_staged(paths, dump_id) is None:
+            shutil.rmtree(target, ignore_errors=True)
+            scratch.rename(target)
+    return staged
 
 
 def _write_json(path: Path, data: dict[str, Any]) -> None:
@@ -525,7 +537,7 @@ def ingest_staged(
         batches = read_dump(staged.as_dump(), options)
         # A backup the warehouse scans itself is one statement with no batches to count;
         # wrapping it would hide the scan and restore it batch by batch instead.
-        if run.log is not None and not hasattr(batches, "scan_parquet"):
+        if run.log is not None and not hasattr(batches, "direct_scan"):
             batches = reporting_progress(batches, staged, run.log)
         result = warehouse.ingest(batches, dump=record, chat_id=options.chat_id)
     except DumpError as err:

@@ -174,22 +174,29 @@ class ReadOptions:
 
 
 @dataclass(frozen=True, slots=True)
-class ParquetScan:
-    """A file of records in exactly :data:`MESSAGE_SCHEMA` that DuckDB can scan itself.
+class BackupScan:
+    """A backup file DuckDB can insert from itself, Parquet or CSV alike.
 
-    A record source offering one (``scan_parquet()``, see ``readers.backup``) lets the
-    upsert read the file in SQL across threads instead of through Arrow batches in Python.
-    The key ranges come from the file's footer, so the upsert can tell whether any stored
-    row could share a key with the file without reading it.
+    A record source offering one (``direct_scan()``, see ``readers.backup``) lets the
+    upsert insert the whole file with one SQL statement across threads instead of in
+    rounds of Arrow batches, which is most of a restore's cost.
+
+    ``relation`` is what the statement reads, with exactly the columns and types of
+    :data:`MESSAGE_SCHEMA`: SQL for its FROM clause (a table function over the file), or
+    the file's records as an Arrow stream, read once. ``rows`` is the count the file
+    promises (footer or manifest), None when nothing promises one. Every key lies between
+    ``first_key`` and ``last_key`` in ``(chat_id, message_id)`` order, and every message id
+    within ``message_ids`` when known, so the upsert can tell without reading the file
+    whether a stored row could share a key with it. These are the file's word, not proof:
+    the upsert checks the inserted rows against them and reads batches instead when they
+    do not hold.
     """
 
-    path: str
-    rows: int
-    chat_id_nulls: int
-    chat_id_min: int
-    chat_id_max: int
-    message_id_min: int
-    message_id_max: int
+    relation: str | pa.RecordBatchReader
+    rows: int | None
+    first_key: tuple[int, int]
+    last_key: tuple[int, int]
+    message_ids: tuple[int, int] | None = None
 
 
 def _iso(value: datetime | None) -> str | None:

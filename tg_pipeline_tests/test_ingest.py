@@ -125,8 +125,35 @@ def test_content_dropped_again_is_a_duplicate(paths, seed_dir) -> None:
     ]
     assert not again.exists()
     assert (paths.processed / "renamed.json").is_file()
-    # No raw copy is made for a duplicate.
-    assert len([p for p in paths.raw.iterdir() if not p.name.startswith(".")]) == 1
+    # No raw copy is kept for a duplicate, and no scratch copy is left behind.
+    assert [p.name for p in paths.raw.iterdir()] == [first.staged[0].dump_id]
+
+
+def test_staging_reads_once_and_leaves_nothing_from_a_bad_dump(paths, seed_dir, tmp_path):
+    """The raw copy is written while the content is checked: a dump found bad half-way
+    (here invalid UTF-8 after the first megabyte) leaves no partial copy in raw/."""
+    import zipfile
+
+    text = (seed_dir / "result.json").read_bytes()
+    padding = b" " * (2 << 20)
+    bad = tmp_path / "bad.json"
+    bad.write_bytes(text[:-2] + padding + b"\xff\xfe" + text[-2:])
+    with pytest.raises(DumpError) as caught:
+        stage_dump(bad, paths)
+    assert caught.value.file == str(bad)
+    assert "invalid UTF-8" in caught.value.message
+    assert list(paths.raw.iterdir()) == []
+
+    archive = tmp_path / "export.zip"
+    with zipfile.ZipFile(archive, "w") as zf:
+        zf.writestr("ChatExport/result.json", text)
+        zf.writestr("ChatExport/photos/p.jpg", b"\xff\xd8")
+    staged = stage_dump(archive, paths)
+    assert staged.source_type == "zip"
+    assert staged.fingerprint == fingerprint_dump(archive)
+    assert [f.path for f in staged.files] == ["ChatExport/result.json"]
+    assert (staged.root / "ChatExport" / "result.json").read_bytes() == text
+    assert sorted(p.name for p in paths.raw.iterdir()) == [staged.dump_id]
 
 
 def test_files_outside_the_inbox_are_never_moved(paths, seed_dir) -> None:
@@ -191,3 +218,18 @@ def test_progress_lines_count_the_bytes_of_pages_already_read(paths, tmp_path) -
     assert done == sorted(done), "progress never goes backwards"
     assert 0 in done and first_page in done
     assert lines[-1].endswith(f"{staged.total_bytes:,} of {staged.total_bytes:,} bytes")
+
+
+def test_restaging_a_known_name_neither_copies_nor_misses_a_duplicate(paths, seed_dir) -> None:
+    from tg_pipeline.ingest import DuplicateDump, fingerprint_prefix
+
+    source = seed_dir / "result.json"
+    staged = stage_dump(source, paths)
+    copy = staged.root / "result.json"
+    before = copy.stat().st_mtime_ns
+    assert stage_dump(source, paths) == staged
+    assert copy.stat().st_mtime_ns == before
+    with pytest.raises(DuplicateDump) as dup:
+        stage_dump(source, paths, known={fingerprint_prefix(staged.dump_id): "earlier"})
+    assert dup.value.original == "earlier"
+    assert [p.name for p in paths.raw.iterdir()] == [staged.dump_id]

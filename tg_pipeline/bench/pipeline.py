@@ -5,11 +5,15 @@ order, each timed from opening the warehouse to closing it (so the commit and th
 checkpoint count):
 
 - the JSON reader alone, as the yardstick for ingest (same run, same machine load);
-- ingest of ``result.json`` into an empty warehouse (read + upsert, committed);
-- re-ingest of the unchanged dump, three times: recognised by its fingerprint (nothing
-  deleted since, so it is not read at all), forced through the JSON reader and the
-  upsert (bounded by the reader), and from the Parquet backup, whose reader is nearly
-  free, so the line shows what the upsert costs when nothing changed;
+- ingest of ``result.json`` dropped into the inbox of an empty data dir, drop to committed:
+  the ingest path every run takes (detect, fingerprint, the immutable raw copy, read,
+  upsert, commit, move to ``processed/``), without Dagster's scheduling around it;
+- the read + upsert part of that alone (the warehouse's share, no raw copy);
+- re-ingest of the unchanged dump, three times: given again by path as the CLI does
+  (fingerprinted, then recognised: nothing deleted since, so it is not read at all),
+  forced through the JSON reader and the upsert (bounded by the reader), and from the
+  Parquet backup, whose reader is nearly free, so the line shows what the upsert costs
+  when nothing changed;
 - Parquet and CSV backups, next to a bare DuckDB ``COPY messages TO …`` in each format
   (DuckDB's defaults, 1GB memory: the plain export a backup is measured against), each
   pair run :data:`BACKUP_RUNS` times alternating, best run of each side compared;
@@ -22,6 +26,7 @@ each backup ≤ 1.5× the bare COPY; restore ≥ 300k rows/s; peak RSS < 500 MB 
 from __future__ import annotations
 
 import argparse
+import os
 import shutil
 import time
 from collections.abc import Sequence
@@ -87,27 +92,44 @@ def run(ctx: BenchContext) -> list[Measurement]:
     reader_rate = reader.report["rows"] / reader.report["seconds"]
     add("json reader alone", reader, "", None, "yardstick for the ingest goal")
 
-    ingest = _child("ingest", str(warehouse), str(export.json), "bench-json")
-    ingest_rate = ingest.report["rows"] / ingest.report["seconds"]
+    data = work / "data"
+    dropped = _child("drop", str(data), str(export.json))
+    drop_rate = dropped.report["rows"] / dropped.report["seconds"]
     add(
-        "ingest result.json (read+upsert)",
-        ingest,
+        "ingest result.json, drop to committed",
+        dropped,
         f"≥ {INGEST_SHARE:.0%} of reader",
-        ingest_rate >= INGEST_SHARE * reader_rate,
-        f"{ingest_rate / reader_rate:.0%} of the reader's {reader_rate:,.0f} msg/s; "
-        f"{_counts(ingest.report)}",
+        drop_rate >= INGEST_SHARE * reader_rate,
+        f"{drop_rate / reader_rate:.0%} of the reader's {reader_rate:,.0f} msg/s; raw copy "
+        f"{dropped.report['staged_seconds']:.1f} s; {_counts(dropped.report)}",
+    )
+    warehouse = data / "warehouse.duckdb"
+    upserted = _child("ingest", str(work / "upsert-only.duckdb"), str(export.json), "bench-json")
+    upsert_rate = upserted.report["rows"] / upserted.report["seconds"]
+    add(
+        "  of which read + upsert",
+        upserted,
+        "",
+        None,
+        f"{upsert_rate / reader_rate:.0%} of the reader; {_counts(upserted.report)}",
     )
 
-    again = _child("ingest", str(warehouse), str(export.json), "bench-json")
+    again = _child("drop", str(data), str(export.json), "--by-path")
     add(
         "re-ingest unchanged, recognised",
         again,
         f"≥ {REINGEST_RATE // 1000}k msg/s",
         again.report["rows"] / again.report["seconds"] >= REINGEST_RATE
         and again.report["new"] == 0,
-        f"fingerprint already ingested, no delete since: not read; {_counts(again.report)}",
+        f"fingerprinted, already ingested with no delete since: not read; {_counts(again.report)}",
     )
-    full = _child("ingest-full", str(warehouse), str(export.json), "bench-json")
+    full = _child(
+        "ingest-full",
+        str(warehouse),
+        str(export.json),
+        str(again.report["dump_id"]),
+        str(again.report["fingerprint"]),
+    )
     add(
         "re-ingest unchanged, via JSON reader",
         full,
@@ -200,8 +222,55 @@ def _read(json_path: Path) -> dict[str, Any]:
     return {"rows": rows, "seconds": time.perf_counter() - started}
 
 
+def _drop(data_dir: Path, export: Path, *, by_path: bool) -> dict[str, Any]:
+    """The ingest path a run takes, for an entry in the inbox (or, ``by_path``, for the
+    export named directly, as ``tg-pipeline ingest <file>`` does)."""
+    from tg_pipeline.ingest import DataPaths, ingest_paths
+    from tg_pipeline.records import ReadOptions
+    from tg_pipeline.warehouse import Warehouse
+
+    paths = DataPaths.under(data_dir)
+    source = export
+    if not by_path:
+        paths.inbox.mkdir(parents=True, exist_ok=True)
+        source = paths.inbox / export.name
+        source.unlink(missing_ok=True)
+        # Dropping is not timed: a link puts the file in the inbox without copying it.
+        os.link(export, source)
+    staged_at: list[float] = []
+    started = time.perf_counter()
+    with Warehouse.open(paths.warehouse) as opened:
+        outcome = ingest_paths(
+            [source],
+            opened,
+            paths,
+            ReadOptions(),
+            on_staged=lambda _: staged_at.append(time.perf_counter()),
+        )
+    seconds = time.perf_counter() - started
+    if outcome.failures or not outcome.ingested:
+        raise RuntimeError(f"ingest failed: {outcome.failures}")
+    staged, result = outcome.ingested[0]
+    return {
+        "rows": result.rows,
+        "seconds": seconds,
+        "staged_seconds": (staged_at[0] - started) if staged_at else 0.0,
+        "new": result.new,
+        "updated": result.updated,
+        "unchanged": result.unchanged,
+        "dump_id": staged.dump_id,
+        "fingerprint": staged.fingerprint,
+    }
+
+
 def _ingest(
-    warehouse: Path, source: Path, dump_id: str, *, backup: bool, recognise: bool = True
+    warehouse: Path,
+    source: Path,
+    dump_id: str,
+    *,
+    backup: bool,
+    recognise: bool = True,
+    fingerprint: str | None = None,
 ) -> dict[str, Any]:
     from tg_pipeline.readers.backup import read_backup
     from tg_pipeline.readers.json_export import read_json_export
@@ -211,7 +280,7 @@ def _ingest(
     record = DumpRecord(
         dump_id=dump_id,
         kind="backup_parquet" if backup else "telegram_json",
-        fingerprint=dump_id,
+        fingerprint=fingerprint or dump_id,
         source=str(source),
         files=[source.name],
     )
@@ -270,18 +339,23 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description="one warehouse measurement (internal)")
     parser.add_argument(
         "--child",
-        choices=("read", "ingest", "ingest-full", "backup", "bare", "restore"),
+        choices=("read", "drop", "ingest", "ingest-full", "backup", "bare", "restore"),
         required=True,
     )
+    parser.add_argument("--by-path", action="store_true")
     parser.add_argument("args", nargs="+")
     ns = parser.parse_args(argv)
     a = ns.args
-    if ns.child == "read":
+    if ns.child == "drop":
+        report = _drop(Path(a[0]), Path(a[1]), by_path=ns.by_path)
+    elif ns.child == "read":
         report = _read(Path(a[0]))
     elif ns.child == "ingest":
         report = _ingest(Path(a[0]), Path(a[1]), a[2], backup=False)
     elif ns.child == "ingest-full":
-        report = _ingest(Path(a[0]), Path(a[1]), a[2], backup=False, recognise=False)
+        report = _ingest(
+            Path(a[0]), Path(a[1]), a[2], backup=False, recognise=False, fingerprint=a[3]
+        )
     elif ns.child == "restore":
         report = _ingest(Path(a[0]), Path(a[1]), "bench-restore", backup=True)
     elif ns.child == "backup":

@@ -22,15 +22,16 @@ from tg_pipeline.errors import DumpError
 from tg_pipeline.readers.detect import (
     Dump,
     DumpKind,
+    copy_dump,
     fingerprint_dump,
     open_dump,
     page_number,
 )
 from tg_pipeline.readers.safezip import ZipLimits
-from tg_pipeline.records import ParquetScan, ReadOptions
+from tg_pipeline.records import BackupScan, ReadOptions
 
 if TYPE_CHECKING:
-    from tg_pipeline.readers.backup import ParquetBackup
+    from tg_pipeline.readers.backup import ScannableBackup
 
 __all__ = [
     "Dump",
@@ -38,6 +39,7 @@ __all__ = [
     "DumpKind",
     "ReadOptions",
     "ZipLimits",
+    "copy_dump",
     "fingerprint_dump",
     "open_dump",
     "page_number",
@@ -50,8 +52,8 @@ _MAX_DETAIL = 300
 def read_dump(dump: Dump, options: ReadOptions | None = None) -> Iterator[pa.RecordBatch]:
     """The dump's records in export order, in batches; raises DumpError on a bad dump.
 
-    A Parquet backup comes back as an iterator that the warehouse can also scan directly
-    (see :class:`.backup.ParquetBackup`); everyone else just iterates it.
+    A Parquet or CSV backup comes back as an iterator that the warehouse can also scan directly
+    (see :class:`.backup.ScannableBackup`); everyone else just iterates it.
 
     Batches stream: the caller must treat what it has received as provisional until the
     iterator is exhausted, because a malformed message further on rejects the whole dump.
@@ -71,11 +73,11 @@ def read_dump(dump: Dump, options: ReadOptions | None = None) -> Iterator[pa.Rec
             return read_html_export(order_pages(dump.files), options)
 
     elif dump.kind in (DumpKind.BACKUP_PARQUET, DumpKind.BACKUP_CSV):
-        from tg_pipeline.readers.backup import ParquetBackup, read_backup
+        from tg_pipeline.readers.backup import ScannableBackup, read_backup
 
         backup = read_backup(dump.files[0], options)
-        if isinstance(backup, ParquetBackup) and dump.extracted_to is None:
-            return _GuardedParquet(dump, backup)
+        if isinstance(backup, ScannableBackup) and dump.extracted_to is None:
+            return _GuardedBackup(dump, backup)
 
         def start() -> Iterable[pa.RecordBatch]:
             return backup
@@ -85,19 +87,19 @@ def read_dump(dump: Dump, options: ReadOptions | None = None) -> Iterator[pa.Rec
     return _guarded(dump, start)
 
 
-class _GuardedParquet(Iterator[pa.RecordBatch]):
-    """A Parquet backup read through :func:`_guarded`, still offering its direct scan.
+class _GuardedBackup(Iterator[pa.RecordBatch]):
+    """A backup read through :func:`_guarded`, still offering its direct scan.
 
     Only a backup read in place is offered for scanning: rows read from a ``.zip`` are
     relabelled on the way (see :func:`_relabel`), which a direct scan would skip.
     """
 
-    def __init__(self, dump: Dump, backup: ParquetBackup) -> None:
+    def __init__(self, dump: Dump, backup: ScannableBackup) -> None:
         self._dump = dump
         self._backup = backup
         self._batches = _guarded(dump, lambda: backup)
 
-    def __iter__(self) -> _GuardedParquet:
+    def __iter__(self) -> _GuardedBackup:
         return self
 
     def __next__(self) -> pa.RecordBatch:
@@ -107,11 +109,8 @@ class _GuardedParquet(Iterator[pa.RecordBatch]):
         self._batches.close()
         self._backup.close()
 
-    def scan_parquet(self) -> ParquetScan | None:
-        return self._backup.scan_parquet()
-
-    def scan_failed(self, exc: Exception) -> DumpError:
-        return self._backup.scan_failed(exc)
+    def direct_scan(self) -> BackupScan | None:
+        return self._backup.direct_scan()
 
 
 def _guarded(dump: Dump, start: Callable[[], Iterable[pa.RecordBatch]]) -> Iterator[pa.RecordBatch]:

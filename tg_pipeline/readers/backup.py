@@ -11,14 +11,21 @@ NULL and a quoted empty cell (``""``) is the empty string, which is how
 When the backup's manifest (``<file>.manifest.json``) sits next to it, the row count read
 must match it, which catches a file cut off exactly at a row boundary.
 
-A Parquet backup is also offered to the warehouse as a file DuckDB can scan itself
-(:meth:`ParquetBackup.scan_parquet`): restoring then skips the round trip through Python
-batches, which is most of a restore's cost. The footer is checked the same way first, and
-DuckDB's own read errors become the same DumpError (:meth:`ParquetBackup.scan_failed`).
+A .parquet or .csv backup is also offered to the warehouse as a scan
+(:meth:`ScannableBackup.direct_scan`) that DuckDB inserts in one statement across threads:
+restoring then skips the rounds of Python batches, which are most of a restore's cost.
+DuckDB reads a Parquet file itself; a CSV file comes as the batch reader's own Arrow
+stream. The batches stay the authority on what a file holds: whatever the scan cannot
+vouch for (a file the reader rejects, a key twice or outside the range the file's ends
+promise) makes the warehouse read the batches instead, which restore the file or raise the
+DumpError naming the place. A .csv.gz keeps to batches: its last row, which bounds its
+keys, is reached only by inflating all of it.
 """
 
 from __future__ import annotations
 
+import csv
+import io
 import re
 from collections.abc import Iterator
 from pathlib import Path
@@ -35,7 +42,7 @@ from tg_pipeline.records import (
     FIELD_NAMES,
     MESSAGE_SCHEMA,
     SCHEMA_VERSION,
-    ParquetScan,
+    BackupScan,
     ReadOptions,
 )
 
@@ -70,17 +77,16 @@ def read_backup(path: Path, options: ReadOptions) -> Iterator[pa.RecordBatch]:
     where the caller reads it, like every other reader.
     """
     path = Path(path)
-    if path.name.lower().endswith(".parquet"):
-        return ParquetBackup(path, options)
+    if path.name.lower().endswith((".parquet", ".csv")):
+        return ScannableBackup(path, options)
     return _read_batches(path, options)
 
 
-class ParquetBackup(Iterator[pa.RecordBatch]):
-    """A Parquet backup: batches for every consumer, or a direct scan for the warehouse.
+class ScannableBackup(Iterator[pa.RecordBatch]):
+    """A .parquet or .csv backup: batches for every consumer, or a scan for the warehouse.
 
-    Both ways apply the same checks; the scan takes them from the footer (schema version,
-    column types, required columns' null counts, the manifest's row count), and falls back
-    to batches when the footer cannot vouch for a check.
+    The scan promises what the file's cheap parts say (a Parquet footer; a CSV header and
+    its first and last rows), and is None when they cannot vouch for a direct insert.
     """
 
     def __init__(self, path: Path, options: ReadOptions) -> None:
@@ -88,7 +94,7 @@ class ParquetBackup(Iterator[pa.RecordBatch]):
         self._options = options
         self._batches: Iterator[pa.RecordBatch] | None = None
 
-    def __iter__(self) -> ParquetBackup:
+    def __iter__(self) -> ScannableBackup:
         return self
 
     def __next__(self) -> pa.RecordBatch:
@@ -101,7 +107,7 @@ class ParquetBackup(Iterator[pa.RecordBatch]):
         if close is not None:
             close()
 
-    def __enter__(self) -> ParquetBackup:
+    def __enter__(self) -> ScannableBackup:
         return self
 
     def __exit__(
@@ -112,59 +118,154 @@ class ParquetBackup(Iterator[pa.RecordBatch]):
     ) -> None:
         self.close()
 
-    def scan_parquet(self) -> ParquetScan | None:
-        """The file as a scan, or None when only batches can check it (then read those)."""
+    def direct_scan(self) -> BackupScan | None:
+        """The file as a scan, or None when only batches can read it (then read those)."""
         path = self.path
         if not path.is_file():
             raise DumpError("backup file not found", file=path)
-        file = _open_parquet(path)
-        if self._batches is not None or not file.schema_arrow.equals(MESSAGE_SCHEMA):
+        if self._batches is not None:
             return None
-        meta = file.metadata
-        expected = _manifest_rows(path)
-        if expected is not None and meta.num_rows != expected:
-            raise DumpError(
-                f"holds {meta.num_rows} rows but its manifest says {expected}; "
-                "the file is incomplete",
-                file=path,
-                position="footer",
-            )
-        # The schema matched, so the required columns are stored as Parquet REQUIRED
-        # columns, which cannot hold a null; only the keys' statistics are needed.
-        bounds: dict[str, list[int]] = {}
-        chat_id_nulls = 0
-        for group in range(meta.num_row_groups):
-            row_group = meta.row_group(group)
-            for name in ("chat_id", "message_id"):
-                column = row_group.column(file.schema_arrow.get_field_index(name))
-                stats = column.statistics
-                if stats is None or not stats.has_null_count:
-                    return None
-                if name == "chat_id":
-                    chat_id_nulls += stats.null_count
-                if row_group.num_rows == stats.null_count:
-                    continue
-                if not stats.has_min_max:
-                    return None
-                low, high = bounds.setdefault(name, [stats.min, stats.max])
-                bounds[name] = [min(low, stats.min), max(high, stats.max)]
-        if "message_id" not in bounds:
-            return None
-        chats = bounds.get("chat_id", [0, 0])
-        return ParquetScan(
-            path=str(path),
-            rows=meta.num_rows,
-            chat_id_nulls=chat_id_nulls,
-            chat_id_min=chats[0],
-            chat_id_max=chats[1],
-            message_id_min=bounds["message_id"][0],
-            message_id_max=bounds["message_id"][1],
-        )
+        if backup_format(path) == "parquet":
+            return _parquet_scan(path)
+        return _csv_scan(path, self._options)
 
-    def scan_failed(self, exc: Exception) -> DumpError:
-        """DuckDB's error reading the file, told the way the batch reader tells it."""
-        detail = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
-        return DumpError(f"corrupt data: {detail}", file=self.path, position="row data")
+
+def _sql_text(value: str) -> str:
+    return "'" + value.replace("'", "''") + "'"
+
+
+def _parquet_scan(path: Path) -> BackupScan | None:
+    file = _open_parquet(path)
+    if not file.schema_arrow.equals(MESSAGE_SCHEMA):
+        return None
+    meta = file.metadata
+    expected = _manifest_rows(path)
+    if expected is not None and meta.num_rows != expected:
+        raise DumpError(
+            f"holds {meta.num_rows} rows but its manifest says {expected}; the file is incomplete",
+            file=path,
+            position="footer",
+        )
+    # The schema matched, so the required columns are stored as Parquet REQUIRED columns,
+    # which cannot hold a null; only the keys' statistics are needed. A row without a chat
+    # id needs the warehouse to resolve one, which only batches get.
+    bounds: dict[str, list[int]] = {}
+    for group in range(meta.num_row_groups):
+        row_group = meta.row_group(group)
+        for name in ("chat_id", "message_id"):
+            column = row_group.column(file.schema_arrow.get_field_index(name))
+            stats = column.statistics
+            if stats is None or not stats.has_null_count or not stats.has_min_max:
+                return None
+            if name == "chat_id" and stats.null_count:
+                return None
+            low, high = bounds.setdefault(name, [stats.min, stats.max])
+            bounds[name] = [min(low, stats.min), max(high, stats.max)]
+    if "message_id" not in bounds:
+        return None
+    chats, ids = bounds["chat_id"], bounds["message_id"]
+    return BackupScan(
+        relation=f"read_parquet({_sql_text(str(path))})",
+        rows=meta.num_rows,
+        first_key=(chats[0], ids[0]),
+        last_key=(chats[1], ids[1]),
+        message_ids=(ids[0], ids[1]),
+    )
+
+
+_KEY_CELL = re.compile(r"-?[0-9]+")
+_CHAT_ID = FIELD_NAMES.index("chat_id")
+_MESSAGE_ID = FIELD_NAMES.index("message_id")
+
+#: The last row of a CSV backup is read from the end of the file, from this many bytes on,
+#: four times more at a time up to the most; a last row longer than that leaves the file
+#: to batches.
+_TAIL_BYTES = 1 << 16
+_TAIL_BYTES_MOST = 1 << 24
+
+
+def _csv_scan(path: Path, options: ReadOptions) -> BackupScan | None:
+    """A CSV backup as a scan: its own batches as one Arrow stream, its key range taken
+    from its first and last rows.
+
+    The stream is the batch reader itself, so every cell is typed and checked exactly as
+    in batches, and a file it rejects fails the insert. DuckDB's own CSV reader would be
+    slower here, and reads some cells otherwise (``+5``, ``5.5``, a time without offset,
+    spaces around a quoted value, a row with trailing empty cells). The backup writer
+    writes rows in key order, so the two end rows bound every key; a file not in that
+    order shows when the upsert checks the inserted rows.
+    """
+    head = _csv_head(path)
+    if head is None or head[0] != list(FIELD_NAMES):
+        return None
+    first_key = _key(head[1])
+    last = _csv_last_row(path)
+    last_key = _key(last) if last is not None else None
+    if first_key is None or last_key is None:
+        return None
+    return BackupScan(
+        relation=pa.RecordBatchReader.from_batches(MESSAGE_SCHEMA, _read_batches(path, options)),
+        rows=_manifest_rows(path),
+        first_key=first_key,
+        last_key=last_key,
+    )
+
+
+def _key(row: list[str]) -> tuple[int, int] | None:
+    if len(row) != len(FIELD_NAMES):
+        return None
+    chat_id, message_id = row[_CHAT_ID], row[_MESSAGE_ID]
+    if not (_KEY_CELL.fullmatch(chat_id) and _KEY_CELL.fullmatch(message_id)):
+        return None
+    return int(chat_id), int(message_id)
+
+
+def _csv_head(path: Path) -> tuple[list[str], list[str]] | None:
+    """The header and the first data row, or None when the file has no whole one."""
+    try:
+        with path.open(encoding="utf-8-sig", errors="replace", newline="") as text:
+            rows = (row for row in csv.reader(text, strict=True) if row)
+            header = next(rows, None)
+            first = next(rows, None)
+    except csv.Error:
+        return None
+    if header is None or first is None:
+        return None
+    return header, first
+
+
+def _csv_last_row(path: Path) -> list[str] | None:
+    """The last data row, found from the end of the file.
+
+    In RFC 4180 every quote inside a quoted value is doubled, so a line break lies outside
+    quotes, between two rows, exactly when an even number of quotes follows it; the last
+    such line break starts the last row, however many line breaks its values hold.
+    """
+    size = path.stat().st_size
+    want = _TAIL_BYTES
+    with path.open("rb") as raw:
+        while True:
+            start = max(0, size - want)
+            raw.seek(start)
+            tail = raw.read().rstrip(b"\r\n")
+            quotes, end = 0, len(tail)
+            while (at := max(tail.rfind(b"\n", 0, end), tail.rfind(b"\r", 0, end))) >= 0:
+                quotes += tail.count(b'"', at + 1, end)
+                if quotes % 2 == 0:
+                    return _only_row(tail[at + 1 :])
+                end = at
+            if start == 0 or want >= _TAIL_BYTES_MOST:
+                return None
+            want *= 4
+
+
+def _only_row(data: bytes) -> list[str] | None:
+    text = io.StringIO(data.decode("utf-8", errors="replace"), newline="")
+    try:
+        rows = [row for row in csv.reader(text, strict=True) if row]
+    except csv.Error:
+        return None
+    return rows[0] if len(rows) == 1 and len(rows[0]) == len(FIELD_NAMES) else None
 
 
 def _open_parquet(path: Path) -> pq.ParquetFile:

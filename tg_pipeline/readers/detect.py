@@ -41,7 +41,7 @@ from pathlib import Path
 import pyarrow as pa
 
 from tg_pipeline.errors import DumpError
-from tg_pipeline.readers.fingerprint import FileDigest, combine, iter_chunks
+from tg_pipeline.readers.fingerprint import CHUNK_SIZE, FileDigest, combine, iter_chunks
 from tg_pipeline.readers.safezip import SafeZip, ZipLimits
 from tg_pipeline.records import FIELD_NAMES
 
@@ -74,6 +74,10 @@ class Dump:
     notes: tuple[str, ...] = ()
     #: The temporary folder a ``.zip`` was extracted into; None for folders and files.
     extracted_to: Path | None = None
+    #: Each content file's name relative to the dump (as inside the zip or folder, or the
+    #: bare file's own name) and its digest, in the order of ``files``.
+    names: tuple[str, ...] = ()
+    digests: tuple[FileDigest, ...] = ()
 
     def display_path(self, path: str | Path) -> str:
         """How to name a content file to a user: inside the zip, not in a temp folder."""
@@ -617,6 +621,20 @@ def open_dump(path: str | Path, *, limits: ZipLimits | None = None) -> Iterator[
     yield _inspect_local(source)
 
 
+def copy_dump(path: str | Path, dest: Path, *, limits: ZipLimits | None = None) -> Dump:
+    """Detect ``path`` and write its content files under ``dest`` as they are checked and
+    fingerprinted; ``dest`` then holds exactly those files, under :attr:`Dump.names`.
+
+    A raw copy made this way reads every byte once. Fingerprinting first and copying
+    afterwards reads a large export twice, which was most of the time staging took.
+    The returned dump describes the source, as :func:`open_dump` would.
+    """
+    source = Path(path)
+    if _is_zip(source):
+        return _inspect_zip(source, limits, dest, companions=False)
+    return _inspect_local(source, copy_to=dest)
+
+
 def fingerprint_dump(path: str | Path, *, limits: ZipLimits | None = None) -> str:
     """The fingerprint :func:`open_dump` would give, without extracting a ``.zip`` to disk.
 
@@ -628,10 +646,16 @@ def fingerprint_dump(path: str | Path, *, limits: ZipLimits | None = None) -> st
     return _inspect_local(source).fingerprint
 
 
-def _inspect_local(source: Path) -> Dump:
+def _inspect_local(source: Path, copy_to: Path | None = None) -> Dump:
     tree, selection = _local_selection(source)
     files = tuple(tree.joinpath(*name.split("/")) for name in selection.names)
-    digests = [check_file(f, selection.fmt) for f in files]
+    if copy_to is None:
+        digests = [check_file(f, selection.fmt) for f in files]
+    else:
+        digests = [
+            _check_and_copy(f, copy_to.joinpath(*name.split("/")), selection.fmt)
+            for f, name in zip(files, selection.names, strict=True)
+        ]
     return Dump(
         source=source,
         root=tree / selection.base if selection.base else tree,
@@ -640,11 +664,44 @@ def _inspect_local(source: Path) -> Dump:
         fingerprint=combine(digests),
         total_bytes=sum(d.size for d in digests),
         notes=selection.notes,
+        names=selection.names,
+        digests=tuple(digests),
     )
 
 
-def _inspect_zip(source: Path, limits: ZipLimits | None, extract_to: Path | None) -> Dump:
-    """Check, fingerprint and (when ``extract_to`` is given) extract a zip's content."""
+def _check_and_copy(path: Path, target: Path, fmt: Format) -> FileDigest:
+    """:func:`check_file` that also writes what it reads to ``target``.
+
+    Only a failure to read the source is the dump's fault (a DumpError); one writing the
+    copy (a full disk) is raised as it is, so the dump is not quarantined for it.
+    """
+    check = ContentCheck(fmt, str(path))
+    target.parent.mkdir(parents=True, exist_ok=True)
+    with target.open("xb") as out:
+        try:
+            chunks = path.open("rb")
+        except OSError as exc:
+            raise DumpError(f"cannot read the file: {exc.strerror or exc}", file=path) from None
+        with chunks:
+            while True:
+                try:
+                    chunk = chunks.read(CHUNK_SIZE)
+                except OSError as exc:
+                    raise DumpError(
+                        f"cannot read the file: {exc.strerror or exc}", file=path
+                    ) from None
+                if not chunk:
+                    break
+                check.feed(chunk)
+                out.write(chunk)
+    return check.finish()
+
+
+def _inspect_zip(
+    source: Path, limits: ZipLimits | None, extract_to: Path | None, *, companions: bool = True
+) -> Dump:
+    """Check, fingerprint and (when ``extract_to`` is given) extract a zip's content, and
+    with ``companions`` the files read beside it (a backup's manifest)."""
     digests: list[FileDigest] = []
     with SafeZip(source, limits) as archive:
         selection = _zip_selection(archive)
@@ -661,7 +718,7 @@ def _inspect_zip(source: Path, limits: ZipLimits | None, extract_to: Path | None
                         check.feed(chunk)
                         out.write(chunk)
             digests.append(check.finish())
-        if extract_to is not None and selection.companions:
+        if extract_to is not None and companions and selection.companions:
             for name, chunks in archive.iter_members(selection.companions):
                 target = extract_to.joinpath(*name.split("/"))
                 with target.open("xb") as out:
@@ -677,4 +734,6 @@ def _inspect_zip(source: Path, limits: ZipLimits | None, extract_to: Path | None
         total_bytes=sum(d.size for d in digests),
         notes=selection.notes,
         extracted_to=extract_to,
+        names=selection.names,
+        digests=tuple(digests),
     )

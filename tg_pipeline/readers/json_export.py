@@ -249,7 +249,11 @@ def _pool_context() -> multiprocessing.context.BaseContext:
     if "fork" in methods and threading.active_count() == 1:
         return multiprocessing.get_context("fork")
     if "forkserver" in methods:
-        return multiprocessing.get_context("forkserver")
+        context = multiprocessing.get_context("forkserver")
+        # Workers forked from a server that already imported the reader share those pages
+        # with it and with each other, instead of each importing pyarrow on its own.
+        context.set_forkserver_preload([__name__])
+        return context
     return multiprocessing.get_context("spawn")
 
 
@@ -340,6 +344,9 @@ def read_piece(
         return None
     if not first and parts and parts[0].column(_TIME_SOURCE)[0].as_py() == "inferred":
         return None
+    # A worker reads piece after piece; Arrow's allocator would otherwise keep the scratch
+    # memory of its builders (tens of MB per worker) for the life of the pool.
+    pa.default_memory_pool().release_unused()
     return parts, reader.repaired
 
 

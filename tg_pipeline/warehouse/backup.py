@@ -4,14 +4,25 @@ A backup holds exactly the record columns (:data:`tg_pipeline.records.FIELD_NAME
 order ``(chat_id, message_id)``, so restoring it through the ordinary upsert gives the same
 table back.
 
-Key order without one big sort: the keys alone are sorted once to find the boundaries of
-key ranges (a whole number per row group, at most 50k rows each), then each range is
-selected (pruned by zone maps) and appended to the file. Messages are stored in the
-order dumps list them, which is key order, so a range read in storage order usually
-needs no sort; one that does is sorted on its own in Arrow. A sort of the whole wide
-table would cost several times a plain COPY and spill under the memory limit; this
-stays close to COPY speed in bounded memory. DuckDB fetches the next range on a helper
-thread while the current one is written.
+Key order without one big sort. Dumps list messages in key order, so a table filled one
+dump at a time is usually stored in key order: a scan of the two key columns checks
+that (a few hundredths of a second for a million rows), and then the backup is one plain
+scan in storage order, checked again batch by batch as it passes. Otherwise the keys
+alone are sorted once to find the boundaries of key ranges (a whole number per row
+group, at most 25k rows each), and each range is selected (pruned by zone maps) and,
+if it comes back out of order, sorted on its own in Arrow. A sort of the whole wide
+table would cost several times a plain COPY and fails under the memory limit.
+
+Speed. Encoding the Parquet file (zstd, in Arrow) runs on one thread and is most of a
+Parquet backup's time, so the rest is arranged around it: DuckDB reads on the other core
+(one DuckDB thread; a second only competes with the encoder), a whole row group ahead,
+so the encoder never waits for the next; dictionary pages and statistics are kept to
+the columns where they pay. DuckDB's own ``COPY … (FORMAT parquet)`` encodes on all
+threads but cannot write this file: it fills row groups in whole 2048-row vectors, so
+the size asked for is only a minimum (100,352 rows for 100k); it marks columns required
+or optional by the data rather than by :data:`~tg_pipeline.records.MESSAGE_SCHEMA` (so a
+restore could not scan the file directly); and under the warehouse's memory limit it
+runs out of memory on two threads and is several times slower on one.
 
 The sha256 is computed as the bytes are written. Files are written under a temporary
 name in the destination folder, fsynced, then linked into place (a link never replaces
@@ -31,7 +42,7 @@ import hashlib
 import io
 import os
 import re
-from collections.abc import Iterable, Iterator
+from collections.abc import Generator, Iterable, Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
@@ -55,9 +66,20 @@ from tg_pipeline.warehouse.columns import RECORD_COLUMNS, row_hash_sql
 from tg_pipeline.warehouse.prefetch import Prefetch
 
 FORMATS = ("parquet", "csv")
-_FETCH_ROWS = 32_768
-_RANGE_ROWS = 50_000
+#: Rows per batch from DuckDB: DuckDB's own buffering while streaming to Arrow grows with
+#: the batch, and larger batches read no faster.
+_FETCH_ROWS = 8_192
+#: Rows per key range when the table is not stored in key order: a range is read whole
+#: and possibly sorted, so it sets that path's memory; 25k read as fast as 50k.
+_RANGE_ROWS = 25_000
 _BACKUP_MEMORY_LIMIT = "64MB"
+#: zstd's fastest positive level: level 3 costs about a tenth more encoding for a file
+#: about 6% smaller, and negative levels save little time on these texts for a much
+#: larger file.
+_ZSTD_LEVEL = 1
+#: How many tables the reader may hold ready for the CSV writer, which takes them one by
+#: one: a few smooth out the two sides; more only hold memory.
+_CSV_TABLES_AHEAD = 4
 _KEY_ORDER = [("chat_id", "ascending"), ("message_id", "ascending")]
 _NAME = re.compile(r"^messages-(\d{8}T\d{12}Z)-([0-9a-f]{12})\.(parquet|csv)$")
 #: Columns with few distinct values; dictionary pages for the others (texts, JSON, ids,
@@ -119,24 +141,51 @@ def _select_list(fmt: str) -> str:
     )
 
 
+def _stored_in_key_order(con: duckdb.DuckDBPyConnection) -> bool:
+    """Whether a plain scan yields the rows in key order. Only the two key columns are
+    read: a few hundredths of a second for a million rows."""
+    last: tuple[int, int] | None = None
+    with con.sql("SELECT chat_id, message_id FROM messages").to_arrow_reader(_FETCH_ROWS) as keys:
+        for batch in keys:
+            if not _continues(last, batch):
+                return False
+            last = _last_key(batch)
+    return True
+
+
+def _stored_order(con: duckdb.DuckDBPyConnection, select: str) -> Generator[pa.Table, None, None]:
+    """The rows as stored. The key order found by :func:`_stored_in_key_order` is
+    checked again on the way, so the file is in key order whatever the scan does."""
+    last: tuple[int, int] | None = None
+    with con.sql(f"SELECT {select} FROM messages").to_arrow_reader(_FETCH_ROWS) as reader:
+        for batch in reader:
+            if not _continues(last, batch):
+                raise TgPipelineError("messages did not come back in key order; no backup made")
+            last = _last_key(batch)
+            yield pa.Table.from_batches([batch])
+
+
 def _range_starts(con: duckdb.DuckDBPyConnection, size: int) -> list[tuple[int, int]]:
     """Every ``size``-th key in key order: where each range starts. The keys stream
     through sorted (DuckDB spills the sort if it must), never held all at once."""
-    reader = con.sql("SELECT chat_id, message_id FROM messages ORDER BY chat_id, message_id")
+    query = con.sql("SELECT chat_id, message_id FROM messages ORDER BY chat_id, message_id")
     starts: list[tuple[int, int]] = []
     seen = 0
-    for batch in reader.to_arrow_reader(_FETCH_ROWS):
-        picks = pa.array(range((-seen) % size, batch.num_rows, size), pa.int64())
-        if len(picks):
-            keys = batch.take(picks)
-            starts.extend(zip(keys.column(0).to_pylist(), keys.column(1).to_pylist(), strict=True))
-        seen += batch.num_rows
+    with query.to_arrow_reader(_FETCH_ROWS) as reader:
+        for batch in reader:
+            picks = pa.array(range((-seen) % size, batch.num_rows, size), pa.int64())
+            if len(picks):
+                keys = batch.take(picks)
+                starts.extend(
+                    zip(keys.column(0).to_pylist(), keys.column(1).to_pylist(), strict=True)
+                )
+            seen += batch.num_rows
     return starts
 
 
 def _ranges(
     con: duckdb.DuckDBPyConnection, starts: list[tuple[int, int]], select: str
-) -> Iterator[pa.Table]:
+) -> Generator[pa.Table, None, None]:
     for i, (lo_chat, lo_msg) in enumerate(starts):
         if i + 1 < len(starts):
             hi_chat, hi_msg = starts[i + 1]
@@ -158,6 +207,34 @@ def _ranges(
         yield chunk if _in_key_order(chunk) else chunk.take(pc.sort_indices(chunk, _KEY_ORDER))
 
 
+def _key_ordered(
+    con: duckdb.DuckDBPyConnection, select: str, row_group_size: int
+) -> tuple[Generator[pa.Table, None, None], int]:
+    """The rows in key order as tables, and the most rows one table holds: one scan
+    when the table is stored in key order, else key ranges (see the module docstring)."""
+    if _stored_in_key_order(con):
+        return _stored_order(con, select), _FETCH_ROWS
+    # A whole number of ranges per row group keeps them from being cut.
+    parts = -(-row_group_size // _RANGE_ROWS)
+    size = -(-row_group_size // parts)
+    return _ranges(con, _range_starts(con, size), select), size
+
+
+def _continues(last: tuple[int, int] | None, batch: pa.RecordBatch) -> bool:
+    """Whether ``batch`` is in key order and starts after the key ``last``."""
+    if not batch.num_rows:
+        return True
+    first = (batch.column("chat_id")[0].as_py(), batch.column("message_id")[0].as_py())
+    return (last is None or last < first) and _in_key_order(pa.Table.from_batches([batch]))
+
+
+def _last_key(batch: pa.RecordBatch) -> tuple[int, int] | None:
+    if not batch.num_rows:
+        return None
+    n = batch.num_rows - 1
+    return batch.column("chat_id")[n].as_py(), batch.column("message_id")[n].as_py()
+
+
 def _in_key_order(table: pa.Table) -> bool:
     """Whether (chat_id, message_id) strictly increases down the table."""
     if table.num_rows < 2:
@@ -175,6 +252,15 @@ def _as_schema(table: pa.Table, schema: pa.Schema) -> pa.Table:
     return pa.Table.from_arrays([table.column(f.name).cast(f.type) for f in schema], schema=schema)
 
 
+def _conformed(tables: Generator[pa.Table, None, None], schema: pa.Schema) -> Iterator[pa.Table]:
+    """``tables`` in ``schema``, on the reader's thread, which has time to spare. Closing
+    this closes ``tables`` too: a scan left open would refuse the connection any further
+    statement, even the ROLLBACK after a failed write."""
+    with contextlib.closing(tables):
+        for table in tables:
+            yield _as_schema(table, schema)
+
+
 def _csv_schema() -> pa.Schema:
     return pa.schema(
         [
@@ -186,9 +272,16 @@ def _csv_schema() -> pa.Schema:
 
 @contextlib.contextmanager
 def _backup_settings(con: duckdb.DuckDBPyConnection) -> Iterator[None]:
-    """Scan in storage order (see the module docstring), and with a small buffer pool: a
-    backup only scans, and the memory is better left to the row group being written."""
-    wanted = {"preserve_insertion_order": "true", "memory_limit": f"'{_BACKUP_MEMORY_LIMIT}'"}
+    """Scan in storage order (see the module docstring), with a small buffer pool and on
+    one thread. A backup only scans, and the memory is better left to the row groups in
+    flight. The encoder keeps a core busy; a second DuckDB thread would compete with it,
+    and keeping storage order across two threads costs half as much CPU again as one
+    thread reading alone."""
+    wanted = {
+        "preserve_insertion_order": "true",
+        "memory_limit": f"'{_BACKUP_MEMORY_LIMIT}'",
+        "threads": "1",
+    }
     before = {name: con.execute("SELECT current_setting(?)", [name]).fetchall() for name in wanted}
     for name, value in wanted.items():
         con.execute(f"SET {name} = {value}")
@@ -200,7 +293,8 @@ def _backup_settings(con: duckdb.DuckDBPyConnection) -> Iterator[None]:
 
 
 def _row_groups(chunks: Iterable[pa.Table], size: int) -> Iterator[pa.Table]:
-    """Re-cut key-range chunks into tables of exactly ``size`` rows (the last one less)."""
+    """Re-cut tables in key order into tables of exactly ``size`` rows (the last one
+    less). Only slices and lists of chunks: no row is copied."""
     pending: list[pa.Table] = []
     held = 0
     for chunk in chunks:
@@ -217,45 +311,58 @@ def _row_groups(chunks: Iterable[pa.Table], size: int) -> Iterator[pa.Table]:
 
 def _write(
     con: duckdb.DuckDBPyConnection,
-    tmp: _HashingFile,
+    sink: _HashingFile,
     fmt: str,
     rows: int,
     row_group_size: int,
     created: datetime,
 ) -> None:
-    # Ranges smaller than a row group keep less data in flight: one range queued, one
-    # being read, and at most a row group's worth being written. A whole number of them
-    # per row group avoids re-cutting.
-    parts = -(-row_group_size // _RANGE_ROWS)
-    starts = _range_starts(con, -(-row_group_size // parts))
-    ranges = _ranges(con, starts, _select_list(fmt))
-    with Prefetch(ranges, depth=1) as chunks:
-        if fmt == "parquet":
-            meta = dict(MESSAGE_SCHEMA.metadata or {})
-            meta[SCHEMA_VERSION_KEY] = str(SCHEMA_VERSION).encode()
-            meta[ROW_COUNT_KEY] = str(rows).encode()
-            meta[b"tg_pipeline.order"] = b"chat_id,message_id"
-            meta[b"tg_pipeline.created_at"] = created.isoformat().encode()
-            schema = MESSAGE_SCHEMA.with_metadata(meta)
-            with pq.ParquetWriter(
-                pa.PythonFile(tmp, mode="w"),
-                schema,
-                compression="zstd",
-                use_dictionary=list(_DICTIONARY_COLUMNS),
-                write_statistics=list(_STATISTICS_COLUMNS),
-            ) as writer:
-                for group in _row_groups(chunks, row_group_size):
-                    writer.write_table(_as_schema(group, schema), row_group_size=row_group_size)
-                if not starts:
-                    writer.write_table(schema.empty_table())
-        else:
-            schema = _csv_schema()
-            options = pacsv.WriteOptions(include_header=True, eol="\r\n", batch_size=8192)
-            with pacsv.CSVWriter(
-                pa.PythonFile(tmp, mode="w"), schema, write_options=options
-            ) as writer:
-                for chunk in chunks:
-                    writer.write_table(_as_schema(chunk, schema))
+    schema = _parquet_schema(rows, created) if fmt == "parquet" else _csv_schema()
+    ordered, most = _key_ordered(con, _select_list(fmt), row_group_size)
+    conformed = _conformed(ordered, schema)
+    if fmt == "parquet":
+        # A row group is encoded at once: with a whole one read ahead, the encoder, the
+        # slowest part of a backup, never waits for the next.
+        with Prefetch(conformed, depth=-(-row_group_size // most) + 1) as tables:
+            _write_parquet(sink, schema, tables, row_group_size)
+    else:
+        with Prefetch(conformed, depth=_CSV_TABLES_AHEAD) as tables:
+            _write_csv(sink, schema, tables)
+
+
+def _parquet_schema(rows: int, created: datetime) -> pa.Schema:
+    meta = dict(MESSAGE_SCHEMA.metadata or {})
+    meta[SCHEMA_VERSION_KEY] = str(SCHEMA_VERSION).encode()
+    meta[ROW_COUNT_KEY] = str(rows).encode()
+    meta[b"tg_pipeline.order"] = b"chat_id,message_id"
+    meta[b"tg_pipeline.created_at"] = created.isoformat().encode()
+    return MESSAGE_SCHEMA.with_metadata(meta)
+
+
+def _write_parquet(
+    sink: _HashingFile, schema: pa.Schema, tables: Iterable[pa.Table], row_group_size: int
+) -> None:
+    with pq.ParquetWriter(
+        pa.PythonFile(sink, mode="w"),
+        schema,
+        compression="zstd",
+        compression_level=_ZSTD_LEVEL,
+        use_dictionary=list(_DICTIONARY_COLUMNS),
+        write_statistics=list(_STATISTICS_COLUMNS),
+    ) as writer:
+        written = 0
+        for group in _row_groups(tables, row_group_size):
+            writer.write_table(group, row_group_size=row_group_size)
+            written += group.num_rows
+        if not written:
+            writer.write_table(schema.empty_table())
+
+
+def _write_csv(sink: _HashingFile, schema: pa.Schema, tables: Iterable[pa.Table]) -> None:
+    options = pacsv.WriteOptions(include_header=True, eol="\r\n", batch_size=8192)
+    with pacsv.CSVWriter(pa.PythonFile(sink, mode="w"), schema, write_options=options) as writer:
+        for table in tables:
+            writer.write_table(table)
 
 
 class _HashingFile(io.RawIOBase):
@@ -287,9 +394,11 @@ class _HashingFile(io.RawIOBase):
 
     def close(self) -> None:
         if not self._file.closed:
-            self._file.flush()
-            os.fsync(self._file.fileno())
-            self._file.close()
+            try:
+                self._file.flush()
+                os.fsync(self._file.fileno())
+            finally:
+                self._file.close()
         super().close()
 
 
@@ -355,7 +464,10 @@ def write_backup(
             con.execute("COMMIT")
         except BaseException:
             con.execute("ROLLBACK")
-            sink.close()
+            # The write already failed; a close that fails too (the same full disk) must
+            # not keep the half-written file from being removed.
+            with contextlib.suppress(OSError):
+                sink.close()
             tmp.unlink(missing_ok=True)
             raise
     try:

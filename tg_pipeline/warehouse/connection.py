@@ -146,6 +146,9 @@ def connect(
             time.sleep(min(delay, left))
             delay = min(delay * 2, 0.5)
     con.execute("SET TimeZone = 'UTC'")
+    # Long statements (a migration, a restore) would otherwise draw a bar on stderr, which
+    # ends up in run logs as noise.
+    con.execute("SET enable_progress_bar = false")
     return con
 
 

@@ -41,7 +41,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from tg_pipeline.errors import TgPipelineError
-from tg_pipeline.records import MESSAGE_SCHEMA, ParquetScan
+from tg_pipeline.records import MESSAGE_SCHEMA, BackupScan
 from tg_pipeline.warehouse.columns import (
     RECORD_COLUMNS,
     SURROGATE_CEILING,
@@ -58,26 +58,37 @@ _BATCH_VIEW = "_tg_batch"
 
 #: Rows applied per round: several reader batches, so the per-statement overhead is paid
 #: rarely, while the Arrow data held at once stays a few tens of MB.
-GROUP_ROWS = 100_000
+GROUP_ROWS = 50_000
 
-#: A direct Parquet scan has no reader thread beside it, so DuckDB takes both cores. It
-#: compresses the wide text columns while it inserts; with 128MB it spills and runs about
-#: half as fast, while 320MB keeps a 1M-row restore under 500 MB of RSS.
+#: A direct scan of a backup file has no reader thread beside it, so DuckDB takes both
+#: cores. It compresses the wide text columns while it inserts; with 128MB it spills and
+#: runs about half as fast, while 320MB keeps a 1M-row restore under 500 MB of RSS.
 SCAN_THREADS = 2
 SCAN_MEMORY_LIMIT = "320MB"
 
-#: DuckDB's errors that are the warehouse's own, not the scanned file's: everything else
-#: raised during a direct scan (a decoding failure can be a bare ``duckdb.Error``) means
-#: the file could not be read.
+#: DuckDB's errors that are the warehouse's own, not the scanned file's. Everything else
+#: raised during a direct scan (a decoding failure can be a bare ``duckdb.Error``; a NULL
+#: where a record needs a value breaks a NOT NULL constraint) says the scan could not take
+#: the file as it is, and the batch reader gets to say why, or to read it after all.
 _WAREHOUSE_ERRORS = (
     duckdb.OutOfMemoryException,
     duckdb.TransactionException,
     duckdb.CatalogException,
-    duckdb.ConstraintException,
     duckdb.InterruptException,
     duckdb.FatalException,
     duckdb.InternalException,
 )
+
+#: What a scanned file's key range holds once its rows are in: ``$1``..``$6`` as in
+#: ``_STORED_IN_RANGE``. The range held no stored row before, so a file that kept its
+#: promises has all its rows there, each key once.
+_SCANNED_KEYS = """
+SELECT count(*), count(DISTINCT (chat_id, message_id)) FROM messages
+WHERE chat_id BETWEEN $1 AND $2 AND message_id BETWEEN $5 AND $6
+  AND (chat_id, message_id) >= ($1, $3) AND (chat_id, message_id) <= ($2, $4)
+"""
+
+_ANY_MESSAGE_ID = (-(1 << 63), (1 << 63) - 1)
 
 _STORED_COLUMNS = (*RECORD_COLUMNS, "sender_key", "ingested_dump", "updated_at")
 
@@ -383,6 +394,9 @@ class Upsert:
             if size >= GROUP_ROWS:
                 self._apply(group)
                 group, size = [], 0
+                # Hand the round's Arrow memory back: the allocator would keep it for the
+                # next round, on top of what DuckDB holds for the insert.
+                pa.default_memory_pool().release_unused()
         if group:
             self._apply(group)
         return self._result()
@@ -460,44 +474,79 @@ class Upsert:
         self._tally.rows += rows
         self._tally.new += rows
 
-    def scannable(self, scan: ParquetScan) -> bool:
-        """Whether the file is all new, so it can go in with one scan, unclassified.
+    def scannable(self, scan: BackupScan) -> bool:
+        """Whether the file may be all new, so it can go in with one scan, unclassified.
 
-        Its chat ids must need no resolving (none missing, none a surrogate), its keys must
-        be distinct, and no stored row may lie in its key range (the footer's bounds): a
-        restore into an empty table, or into chats it does not overlap. Anything else is
+        Its chat ids must need no resolving (none a surrogate) and no stored row may lie in
+        its key range: a restore into an empty table, or into chats it does not overlap.
+        :meth:`run_scan` checks the rest on the rows it inserted. Anything else is
         classified round by round from batches, like every other dump.
         """
-        if scan.chat_id_nulls or not scan.rows or is_surrogate_chat_id(scan.chat_id_min):
+        if is_surrogate_chat_id(scan.first_key[0]):
             return False
-        stored = self._con.execute(
-            "SELECT count(*) FROM messages WHERE chat_id BETWEEN $1 AND $2 "
-            "AND message_id BETWEEN $3 AND $4",
-            [scan.chat_id_min, scan.chat_id_max, scan.message_id_min, scan.message_id_max],
-        ).fetchall()[0][0]
-        if stored:
-            return False
-        repeated = self._con.execute(
-            "SELECT count(*) - count(DISTINCT (chat_id, message_id)) FROM read_parquet($1)",
-            [scan.path],
-        ).fetchall()[0][0]
-        return repeated == 0
+        stored = self._con.execute(_STORED_IN_RANGE, _scan_range(scan)).fetchall()[0][0]
+        return stored == 0
 
-    def run_scan(self, scan: ParquetScan) -> IngestResult:
-        """The whole file in one round, read by DuckDB from the file (see :meth:`scannable`)."""
+    def run_scan(self, scan: BackupScan) -> IngestResult | None:
+        """The whole file in one INSERT that DuckDB reads from the file itself.
+
+        None when the inserted rows break what :meth:`scannable` took the file's word for:
+        a count other than the file promised, a key twice or outside the promised range, or
+        a chat that would take over a surrogate chat's messages (see
+        :meth:`ChatResolver.first_sight`). The caller then rolls back and reads batches.
+        The round's chats and senders are read from the inserted rows, not the file again.
+        """
         con = self._con
         self._start()
-        quoted = scan.path.replace("'", "''")
+        source, ahead = scan.relation, None
+        if not isinstance(source, str):
+            # The stream is parsed on a helper thread ahead of DuckDB's, which read it
+            # through the replacement scan of this local, as a round's batches (see _apply).
+            ahead = Prefetch(source)
+            _tg_scanned = pa.RecordBatchReader.from_batches(source.schema, iter(ahead))
+            source = "_tg_scanned"
         columns = ", ".join(RECORD_COLUMNS)
+        # On an error or a broken promise the caller's ROLLBACK takes the view away too.
+        con.execute(f"CREATE OR REPLACE TEMP VIEW {_BATCH_VIEW} AS SELECT {columns} FROM {source}")
+        try:
+            rows = con.execute(_INSERT_ALL, [self._now, self._dump.dump_id]).fetchall()[0][0]
+        finally:
+            if ahead is not None:
+                ahead.close()
+        if scan.rows is not None and rows != scan.rows:
+            return None
+        span = _scan_range(scan)
+        stored, distinct = con.execute(_SCANNED_KEYS, span).fetchall()[0]
+        if not stored == distinct == rows:
+            return None
+        c0, c1, m0, m1, low, high = span
         con.execute(
-            f"CREATE OR REPLACE TEMP VIEW {_BATCH_VIEW} AS "
-            f"SELECT {columns} FROM read_parquet('{quoted}')"
+            f"CREATE OR REPLACE TEMP VIEW {_BATCH_VIEW} AS SELECT * FROM messages "
+            f"WHERE chat_id BETWEEN {c0} AND {c1} AND message_id BETWEEN {low} AND {high} "
+            f"AND (chat_id, message_id) >= ({c0}, {m0}) AND (chat_id, message_id) <= ({c1}, {m1})"
         )
-        # On an error the caller's ROLLBACK takes the view away with everything else.
+        if self._takes_over_a_surrogate():
+            return None
         self._see_round(None)
-        self._insert_all_new(None, scan.rows)
+        con.execute(_NAMES_ALL_NEW)
+        self._tally.rows += rows
+        self._tally.new += rows
         con.execute(f"DROP VIEW {_BATCH_VIEW}")
         return self._result()
+
+    def _takes_over_a_surrogate(self) -> bool:
+        """Whether a chat of the round shares its name with a stored surrogate chat, whose
+        messages would move into it on first sight and then meet the round's by key."""
+        if not self._con.execute("SELECT count(*) FROM chats WHERE is_surrogate").fetchall()[0][0]:
+            return False
+        names = self._con.execute(f"SELECT DISTINCT chat_name FROM {_BATCH_VIEW}").fetchall()
+        surrogates = [surrogate_chat_id(name) for (name,) in names if name is not None]
+        if not surrogates:
+            return False
+        found = self._con.execute(
+            "SELECT count(*) FROM chats WHERE list_contains(?, chat_id)", [surrogates]
+        ).fetchall()[0][0]
+        return found > 0
 
     def _all_new(self, batch: pa.Table, low: int, high: int) -> bool:
         """Whether every row of the round is new, checked without classifying it.
@@ -738,10 +787,12 @@ def ingest(
     a row group (122,880 rows) per thread, and a round here is smaller (to bound memory),
     where a second thread measurably slows it down. The reader thread has the other core.
 
-    A reader that offers a direct scan of a Parquet file (a backup; see
-    :class:`~tg_pipeline.records.ParquetScan`) and whose file is all new goes in with one
+    A reader that offers a direct scan of its file (a Parquet or CSV backup; see
+    :class:`~tg_pipeline.records.BackupScan`) and whose file is all new goes in with one
     INSERT that DuckDB reads from the file on :data:`SCAN_THREADS` threads, with no Python
-    reader beside it; DuckDB's errors reading that file become the reader's DumpError.
+    reader beside it. When DuckDB cannot read the file as it is, or the inserted rows show
+    the file was not all new, the scan is rolled back and the batches are read instead:
+    they restore the file, or raise the reader's DumpError naming the place.
     """
     if recognise_unchanged:
         known = recognise(con, dump, chat_id)
@@ -758,18 +809,23 @@ def ingest(
         con.execute("BEGIN TRANSACTION")
         try:
             upsert = Upsert(con, dump, chat_id)
-            scan = _parquet_scan(batches)
+            scan = _offered_scan(batches)
             scanned: IngestResult | None = None
-            if scan is not None:
+            if scan is not None and upsert.scannable(scan):
+                con.execute(f"SET threads = {SCAN_THREADS}")
+                con.execute(f"SET memory_limit = '{SCAN_MEMORY_LIMIT}'")
                 try:
-                    if upsert.scannable(scan):
-                        con.execute(f"SET threads = {SCAN_THREADS}")
-                        con.execute(f"SET memory_limit = '{SCAN_MEMORY_LIMIT}'")
-                        scanned = upsert.run_scan(scan)
+                    scanned = upsert.run_scan(scan)
                 except _WAREHOUSE_ERRORS:
                     raise
-                except duckdb.Error as exc:
-                    raise batches.scan_failed(exc) from exc  # type: ignore[attr-defined]
+                except duckdb.Error:
+                    scanned = None
+                if scanned is None:
+                    # The batches, still unread, restore the file or raise its DumpError.
+                    con.execute("ROLLBACK")
+                    con.execute("BEGIN TRANSACTION")
+                    con.execute(f"SET memory_limit = '{memory}'")
+                    upsert = Upsert(con, dump, chat_id)
             if scanned is not None:
                 result = scanned
             else:
@@ -790,10 +846,16 @@ def ingest(
     return result
 
 
-def _parquet_scan(batches: Iterable[pa.RecordBatch]) -> ParquetScan | None:
+def _offered_scan(batches: Iterable[pa.RecordBatch]) -> BackupScan | None:
     """The file behind ``batches`` when the reader offers DuckDB a direct scan of it."""
-    offer = getattr(batches, "scan_parquet", None)
+    offer = getattr(batches, "direct_scan", None)
     return offer() if offer is not None else None
+
+
+def _scan_range(scan: BackupScan) -> list[int]:
+    """The file's key range as the parameters of ``_STORED_IN_RANGE``."""
+    low, high = scan.message_ids or _ANY_MESSAGE_ID
+    return [scan.first_key[0], scan.last_key[0], scan.first_key[1], scan.last_key[1], low, high]
 
 
 def record_dump_failure(con: duckdb.DuckDBPyConnection, dump: DumpRecord, error: str) -> None:

@@ -12,7 +12,8 @@ from tg_pipeline.warehouse import Warehouse
 
 STEPS = (
     "json reader alone",
-    "ingest result.json (read+upsert)",
+    "ingest result.json, drop to committed",
+    "  of which read + upsert",
     "re-ingest unchanged, recognised",
     "re-ingest unchanged, via JSON reader",
     "bare DuckDB COPY to parquet",
@@ -52,7 +53,18 @@ def test_pipeline_section_measures_every_step(tmp_path: Path) -> None:
     work = tmp_path / "pipeline"
     (backup,) = (work / "backups").glob("messages-*.parquet")
     assert pq.ParquetFile(backup).metadata.num_rows == 1500
-    for name in ("warehouse", "restored-parquet", "restored-csv"):
-        with Warehouse.open(work / f"{name}.duckdb", read_only=True) as warehouse:
+    # The dropped export went the whole ingest path: raw copy kept, inbox entry processed.
+    data = work / "data"
+    assert [p.name for p in (data / "processed").iterdir()] == ["result.json"]
+    assert not any((data / "inbox").iterdir())
+    (raw,) = (data / "raw").iterdir()
+    assert (raw / "files" / "result.json").stat().st_size > 0
+    with Warehouse.open(work / "upsert-only.duckdb", read_only=True) as warehouse:
+        assert warehouse.row_counts()["messages"] == 1500
+    warehouses = [data / "warehouse.duckdb"] + [
+        work / f"{name}.duckdb" for name in ("restored-parquet", "restored-csv")
+    ]
+    for path in warehouses:
+        with Warehouse.open(path, read_only=True) as warehouse:
             assert warehouse.row_counts()["messages"] == 1500
             assert warehouse.verify_backup(backup).ok

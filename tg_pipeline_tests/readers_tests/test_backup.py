@@ -5,6 +5,7 @@ from __future__ import annotations
 import gzip
 from pathlib import Path
 
+import duckdb
 import orjson
 import pyarrow as pa
 import pyarrow.parquet as pq
@@ -12,7 +13,7 @@ import pytest
 
 from tg_pipeline.errors import DumpError
 from tg_pipeline.readers.backup import manifest_path, read_backup
-from tg_pipeline.records import MESSAGE_SCHEMA, ReadOptions
+from tg_pipeline.records import FIELD_NAMES, MESSAGE_SCHEMA, BackupScan, ReadOptions
 from tg_pipeline.warehouse import BackupFile, Warehouse
 from tg_pipeline_tests.warehouse_tests.builders import batches, dump, json_row
 
@@ -81,14 +82,15 @@ def test_parquet_scan_checks_the_footer_against_the_manifest(
     backups: dict[str, BackupFile], tmp_path: Path
 ) -> None:
     path = _copy(backups["parquet"], tmp_path, with_manifest=True)
-    scan = read_backup(path, ReadOptions()).scan_parquet()
+    scan = read_backup(path, ReadOptions()).direct_scan()
     assert scan is not None and scan.rows == ROWS
-    assert (scan.message_id_min, scan.message_id_max) == (1, ROWS)
+    assert scan.message_ids == (1, ROWS)
+    assert (scan.first_key, scan.last_key) == ((1001, 1), (1001, ROWS))
 
     manifest = manifest_path(path)
     manifest.write_bytes(orjson.dumps({**orjson.loads(manifest.read_bytes()), "rows": ROWS + 1}))
     with pytest.raises(DumpError) as caught:
-        read_backup(path, ReadOptions()).scan_parquet()
+        read_backup(path, ReadOptions()).direct_scan()
     assert caught.value.file == str(path) and f"manifest says {ROWS + 1}" in caught.value.message
 
 
@@ -162,3 +164,150 @@ def test_not_a_backup(tmp_path: Path) -> None:
     manifest.write_bytes(orjson.dumps({"rows": "many"}))
     with pytest.raises(DumpError, match="not found"):
         list(read_backup(tmp_path / "x.parquet", ReadOptions()))
+
+
+def _scanned(scan: BackupScan) -> list[dict[str, object]]:
+    con = duckdb.connect()
+    con.execute("SET TimeZone = 'UTC'")
+    relation = scan.relation
+    if not isinstance(relation, str):
+        con.register("scanned", relation)
+        relation = "scanned"
+    return con.sql(f"SELECT * FROM {relation}").to_arrow_table().to_pylist()
+
+
+def _batched(path: Path) -> list[dict[str, object]]:
+    return pa.Table.from_batches(list(read_backup(path, ReadOptions()))).to_pylist()
+
+
+def _csv_backup(root: Path, rows: list[dict[str, object]]) -> Path:
+    with Warehouse.open(root / "w.duckdb") as warehouse:
+        warehouse.ingest(batches(rows), dump=dump("d"))
+        return warehouse.backup(root, fmt="csv").path
+
+
+def test_csv_scan_reads_what_the_batches_read(tmp_path: Path) -> None:
+    rows = [
+        json_row(1, text="", forwarded_from="", media_path=None),
+        json_row(2, text='quoted "x", comma', sender_name=None, edited_at=1_700_000_000),
+        json_row(3, text="crlf\r\nlf\ncr\rend", reactions=[{"emoji": "👍", "count": 2}]),
+        json_row(4, chat_id=77, text="NULL", via_bot="", reply_to_message_id=3),
+    ]
+    path = _csv_backup(tmp_path, rows)
+    scan = read_backup(path, ReadOptions()).direct_scan()
+
+    assert scan is not None and scan.rows == 4
+    assert (scan.first_key, scan.last_key) == ((77, 4), (1001, 3))
+    scanned = _scanned(scan)
+    assert scanned == _batched(path)
+    by_id = {row["message_id"]: row for row in scanned}
+    assert (by_id[1]["text"], by_id[1]["forwarded_from"], by_id[1]["media_path"]) == ("", "", None)
+    assert by_id[2]["sender_name"] is None and by_id[4]["via_bot"] == ""
+
+
+def test_csv_scan_finds_a_last_row_that_spans_lines(tmp_path: Path) -> None:
+    long_text = "line\r\n" * 20_000 + 'a "quoted", comma\rlast'
+    path = _csv_backup(tmp_path, [json_row(1), json_row(2), json_row(9, text=long_text)])
+
+    scan = read_backup(path, ReadOptions()).direct_scan()
+    assert scan is not None and scan.last_key == (1001, 9)
+    assert _scanned(scan)[-1]["text"] == long_text
+
+
+def test_csv_scan_declines_files_only_batches_can_read(
+    backups: dict[str, BackupFile], tmp_path: Path
+) -> None:
+    raw = backups["csv"].path.read_bytes()
+    cases = {
+        "header.csv": raw.replace(b'"chat_id"', b'"chat"', 1),
+        "empty.csv": raw.split(b"\r\n")[0] + b"\r\n",
+        "no_chat.csv": raw.replace(b"\r\n1001,", b"\r\n,", 1),
+        "cut.csv": raw[:-40],
+    }
+    for name, data in cases.items():
+        path = tmp_path / name
+        path.write_bytes(data)
+        assert read_backup(path, ReadOptions()).direct_scan() is None, name
+    gz = tmp_path / "b.csv.gz"
+    gz.write_bytes(gzip.compress(raw))
+    assert not hasattr(read_backup(gz, ReadOptions()), "direct_scan")
+
+
+def _csv_with(path: Path, **cells: str) -> Path:
+    """A two-row CSV backup whose first row holds ``cells`` as written, unquoted or not."""
+    row = {
+        "chat_id": "1001",
+        "chat_name": '"Team"',
+        "message_id": "5",
+        "kind": '"message"',
+        "sent_at": '"2022-04-15T05:20:15.000000+00:00"',
+        "time_source": '"unixtime"',
+        "text": '"hi"',
+        "entities": '"[]"',
+        "extra": '"{}"',
+    }
+    first = {**row, **cells}
+    second = {**row, "message_id": "6"}
+    lines = [",".join(f'"{name}"' for name in FIELD_NAMES)]
+    lines += [",".join(r.get(name, "") for name in FIELD_NAMES) for r in (first, second)]
+    path.write_bytes(("\r\n".join(lines) + "\r\n").encode())
+    return path
+
+
+@pytest.mark.parametrize(
+    ("column", "cell"),
+    [
+        ("message_id", "5"),
+        ("message_id", '"5"'),
+        ("message_id", "007"),
+        ("message_id", " 5"),
+        ("message_id", "+5"),
+        ("message_id", "5.0"),
+        ("message_id", "5.5"),
+        ("message_id", "1e3"),
+        ("message_id", "1_000"),
+        ("message_id", "0x10"),
+        ("message_id", "99999999999999999999"),
+        ("reply_to_message_id", '""'),
+        ("chat_id", ""),
+        ("message_id", ""),
+        ("sent_at", ""),
+        ("kind", ""),
+        ("sent_at", "2022-04-15T05:20:15.000000+00:00"),
+        ("sent_at", '"2022-04-15T05:20:15Z"'),
+        ("sent_at", '"2022-04-15T05:20:15.123+03:00"'),
+        ("sent_at", '"2022-04-15 05:20:15.000000+00:00"'),
+        ("sent_at", '"2022-04-15T05:20:15.000000"'),
+        ("sent_at", '"2022-04-15T05:20:15.123456789+00:00"'),
+        ("sent_at", '"2022-04-15T24:00:00.000000+00:00"'),
+        ("sent_at", '"2022-04-15T5:20:15.000000+00:00"'),
+        ("sent_at", '"2022-02-30T05:20:15.000000+00:00"'),
+        ("sent_at", '"2022-04-15"'),
+        ("sent_at", '"2022-04-15T05:20:15.000000+00:00 "'),
+        ("edited_at", '""'),
+        ("text", '""'),
+        ("text", ""),
+        ("text", 'h"i'),
+        ("text", '"a""b"'),
+        ("text", '"x\r\ny"'),
+        ("text", '"hi"x'),
+    ],
+)
+def test_csv_scan_never_reads_a_cell_unlike_the_batches(
+    tmp_path: Path, column: str, cell: str
+) -> None:
+    """The scan may refuse a cell the batch reader takes (the batches then restore the
+    file), but never takes one the batch reader refuses or reads otherwise."""
+    path = _csv_with(tmp_path / "b.csv", **{column: cell})
+    scan = read_backup(path, ReadOptions()).direct_scan()
+    try:
+        batched: list[dict[str, object]] | None = _batched(path)
+    except DumpError:
+        batched = None
+    if scan is None:
+        return
+    try:
+        scanned = _scanned(scan)
+    except duckdb.Error:
+        return
+    assert scanned == batched

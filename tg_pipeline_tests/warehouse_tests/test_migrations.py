@@ -72,3 +72,38 @@ def test_a_non_warehouse_file_is_refused_read_only(tmp_path: Path) -> None:
     duckdb.connect(str(path)).close()
     with pytest.raises(TgPipelineError, match=r"not a tg_pipeline warehouse"):
         _open_and_close(path, read_only=True)
+
+
+def test_messages_rebuild_keeps_every_row_and_column(tmp_path: Path) -> None:
+    """Version 4 rebuilds ``messages``; a file from version 3 keeps its rows as they were,
+    now in key order, without the key index, and with zstd for the long text columns."""
+    path = tmp_path / "v3.duckdb"
+    con = duckdb.connect(str(path))
+    apply_migrations(con, [m for m in MIGRATIONS if m.version <= 3])
+    for message_id in (3, 1, 2):
+        con.execute(
+            "INSERT INTO messages (chat_id, chat_name, message_id, kind, sent_at, edited_at, "
+            "time_source, sender_id, sender_name, text, entities, reply_to_message_id, "
+            "reactions, extra, source_file, sender_key, ingested_dump, updated_at) VALUES "
+            "(7, 'Chat', ?, 'message', TIMESTAMPTZ '2021-01-02 03:04:05+00', NULL, 'unixtime', "
+            "'user1', 'Ann', ?, '[{\"type\": \"bold\"}]', 1, '[]', '{\"k\": 1}', 'result.json', "
+            "'user1', 'd1', TIMESTAMPTZ '2021-01-02 03:04:05+00')",
+            [message_id, f"text {message_id}"],
+        )
+    before = con.execute("SELECT * FROM messages ORDER BY message_id").fetchall()
+    con.close()
+
+    with Warehouse.open(path) as warehouse:
+        con = warehouse.con
+        assert con.execute("SELECT * FROM messages").fetchall() == before
+        assert con.execute("SELECT count(*) FROM duckdb_indexes()").fetchall()[0][0] == 0
+        constraints = con.execute(
+            "SELECT constraint_type FROM duckdb_constraints() WHERE table_name = 'messages'"
+        ).fetchall()
+        assert ("PRIMARY KEY",) not in constraints
+        con.execute("CHECKPOINT")
+        compressed = con.execute(
+            "SELECT DISTINCT column_name FROM pragma_storage_info('messages') "
+            "WHERE compression = 'ZSTD'"
+        ).fetchall()
+        assert {c for (c,) in compressed} == {"text", "entities", "extra"}

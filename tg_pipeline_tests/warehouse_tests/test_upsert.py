@@ -6,12 +6,13 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pyarrow as pa
+import pyarrow.parquet as pq
 import pytest
 
 from tg_pipeline.errors import DumpError
 from tg_pipeline.readers.html_export import read_html_export
 from tg_pipeline.readers.json_export import read_json_export
-from tg_pipeline.records import ReadOptions
+from tg_pipeline.records import BackupScan, ReadOptions
 from tg_pipeline.warehouse import Warehouse, is_surrogate_chat_id, surrogate_chat_id, upsert
 from tg_pipeline_tests.warehouse_tests.builders import (
     batches,
@@ -357,3 +358,57 @@ def test_rounds_of_only_new_rows_end_as_the_classified_path_does(
             ended.append((result.new, result.unchanged, record_rows(fresh), tables))
     assert ended[0] == ended[1]
     assert ended[0][0] == len([i for i in tail if i > 3])
+
+
+class _Offering(Iterator[pa.RecordBatch]):
+    """The batches of a Parquet file, offering DuckDB a scan of it with given promises."""
+
+    def __init__(self, path: Path, scan: BackupScan) -> None:
+        self.read = False
+        self._path = path
+        self._scan = scan
+        self._batches: Iterator[pa.RecordBatch] | None = None
+
+    def __next__(self) -> pa.RecordBatch:
+        self.read = True
+        if self._batches is None:
+            self._batches = iter(pq.ParquetFile(self._path).iter_batches(batch_size=4))
+        return next(self._batches)
+
+    def direct_scan(self) -> BackupScan:
+        return self._scan
+
+
+@pytest.mark.parametrize("promise", ["kept", "range", "rows", "distinct"])
+def test_a_scan_that_breaks_its_promise_is_rolled_back_for_the_batches(
+    tmp_path: Path, promise: str
+) -> None:
+    """The direct scan takes the file's word for its key range, row count and distinct keys
+    until its rows are in; a file that broke it ends as its batches alone would have."""
+    rows = [json_row(i, chat_id=2000, edited_at=9) for i in range(1, 4)]
+    rows += [json_row(i, text=f"newer {i}", edited_at=9) for i in range(4, 11)]
+    if promise == "distinct":
+        rows.append(json_row(10, text="again", edited_at=9))
+    path = tmp_path / "file.parquet"
+    pq.write_table(pa.Table.from_batches(list(batches(rows))), path)
+    first, last = ((1001, 4), (2000, 3)) if promise != "range" else ((2000, 1), (2000, 3))
+    scan = BackupScan(
+        relation=f"read_parquet('{path}')",
+        rows=len(rows) + (promise == "rows"),
+        first_key=first,
+        last_key=last,
+    )
+    ended = []
+    for way in ("scan", "batches"):
+        with Warehouse.open(tmp_path / f"{way}.duckdb") as warehouse:
+            warehouse.ingest(batches([json_row(i, chat_id=7) for i in range(1, 6)]), dump=dump("a"))
+            if promise == "range":
+                warehouse.ingest(batches([json_row(i) for i in range(1, 6)]), dump=dump("b"))
+            source = _Offering(path, scan)
+            offered = source if way == "scan" else (batch for batch in source)
+            result = warehouse.ingest(offered, dump=dump("file"))
+            ended.append((result, record_rows(warehouse), snapshot(warehouse)["senders"]))
+            if way == "scan":
+                assert source.read is (promise != "kept")
+    assert ended[0][:2] == ended[1][:2]
+    assert [r[:2] for r in ended[0][2]] == [r[:2] for r in ended[1][2]]

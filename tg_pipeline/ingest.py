@@ -36,6 +36,7 @@ import pyarrow as pa
 from tg_pipeline.errors import DumpError, TgPipelineError
 from tg_pipeline.events import emit, make_audit_event
 from tg_pipeline.readers import Dump, DumpKind, copy_dump, fingerprint_dump, read_dump
+from tg_pipeline.readers.workers import start_early_for
 from tg_pipeline.records import ReadOptions
 from tg_pipeline.warehouse import DumpRecord, IngestResult, Warehouse
 
@@ -604,6 +605,8 @@ def stage_or_quarantine(
     known: Mapping[str, str] | None = None,
 ) -> StagedDump:
     """:func:`stage_dump`, quarantining the entry when it cannot even be detected."""
+    # The readers' fork server starts on the other core while this one copies the dump.
+    start_early_for(source)
     try:
         return stage_dump(source, paths, known=known)
     except DumpError as err:

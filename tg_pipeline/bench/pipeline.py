@@ -4,7 +4,9 @@ Each step runs in a fresh process against one warehouse file in ``<out>/pipeline
 order, each timed from opening the warehouse to closing it (so the commit and the
 checkpoint count):
 
-- the JSON reader alone, as the yardstick for ingest (same run, same machine load);
+- the JSON reader alone, as the yardstick for ingest (same run, same machine load),
+  interleaved with the two ingest measurements below, :data:`INGEST_RUNS` times each, the
+  fastest run of each compared;
 - ingest of ``result.json`` dropped into the inbox of an empty data dir, drop to committed:
   the ingest path every run takes (detect, fingerprint, the immutable raw copy, read,
   upsert, commit, move to ``processed/``), without Dagster's scheduling around it;
@@ -26,6 +28,7 @@ each backup ≤ 1.5× the bare COPY; restore ≥ 300k rows/s; peak RSS < 500 MB 
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import os
 import shutil
 import time
@@ -47,6 +50,8 @@ RESTORE_RATE = 300_000
 #: Each backup and its bare COPY run this many times, alternating, and the fastest run of
 #: each is compared: a burst of load on a shared machine then skews neither side alone.
 BACKUP_RUNS = 3
+#: Runs of the reader, the ingest and its read + upsert part, interleaved (see run()).
+INGEST_RUNS = 3
 RSS_LIMIT_MB = 500
 
 
@@ -64,7 +69,6 @@ def run(ctx: BenchContext) -> list[Measurement]:
     if work.exists():
         shutil.rmtree(work)
     work.mkdir(parents=True)
-    warehouse = work / "warehouse.duckdb"
     backups = work / "backups"
     rss_goal = f"< {RSS_LIMIT_MB} MB"
     results: list[Measurement] = []
@@ -88,12 +92,25 @@ def run(ctx: BenchContext) -> list[Measurement]:
             )
         )
 
-    reader = _child("read", str(export.json))
-    reader_rate = reader.report["rows"] / reader.report["seconds"]
-    add("json reader alone", reader, "", None, "yardstick for the ingest goal")
-
+    # The ingest goal is a ratio of two runs of about ten seconds each; on a shared
+    # machine a burst of load during either one moves it by several points. So the reader,
+    # the ingest and its read + upsert part run INGEST_RUNS times, interleaved, and the
+    # fastest run of each is compared, as for the backups below.
     data = work / "data"
-    dropped = _child("drop", str(data), str(export.json))
+    upsert_only = work / "upsert-only.duckdb"
+    runs: dict[str, ChildRun] = {}
+    for _ in range(INGEST_RUNS):
+        runs["read"] = _faster(runs.get("read"), _child("read", str(export.json)))
+        shutil.rmtree(data, ignore_errors=True)
+        runs["drop"] = _faster(runs.get("drop"), _child("drop", str(data), str(export.json)))
+        upsert_only.unlink(missing_ok=True)
+        runs["ingest"] = _faster(
+            runs.get("ingest"), _child("ingest", str(upsert_only), str(export.json), "bench-json")
+        )
+    reader, dropped, upserted = runs["read"], runs["drop"], runs["ingest"]
+    reader_rate = reader.report["rows"] / reader.report["seconds"]
+    best = f"best of {INGEST_RUNS}, interleaved"
+    add("json reader alone", reader, "", None, f"yardstick for the ingest goal; {best}")
     drop_rate = dropped.report["rows"] / dropped.report["seconds"]
     add(
         "ingest result.json, drop to committed",
@@ -101,17 +118,16 @@ def run(ctx: BenchContext) -> list[Measurement]:
         f"≥ {INGEST_SHARE:.0%} of reader",
         drop_rate >= INGEST_SHARE * reader_rate,
         f"{drop_rate / reader_rate:.0%} of the reader's {reader_rate:,.0f} msg/s; raw copy "
-        f"{dropped.report['staged_seconds']:.1f} s; {_counts(dropped.report)}",
+        f"{dropped.report['staged_seconds']:.1f} s; {best}; {_counts(dropped.report)}",
     )
     warehouse = data / "warehouse.duckdb"
-    upserted = _child("ingest", str(work / "upsert-only.duckdb"), str(export.json), "bench-json")
     upsert_rate = upserted.report["rows"] / upserted.report["seconds"]
     add(
         "  of which read + upsert",
         upserted,
         "",
         None,
-        f"{upsert_rate / reader_rate:.0%} of the reader; {_counts(upserted.report)}",
+        f"{upsert_rate / reader_rate:.0%} of the reader; {best}; {_counts(upserted.report)}",
     )
 
     again = _child("drop", str(data), str(export.json), "--by-path")
@@ -147,7 +163,7 @@ def run(ctx: BenchContext) -> list[Measurement]:
             timings[f"bare-{fmt}"] = _faster(timings.get(f"bare-{fmt}"), bare)
             best = _faster(timings.get(fmt), ours)
             for dropped in (timings.get(fmt), ours):
-                if dropped is not None and dropped is not best:
+                if dropped is not None and dropped.report["path"] != best.report["path"]:
                     _remove_backup(Path(dropped.report["path"]))
             timings[fmt] = best
     for fmt in ("parquet", "csv"):
@@ -194,9 +210,12 @@ def run(ctx: BenchContext) -> list[Measurement]:
 
 
 def _faster(kept: ChildRun | None, new: ChildRun) -> ChildRun:
-    if kept is None or new.report["seconds"] < kept.report["seconds"]:
+    """The faster of two runs of one step, carrying the higher peak RSS of the two: the
+    memory goal holds for every run, not only for the one whose time is reported."""
+    if kept is None:
         return new
-    return kept
+    faster = new if new.report["seconds"] < kept.report["seconds"] else kept
+    return dataclasses.replace(faster, peak_rss_mb=max(kept.peak_rss_mb, new.peak_rss_mb))
 
 
 def _remove_backup(path: Path) -> None:

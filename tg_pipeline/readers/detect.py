@@ -28,6 +28,8 @@ from __future__ import annotations
 
 import codecs
 import csv
+import errno
+import os
 import re
 import struct
 import tempfile
@@ -437,22 +439,41 @@ class ContentCheck:
     """Watches one content file stream past: fingerprint, sniff, and UTF-8 validity.
 
     Sniffing happens as soon as 64 KiB have arrived, so a 50 MB file of garbage is refused
-    after its first chunk. Errors name the byte offset and line.
+    after its first chunk. Errors name the byte offset and line. Given ``reread`` (the
+    same bytes again from the start), lines are counted only once an error needs one:
+    counting every newline of a large export costs as much as validating it. A stream
+    that cannot be read twice (a zip member) counts them as it goes.
+
+    A large file is hashed on a second thread: use the check as a context manager, or
+    call :meth:`close`, so that thread ends on every path.
     """
 
-    def __init__(self, fmt: Format, display: str) -> None:
+    def __init__(
+        self,
+        fmt: Format,
+        display: str,
+        *,
+        reread: Callable[[], Iterable[bytes]] | None = None,
+    ) -> None:
         self.fmt = fmt
         self.display = display
-        self.digest = FileDigest()
+        self.digest = FileDigest(background=True)
         self._head = bytearray()
         self._sniffed = False
         self._text = fmt in _TEXT_FORMATS
         self._carry = b""
+        self._reread = reread
         self._lines = 0
         self._tail = b""
 
-    def _fail(self, err: DumpError) -> DumpError:
-        return DumpError(err.message, file=self.display, position=err.position)
+    def __enter__(self) -> ContentCheck:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def close(self) -> None:
+        self.digest.close()
 
     def feed(self, chunk: bytes) -> None:
         if not self._sniffed:
@@ -467,16 +488,14 @@ class ContentCheck:
 
     def _sniff(self, complete: bool) -> None:
         self._sniffed = True
-        try:
-            _SNIFFERS[self.fmt](bytes(self._head), complete)
-        except DumpError as err:
-            raise self._fail(err) from None
+        sniff_content(self.fmt, bytes(self._head), complete, self.display)
         self._head = bytearray()
 
     def _validate(self, chunk: bytes) -> None:
         """Check complete characters now; carry a character cut by the chunk end over."""
         if not self._carry and chunk.isascii():
-            self._lines += chunk.count(b"\n")
+            if self._reread is None:
+                self._lines += chunk.count(b"\n")
             return
         data = self._carry + chunk if self._carry else chunk
         cut = incomplete_tail(data)
@@ -488,14 +507,19 @@ class ContentCheck:
                 self._sniff(complete=False)
             at, reason = error
             offset = self.digest.size - len(self._carry) + at
-            line = self._lines + whole.count(b"\n", 0, at) + 1
+            if self._reread is None:
+                line = self._lines + whole.count(b"\n", 0, at) + 1
+                where = f"byte {offset} (line {line})"
+            else:
+                where = _place(offset, self._reread)
             raise DumpError(
                 f"invalid UTF-8 ({reason}); Telegram exports are UTF-8 text",
                 file=self.display,
-                position=f"byte {offset} (line {line})",
+                position=where,
             )
         self._carry = data[len(data) - cut :] if cut else b""
-        self._lines += chunk.count(b"\n")
+        if self._reread is None:
+            self._lines += chunk.count(b"\n")
 
     def finish(self) -> FileDigest:
         if not self._sniffed:
@@ -515,14 +539,38 @@ class ContentCheck:
         return self.digest
 
 
-def check_file(path: Path, fmt: Format, display: str | None = None) -> FileDigest:
-    check = ContentCheck(fmt, display or str(path))
+def sniff_content(fmt: Format, head: bytes, complete: bool, display: str) -> None:
+    """Refuse ``head`` when it cannot start a file of ``fmt``; the error names ``display``."""
     try:
-        for chunk in iter_chunks(path):
-            check.feed(chunk)
-    except OSError as exc:
-        raise DumpError(f"cannot read the file: {exc.strerror or exc}", file=path) from None
-    return check.finish()
+        _SNIFFERS[fmt](head, complete)
+    except DumpError as err:
+        raise DumpError(err.message, file=display, position=err.position) from None
+
+
+def _place(offset: int, reread: Callable[[], Iterable[bytes]]) -> str:
+    """``byte N (line L)`` for an error at ``offset``, counting lines in a second read."""
+    lines = 0
+    seen = 0
+    try:
+        for chunk in reread():
+            if seen + len(chunk) >= offset:
+                lines += chunk.count(b"\n", 0, offset - seen)
+                break
+            lines += chunk.count(b"\n")
+            seen += len(chunk)
+    except OSError:
+        return f"byte {offset}"
+    return f"byte {offset} (line {lines + 1})"
+
+
+def check_file(path: Path, fmt: Format, display: str | None = None) -> FileDigest:
+    with ContentCheck(fmt, display or str(path), reread=lambda: iter_chunks(path)) as check:
+        try:
+            for chunk in iter_chunks(path):
+                check.feed(chunk)
+        except OSError as exc:
+            raise DumpError(f"cannot read the file: {exc.strerror or exc}", file=path) from None
+        return check.finish()
 
 
 # --- opening a dump ---------------------------------------------------------------------------
@@ -670,31 +718,84 @@ def _inspect_local(source: Path, copy_to: Path | None = None) -> Dump:
 
 
 def _check_and_copy(path: Path, target: Path, fmt: Format) -> FileDigest:
-    """:func:`check_file` that also writes what it reads to ``target``.
+    """:func:`check_file` that also leaves the bytes it checked at ``target``.
+
+    The kernel copies the file, then the copy is checked and hashed. So the fingerprint
+    describes exactly the bytes kept, even if the source changes meanwhile, and no byte
+    passes through Python twice: copying a large export through Python's buffers cost
+    more than checking it. The source's head is sniffed first, so a file of the wrong
+    kind is refused before anything is copied.
 
     Only a failure to read the source is the dump's fault (a DumpError); one writing the
     copy (a full disk) is raised as it is, so the dump is not quarantined for it.
     """
-    check = ContentCheck(fmt, str(path))
-    target.parent.mkdir(parents=True, exist_ok=True)
-    with target.open("xb") as out:
+    display = str(path)
+    try:
+        source = path.open("rb")
+    except OSError as exc:
+        raise _unreadable(path, exc) from None
+    with source:
         try:
-            chunks = path.open("rb")
+            head = source.read(SNIFF_BYTES)
         except OSError as exc:
-            raise DumpError(f"cannot read the file: {exc.strerror or exc}", file=path) from None
-        with chunks:
-            while True:
-                try:
-                    chunk = chunks.read(CHUNK_SIZE)
-                except OSError as exc:
-                    raise DumpError(
-                        f"cannot read the file: {exc.strerror or exc}", file=path
-                    ) from None
-                if not chunk:
-                    break
-                check.feed(chunk)
-                out.write(chunk)
-    return check.finish()
+            raise _unreadable(path, exc) from None
+        sniff_content(fmt, head, len(head) < SNIFF_BYTES, display)
+        target.parent.mkdir(parents=True, exist_ok=True)
+        with target.open("xb") as out:
+            copy_file_bytes(source.fileno(), out.fileno(), path)
+    return check_file(target, fmt, display)
+
+
+#: errno values that say the kernel cannot copy between these two files; the bytes then go
+#: through a buffer instead.
+_NO_KERNEL_COPY = frozenset(
+    {errno.EXDEV, errno.ENOSYS, errno.EINVAL, errno.EOPNOTSUPP, errno.ENOTSUP, errno.EBADF}
+)
+#: errno values that are the destination's fault (the warehouse's disk), not the dump's.
+_WRITE_ERRORS = frozenset({errno.ENOSPC, errno.EDQUOT, errno.EFBIG, errno.EROFS})
+
+
+def copy_file_bytes(source_fd: int, target_fd: int, path: Path) -> None:
+    """Copy the whole file behind ``source_fd`` to ``target_fd``, in the kernel where it can.
+
+    ``copy_file_range`` never brings the bytes into this process (and clones them on file
+    systems that can). A file system that refuses it, or ends the copy short of the size
+    the file had (some pseudo and network file systems do), gets the rest through a
+    buffer. Read errors raise DumpError naming ``path``; write errors are raised as they are.
+    """
+    size = os.fstat(source_fd).st_size
+    done = 0
+    kernel = hasattr(os, "copy_file_range")
+    while kernel:
+        try:
+            copied = os.copy_file_range(source_fd, target_fd, max(size - done, 1 << 30), done)
+        except OSError as exc:
+            if exc.errno in _NO_KERNEL_COPY and done == 0:
+                break
+            if exc.errno in _WRITE_ERRORS:
+                raise
+            raise _unreadable(path, exc) from None
+        if copied == 0:
+            if done >= size:
+                return
+            break
+        done += copied
+    os.lseek(target_fd, done, os.SEEK_SET)
+    while True:
+        try:
+            chunk = os.pread(source_fd, CHUNK_SIZE, done)
+        except OSError as exc:
+            raise _unreadable(path, exc) from None
+        if not chunk:
+            return
+        view = memoryview(chunk)
+        while view:
+            view = view[os.write(target_fd, view) :]
+        done += len(chunk)
+
+
+def _unreadable(path: Path, exc: OSError) -> DumpError:
+    return DumpError(f"cannot read the file: {exc.strerror or exc}", file=path)
 
 
 def _inspect_zip(
@@ -706,18 +807,18 @@ def _inspect_zip(
     with SafeZip(source, limits) as archive:
         selection = _zip_selection(archive)
         for name, chunks in archive.iter_members(selection.names):
-            check = ContentCheck(selection.fmt, f"{source}/{name}")
-            if extract_to is None:
-                for chunk in chunks:
-                    check.feed(chunk)
-            else:
-                target = extract_to.joinpath(*name.split("/"))
-                target.parent.mkdir(parents=True, exist_ok=True)
-                with target.open("xb") as out:
+            with ContentCheck(selection.fmt, f"{source}/{name}") as check:
+                if extract_to is None:
                     for chunk in chunks:
                         check.feed(chunk)
-                        out.write(chunk)
-            digests.append(check.finish())
+                else:
+                    target = extract_to.joinpath(*name.split("/"))
+                    target.parent.mkdir(parents=True, exist_ok=True)
+                    with target.open("xb") as out:
+                        for chunk in chunks:
+                            check.feed(chunk)
+                            out.write(chunk)
+                digests.append(check.finish())
         if extract_to is not None and companions and selection.companions:
             for name, chunks in archive.iter_members(selection.companions):
                 target = extract_to.joinpath(*name.split("/"))

@@ -15,10 +15,8 @@ Two facts cross page boundaries, and the parent process settles them while strea
 
 from __future__ import annotations
 
-import multiprocessing
 import os
 import re
-import threading
 from collections import deque
 from collections.abc import Iterable, Iterator, Sequence
 from concurrent.futures import Future, ProcessPoolExecutor
@@ -30,6 +28,7 @@ import pyarrow as pa
 
 from tg_pipeline.errors import DumpError
 from tg_pipeline.readers.html_page import PageResult, parse_page, parse_page_job
+from tg_pipeline.readers.workers import pool_context
 from tg_pipeline.records import UTC_US, ReadOptions
 
 _PAGE_NAME = re.compile(r"messages(\d*)\.html?", re.IGNORECASE)
@@ -61,27 +60,13 @@ def order_pages(paths: Iterable[Path]) -> list[Path]:
     return sorted((Path(p) for p in paths), key=key)
 
 
-def _pool_context() -> multiprocessing.context.BaseContext:
-    """fork when this process is single-threaded (fast start); otherwise forkserver.
-
-    Forking a process that runs other threads (a Dagster run, a web server) can copy a
-    lock that some other thread holds; a fork server starts clean instead.
-    """
-    methods = multiprocessing.get_all_start_methods()
-    if "fork" in methods and threading.active_count() == 1:
-        return multiprocessing.get_context("fork")
-    if "forkserver" in methods:
-        return multiprocessing.get_context("forkserver")
-    return multiprocessing.get_context("spawn")
-
-
 def _sequential(pages: Sequence[Path], options: ReadOptions) -> Iterator[PageResult]:
     for page in pages:
         yield parse_page(str(page), options.default_zone, options.chat_id)
 
 
 def _parallel(pages: Sequence[Path], options: ReadOptions, workers: int) -> Iterator[PageResult]:
-    pool = ProcessPoolExecutor(max_workers=workers, mp_context=_pool_context())
+    pool = ProcessPoolExecutor(max_workers=workers, mp_context=pool_context())
     in_flight: deque[tuple[Path, Future[Any]]] = deque()
     queue = iter(pages)
 

@@ -43,9 +43,7 @@ import gc
 import io
 import itertools
 import logging
-import multiprocessing
 import os
-import threading
 from collections import deque
 from collections.abc import Callable, Iterator
 from concurrent.futures import Future, ProcessPoolExecutor
@@ -77,6 +75,7 @@ from tg_pipeline.readers.json_message import (
 from tg_pipeline.readers.json_repair import RepairingStream
 from tg_pipeline.readers.json_split import CLOSE, Piece, Plan, plan_pieces
 from tg_pipeline.readers.timeparse import zone
+from tg_pipeline.readers.workers import PARALLEL_DUMP_BYTES, pool_context
 from tg_pipeline.records import FIELD_NAMES, BatchBuilder, ReadOptions
 
 logger = logging.getLogger("tg_pipeline.readers")
@@ -96,7 +95,7 @@ _CHAT_KEYS = frozenset({"name", "type", "id", "messages"})
 _META_KEYS = ("name", "type", "id")
 _WHITESPACE = b" \t\r\n"
 #: Exports smaller than this are read on one core: starting workers costs more than it saves.
-PARALLEL_MIN_BYTES = 64 << 20
+PARALLEL_MIN_BYTES = PARALLEL_DUMP_BYTES
 #: Bytes of messages per piece a worker reads (about 3,500 tdesktop messages). Small pieces
 #: keep the summed memory of the parent and its workers under 300 MB on a 600 MB export.
 PIECE_BYTES = 2 << 20
@@ -239,24 +238,6 @@ def _read_serial(path: Path, options: ReadOptions, emitted: int) -> Iterator[pa.
         return
 
 
-def _pool_context() -> multiprocessing.context.BaseContext:
-    """fork when this process is single-threaded (fast start); otherwise forkserver.
-
-    Forking a process that runs other threads (a Dagster run, a web server) can copy a
-    lock that some other thread holds; a fork server starts clean instead.
-    """
-    methods = multiprocessing.get_all_start_methods()
-    if "fork" in methods and threading.active_count() == 1:
-        return multiprocessing.get_context("fork")
-    if "forkserver" in methods:
-        context = multiprocessing.get_context("forkserver")
-        # Workers forked from a server that already imported the reader share those pages
-        # with it and with each other, instead of each importing pyarrow on its own.
-        context.set_forkserver_preload([__name__])
-        return context
-    return multiprocessing.get_context("spawn")
-
-
 def _read_pieces(
     path: Path, options: ReadOptions, plan: Plan, workers: int, outcome: _Outcome
 ) -> Iterator[pa.RecordBatch]:
@@ -267,7 +248,7 @@ def _read_pieces(
     gives that pass's records and errors.
     """
     try:
-        pool = ProcessPoolExecutor(max_workers=workers, mp_context=_pool_context())
+        pool = ProcessPoolExecutor(max_workers=workers, mp_context=pool_context())
     except (OSError, NotImplementedError):
         return
     in_flight: deque[Future[Any]] = deque()

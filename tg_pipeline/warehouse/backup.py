@@ -41,7 +41,9 @@ import contextlib
 import hashlib
 import io
 import os
+import queue
 import re
+import threading
 from collections.abc import Generator, Iterable, Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -61,6 +63,7 @@ from tg_pipeline.readers.backup import (
     manifest_path,
     read_backup,
 )
+from tg_pipeline.readers.fingerprint import FileDigest
 from tg_pipeline.records import FIELD_NAMES, MESSAGE_SCHEMA, SCHEMA_VERSION, ReadOptions
 from tg_pipeline.warehouse.columns import RECORD_COLUMNS, row_hash_sql
 from tg_pipeline.warehouse.prefetch import Prefetch
@@ -112,6 +115,9 @@ _STATISTICS_COLUMNS = (
     "sender_id",
     "reply_to_message_id",
 )
+#: Encoded blocks queued for the writing thread: a few tens of MB at most.
+_WRITES_AHEAD = 8
+
 _ISO_UTC = "strftime(timezone('UTC', {c}), '%Y-%m-%dT%H:%M:%S.%f') || '+00:00'"
 
 
@@ -367,39 +373,74 @@ def _write_csv(sink: _HashingFile, schema: pa.Schema, tables: Iterable[pa.Table]
 
 class _HashingFile(io.RawIOBase):
     """A write-only file that hashes what passes through, so the checksum needs no
-    second read of the file (``hashlib`` releases the GIL on large blocks)."""
+    second read of the file.
+
+    Writing and hashing each run on a thread of their own (both release the GIL), beside
+    the encoder that calls :meth:`write`: for a CSV backup each of the three costs about
+    as much as the others, and the kernel's share of a large write can be most of it.
+    An error writing (a full disk) is raised by the next :meth:`write` or by :meth:`close`.
+    """
 
     def __init__(self, path: Path) -> None:
         super().__init__()
         self._file = path.open("wb")
-        self.digest = hashlib.sha256()
-        self.size = 0
+        self.digest = FileDigest(background=True)
+        self._pending: queue.Queue[bytes | None] = queue.Queue(maxsize=_WRITES_AHEAD)
+        self._failure: BaseException | None = None
+        self._writer = threading.Thread(target=self._write_pending, name="tg-backup-writer")
+        self._writer.start()
+
+    def _write_pending(self) -> None:
+        while (chunk := self._pending.get()) is not None:
+            if self._failure is None:
+                try:
+                    self._file.write(chunk)
+                except BaseException as exc:
+                    self._failure = exc
+
+    def _raise_failure(self) -> None:
+        if self._failure is not None:
+            raise self._failure
+
+    @property
+    def size(self) -> int:
+        return self.digest.size
 
     def writable(self) -> bool:
         return True
 
     def write(self, data: bytes | bytearray | memoryview) -> int:  # type: ignore[override]
-        view = memoryview(data)
-        self.digest.update(view)
-        self._file.write(view)
-        self.size += view.nbytes
-        return view.nbytes
+        self._raise_failure()
+        # The encoder may reuse its buffer once this returns; the threads get a copy.
+        chunk = data if isinstance(data, bytes) else bytes(data)
+        self._pending.put(chunk)
+        self.digest.update(chunk)
+        return len(chunk)
 
     def tell(self) -> int:
         return self.size
 
+    def _drain(self) -> None:
+        if self._writer.is_alive():
+            self._pending.put(None)
+            self._writer.join()
+
     def flush(self) -> None:
-        if not self._file.closed:
-            self._file.flush()
+        self._raise_failure()
 
     def close(self) -> None:
-        if not self._file.closed:
-            try:
-                self._file.flush()
-                os.fsync(self._file.fileno())
-            finally:
-                self._file.close()
-        super().close()
+        try:
+            self._drain()
+            if not self._file.closed:
+                try:
+                    self._raise_failure()
+                    self._file.flush()
+                    os.fsync(self._file.fileno())
+                finally:
+                    self._file.close()
+        finally:
+            self.digest.close()
+            super().close()
 
 
 def _sha256(path: Path) -> str:

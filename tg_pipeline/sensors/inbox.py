@@ -6,6 +6,10 @@ that signature is the same on two ticks in a row and its newest file is ``settle
 old, so a dump still being copied is left alone. A fingerprint is computed once per
 signature, never again for an unchanged entry. The sensor never opens the warehouse (a
 writer may hold it); what it decides goes to the audit outbox instead.
+
+An entry still in the inbox after its run failed was not a bad dump (that would have been
+quarantined): the run failed for a reason outside it, so the sensor asks for it again a
+few times (see :data:`MAX_RUN_ATTEMPTS`).
 """
 
 import json
@@ -41,6 +45,14 @@ INTERVAL_SECONDS = 5
 #: below the 60 s a sensor may take even when hundreds of dumps are dropped at once.
 MAX_NEW_DUMPS_PER_TICK = 25
 CURSOR_VERSION = 2
+
+#: A run that fails for a reason other than its dump (a full disk, a killed process, the
+#: warehouse held by another writer past the wait) leaves the entry in the inbox; a bad dump
+#: would have gone to ``quarantine/``. Such an entry gets this many runs in all, each retry
+#: :data:`RETRY_AFTER_SECONDS` times the failures so far after the last one ended.
+MAX_RUN_ATTEMPTS = 3
+RETRY_AFTER_SECONDS = 60
+DUMP_TAG = "tg_pipeline/dump"
 
 #: A cursor entry is ``[size, newest mtime_ns, file count]`` while an inbox entry settles,
 #: and ``[size, newest mtime_ns, file count, fingerprint]`` once a run was requested for it.
@@ -122,7 +134,8 @@ def plan_tick(
     """Compare the inbox with the cursor and decide which dumps are ready, new or bad.
 
     ``known_dumps`` (the registered dump ids) is called only when some entry is ready, since
-    listing partitions is the one instance query a tick makes.
+    listing partitions is one of the two instance queries a tick may make (the other, in
+    the sensor, asks how the runs of entries still waiting in the inbox ended).
     """
     now_ns = time.time_ns() if now_ns is None else now_ns
     settle_ns = int(settle_seconds * 1e9)
@@ -203,12 +216,103 @@ def plan_tick(
     return plan
 
 
-def run_request_for(dump_id: str, fingerprint: str, entry: Path) -> dg.RunRequest:
+@dataclass(frozen=True)
+class PastRun:
+    """An ingest run of one dump, as the instance reports it."""
+
+    dump_id: str
+    state: str  # "pending", "succeeded" or "failed"
+    ended_at: float | None
+
+
+@dataclass(frozen=True)
+class Retry:
+    dump_id: str
+    fingerprint: str
+    entry: Path
+    attempt: int
+
+    @property
+    def run_key(self) -> str:
+        return f"{self.fingerprint}:attempt-{self.attempt}"
+
+
+def plan_retries(
+    paths: DataPaths,
+    entries: dict[str, Entry],
+    runs: Iterable[PastRun],
+    *,
+    now: float,
+    max_attempts: int = MAX_RUN_ATTEMPTS,
+    retry_after: float = RETRY_AFTER_SECONDS,
+) -> tuple[list[Retry], list[str]]:
+    """The entries whose runs all failed and which are still in the inbox: each gets
+    another run once its wait is over, until ``max_attempts`` runs have failed.
+
+    A run still queued or going, or one that succeeded, means nothing is to be done; so
+    does an entry whose run the daemon has not created yet (no run at all).
+    """
+    by_dump: dict[str, list[PastRun]] = {}
+    for run in runs:
+        by_dump.setdefault(run.dump_id, []).append(run)
+    retries: list[Retry] = []
+    log: list[str] = []
+    for name, entry in entries.items():
+        if len(entry) != 4:
+            continue
+        dump_id = dump_id_for(name, entry[3])
+        past = by_dump.get(dump_id, [])
+        if not past or any(run.state != "failed" for run in past):
+            continue
+        failed = len(past)
+        last = max((run.ended_at or 0.0) for run in past)
+        if failed >= max_attempts:
+            if now - last < retry_after:
+                # Said in the minute after the last run failed, not on every tick forever.
+                log.append(
+                    f"{name}: {failed} runs of dump {dump_id} failed; no more retries: "
+                    "fix the cause, then re-execute its last run"
+                )
+            continue
+        if now - last < retry_after * failed:
+            continue
+        retries.append(Retry(dump_id, entry[3], paths.inbox / name, failed + 1))
+        log.append(f"{name}: run {failed} of dump {dump_id} failed; requesting run {failed + 1}")
+    return retries, log
+
+
+_RUN_STATES = {
+    dg.DagsterRunStatus.SUCCESS: "succeeded",
+    dg.DagsterRunStatus.FAILURE: "failed",
+    dg.DagsterRunStatus.CANCELED: "failed",
+}
+
+
+def past_runs(instance: dg.DagsterInstance, dump_ids: list[str]) -> list[PastRun]:
+    """The ingest runs of ``dump_ids``: one query, made only while some entry waits."""
+    if not dump_ids:
+        return []
+    records = instance.get_run_records(
+        filters=dg.RunsFilter(job_name=ingest_job.name, tags={DUMP_TAG: dump_ids})
+    )
+    return [
+        PastRun(
+            record.dagster_run.tags.get(DUMP_TAG, ""),
+            _RUN_STATES.get(record.dagster_run.status, "pending"),
+            record.end_time,
+        )
+        for record in records
+    ]
+
+
+def run_request_for(
+    dump_id: str, fingerprint: str, entry: Path, *, run_key: str | None = None
+) -> dg.RunRequest:
     return dg.RunRequest(
-        run_key=fingerprint,
+        run_key=run_key or fingerprint,
         partition_key=dump_id,
         run_config={"ops": {"raw_dump": {"config": {"source": str(entry)}}}},
-        tags={"tg_pipeline/dump": dump_id, "tg_pipeline/source": entry.name},
+        tags={DUMP_TAG: dump_id, "tg_pipeline/source": entry.name},
     )
 
 
@@ -222,7 +326,9 @@ def run_request_for(dump_id: str, fingerprint: str, entry: Path) -> dg.RunReques
         "backup has stopped changing, it names it by content fingerprint, adds a `dumps` "
         "partition and starts one ingest run (run key = fingerprint). Content dropped "
         "again starts no run and moves to `data/processed/`; an entry that is no dump "
-        "at all goes to `data/quarantine/` with an error report."
+        "at all goes to `data/quarantine/` with an error report. An entry whose run "
+        f"failed for another reason stays in the inbox and is run again, up to "
+        f"{MAX_RUN_ATTEMPTS} runs in all."
     ),
 )
 def inbox_sensor(
@@ -237,18 +343,33 @@ def inbox_sensor(
         known_dumps=lambda: context.instance.get_dynamic_partitions(DUMPS),
         settle_seconds=settings.settle_seconds,
     )
-    for line in plan.log:
+    new = {request[0] for request in plan.requests}
+    waiting = [
+        dump_id_for(name, entry[3])
+        for name, entry in plan.entries.items()
+        if len(entry) == 4 and dump_id_for(name, entry[3]) not in new
+    ]
+    retries, retry_log = plan_retries(
+        paths,
+        plan.entries,
+        past_runs(context.instance, waiting),
+        now=time.time(),
+        max_attempts=MAX_RUN_ATTEMPTS,
+        retry_after=RETRY_AFTER_SECONDS,
+    )
+    for line in [*plan.log, *retry_log]:
         context.log.info(line)
     if plan.events:
         emit(paths.data_dir, plan.events)
     cursor = dump_cursor(plan.entries)
-    if not plan.requests:
+    requests = [run_request_for(*request) for request in plan.requests] + [
+        run_request_for(r.dump_id, r.fingerprint, r.entry, run_key=r.run_key) for r in retries
+    ]
+    if not requests:
         return dg.SensorResult(skip_reason=_skip_reason(plan), cursor=cursor)
     return dg.SensorResult(
-        run_requests=[run_request_for(*request) for request in plan.requests],
-        dynamic_partitions_requests=[
-            dumps_add_request([dump_id for dump_id, _, _ in plan.requests])
-        ],
+        run_requests=requests,
+        dynamic_partitions_requests=[dumps_add_request(sorted(new))] if new else None,
         cursor=cursor,
     )
 

@@ -15,8 +15,10 @@ import pytest
 
 import tg_pipeline.sensors.inbox as inbox_module
 from tg_pipeline.events import Outbox, decode_event
+from tg_pipeline.ingest import DataPaths, dump_id_for
 from tg_pipeline.partitions import DUMPS
-from tg_pipeline.sensors.inbox import inbox_sensor
+from tg_pipeline.sensors.inbox import PastRun, inbox_sensor, plan_retries
+from tg_pipeline_tests.conftest import OWN_FIXTURES
 from tg_pipeline_tests.dagster_harness import definitions_for, drop, dump_id_of, make_settings
 
 
@@ -266,3 +268,89 @@ def test_tick_over_10k_inbox_entries_is_fast(ticker):
     assert len(result.run_requests) == inbox_module.MAX_NEW_DUMPS_PER_TICK
     third, _ = _timed_tick(ticker)
     assert max(first, second, third) < 1.0, (first, second, third)
+
+
+# --- runs that failed for a reason outside the dump -----------------------------------------
+
+OWN_JSON = OWN_FIXTURES / "channel" / "json" / "result.json"
+
+
+def _execute(defs: dg.Definitions, instance: dg.DagsterInstance, request: dg.RunRequest):
+    """What the daemon does with a run request: one run of ingest_job, with its tags."""
+    return defs.resolve_job_def("ingest_job").execute_in_process(
+        instance=instance,
+        partition_key=request.partition_key,
+        run_config=request.run_config,
+        tags=request.tags,
+        raise_on_error=False,
+    )
+
+
+def test_a_run_failed_outside_its_dump_is_run_again(ticker, instance, monkeypatch):
+    """The warehouse cannot be opened (a folder stands at its path): the run fails, the dump
+    is not to blame, so it stays in the inbox and the sensor asks for it again until a run
+    succeeds; each retry has a run key of its own."""
+    monkeypatch.setattr(inbox_module, "RETRY_AFTER_SECONDS", 0)
+    paths = ticker.settings.paths()
+    entry = drop(OWN_JSON, paths.inbox)
+    paths.warehouse.mkdir(parents=True)
+
+    ticker.tick()
+    (first,) = ticker.tick().run_requests
+    assert not _execute(ticker.defs, instance, first).success
+    assert entry.exists() and not (paths.quarantine / entry.name).exists()
+
+    (second,) = ticker.tick().run_requests
+    assert second.partition_key == first.partition_key
+    assert second.run_key == f"{first.run_key}:attempt-2"
+    assert second.run_config == first.run_config
+
+    paths.warehouse.rmdir()
+    assert _execute(ticker.defs, instance, second).success
+    assert not entry.exists()
+    assert not ticker.tick().run_requests
+
+
+def test_retries_stop_after_the_last_attempt(ticker, instance, monkeypatch):
+    monkeypatch.setattr(inbox_module, "RETRY_AFTER_SECONDS", 0)
+    paths = ticker.settings.paths()
+    entry = drop(OWN_JSON, paths.inbox)
+    paths.warehouse.mkdir(parents=True)
+    ticker.tick()
+    keys = []
+    for _ in range(inbox_module.MAX_RUN_ATTEMPTS):
+        (request,) = ticker.tick().run_requests
+        keys.append(request.run_key)
+        assert not _execute(ticker.defs, instance, request).success
+    assert len(set(keys)) == inbox_module.MAX_RUN_ATTEMPTS
+    assert not ticker.tick().run_requests
+    assert entry.exists()
+
+
+def _waiting(tmp_path: Path) -> tuple[DataPaths, dict, str]:
+    paths = DataPaths.under(tmp_path)
+    fingerprint = "ab" * 32
+    return paths, {"result.json": [10, 1, 1, fingerprint]}, dump_id_for("result.json", fingerprint)
+
+
+def test_a_retry_waits_longer_after_each_failure(tmp_path):
+    paths, entries, dump_id = _waiting(tmp_path)
+    failed = [PastRun(dump_id, "failed", 1000.0)]
+    assert plan_retries(paths, entries, failed, now=1000.0 + 59, retry_after=60)[0] == []
+    (retry,), log = plan_retries(paths, entries, failed, now=1000.0 + 60, retry_after=60)
+    assert (retry.dump_id, retry.attempt, retry.entry) == (dump_id, 2, paths.inbox / "result.json")
+    assert "requesting run 2" in log[0]
+    twice = [PastRun(dump_id, "failed", 900.0), PastRun(dump_id, "failed", 1000.0)]
+    assert plan_retries(paths, entries, twice, now=1000.0 + 119, retry_after=60)[0] == []
+    assert plan_retries(paths, entries, twice, now=1000.0 + 120, retry_after=60)[0][0].attempt == 3
+
+
+def test_no_retry_while_a_run_is_going_after_a_success_or_before_any_run(tmp_path):
+    paths, entries, dump_id = _waiting(tmp_path)
+    failed = PastRun(dump_id, "failed", 0.0)
+    going = PastRun(dump_id, "pending", None)
+    done = PastRun(dump_id, "succeeded", 1.0)
+    for runs in ([], [failed, going], [failed, done]):
+        assert plan_retries(paths, entries, runs, now=1e9) == ([], [])
+    settling = {"result.json": [10, 1, 1]}
+    assert plan_retries(paths, settling, [failed], now=1e9) == ([], [])

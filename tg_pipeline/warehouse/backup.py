@@ -117,6 +117,8 @@ _STATISTICS_COLUMNS = (
 )
 #: Encoded blocks queued for the writing thread: a few tens of MB at most.
 _WRITES_AHEAD = 8
+#: Writes smaller than this are gathered into one block before the threads see them.
+_HANDOFF_BYTES = 1 << 20
 
 _ISO_UTC = "strftime(timezone('UTC', {c}), '%Y-%m-%dT%H:%M:%S.%f') || '+00:00'"
 
@@ -379,12 +381,18 @@ class _HashingFile(io.RawIOBase):
     the encoder that calls :meth:`write`: for a CSV backup each of the three costs about
     as much as the others, and the kernel's share of a large write can be most of it.
     An error writing (a full disk) is raised by the next :meth:`write` or by :meth:`close`.
+
+    Small writes are gathered into blocks of :data:`_HANDOFF_BYTES` first: a Parquet writer
+    makes thousands of writes of a few dozen bytes, and handing each to two threads would
+    cost more than the threads save.
     """
 
     def __init__(self, path: Path) -> None:
         super().__init__()
         self._file = path.open("wb")
         self.digest = FileDigest(background=True)
+        self._buffer = bytearray()
+        self._size = 0
         self._pending: queue.Queue[bytes | None] = queue.Queue(maxsize=_WRITES_AHEAD)
         self._failure: BaseException | None = None
         self._writer = threading.Thread(target=self._write_pending, name="tg-backup-writer")
@@ -404,18 +412,28 @@ class _HashingFile(io.RawIOBase):
 
     @property
     def size(self) -> int:
-        return self.digest.size
+        return self._size
 
     def writable(self) -> bool:
         return True
 
     def write(self, data: bytes | bytearray | memoryview) -> int:  # type: ignore[override]
         self._raise_failure()
-        # The encoder may reuse its buffer once this returns; the threads get a copy.
-        chunk = data if isinstance(data, bytes) else bytes(data)
-        self._pending.put(chunk)
-        self.digest.update(chunk)
-        return len(chunk)
+        size = memoryview(data).nbytes
+        if not self._buffer and size >= _HANDOFF_BYTES:
+            # The encoder may reuse its buffer once this returns; the threads get a copy.
+            self._hand_off(data if isinstance(data, bytes) else bytes(data))
+        else:
+            self._buffer += data
+            if len(self._buffer) >= _HANDOFF_BYTES:
+                self._hand_off(bytes(self._buffer))
+                self._buffer.clear()
+        self._size += size
+        return size
+
+    def _hand_off(self, block: bytes) -> None:
+        self._pending.put(block)
+        self.digest.update(block)
 
     def tell(self) -> int:
         return self.size
@@ -430,6 +448,9 @@ class _HashingFile(io.RawIOBase):
 
     def close(self) -> None:
         try:
+            if self._buffer and self._failure is None:
+                self._hand_off(bytes(self._buffer))
+                self._buffer.clear()
             self._drain()
             if not self._file.closed:
                 try:

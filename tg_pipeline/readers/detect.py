@@ -569,7 +569,7 @@ def check_file(path: Path, fmt: Format, display: str | None = None) -> FileDiges
             for chunk in iter_chunks(path):
                 check.feed(chunk)
         except OSError as exc:
-            raise DumpError(f"cannot read the file: {exc.strerror or exc}", file=path) from None
+            raise _unreadable(path, exc) from None
         return check.finish()
 
 
@@ -581,7 +581,7 @@ def _read_head(path: Path) -> bytes:
         with path.open("rb") as fh:
             return fh.read(SNIFF_BYTES)
     except OSError as exc:
-        raise DumpError(f"cannot read the file: {exc.strerror or exc}", file=path) from None
+        raise _unreadable(path, exc) from None
 
 
 def _is_zip(path: Path) -> bool:

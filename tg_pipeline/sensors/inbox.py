@@ -344,11 +344,8 @@ def inbox_sensor(
         settle_seconds=settings.settle_seconds,
     )
     new = {request[0] for request in plan.requests}
-    waiting = [
-        dump_id_for(name, entry[3])
-        for name, entry in plan.entries.items()
-        if len(entry) == 4 and dump_id_for(name, entry[3]) not in new
-    ]
+    requested = (dump_id_for(name, e[3]) for name, e in plan.entries.items() if len(e) == 4)
+    waiting = [dump_id for dump_id in requested if dump_id not in new]
     retries, retry_log = plan_retries(
         paths,
         plan.entries,

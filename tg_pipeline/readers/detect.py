@@ -33,6 +33,7 @@ import os
 import re
 import struct
 import tempfile
+import threading
 import zlib
 from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
@@ -720,11 +721,12 @@ def _inspect_local(source: Path, copy_to: Path | None = None) -> Dump:
 def _check_and_copy(path: Path, target: Path, fmt: Format) -> FileDigest:
     """:func:`check_file` that also leaves the bytes it checked at ``target``.
 
-    The kernel copies the file, then the copy is checked and hashed. So the fingerprint
-    describes exactly the bytes kept, even if the source changes meanwhile, and no byte
-    passes through Python twice: copying a large export through Python's buffers cost
-    more than checking it. The source's head is sniffed first, so a file of the wrong
-    kind is refused before anything is copied.
+    The kernel copies the file on a second thread while this one checks and hashes it, so
+    no byte passes through Python twice (copying a large export through Python's buffers
+    cost more than checking it) and staging takes the longer of the two, not their sum.
+    The source's size and modification time must be the same after both as before, so
+    the fingerprint describes the bytes kept; a file still being written is refused. Its
+    head is sniffed first: a file of the wrong kind is refused before anything is copied.
 
     Only a failure to read the source is the dump's fault (a DumpError); one writing the
     copy (a full disk) is raised as it is, so the dump is not quarantined for it.
@@ -736,14 +738,61 @@ def _check_and_copy(path: Path, target: Path, fmt: Format) -> FileDigest:
         raise _unreadable(path, exc) from None
     with source:
         try:
+            before = os.fstat(source.fileno())
             head = source.read(SNIFF_BYTES)
         except OSError as exc:
             raise _unreadable(path, exc) from None
         sniff_content(fmt, head, len(head) < SNIFF_BYTES, display)
         target.parent.mkdir(parents=True, exist_ok=True)
         with target.open("xb") as out:
-            copy_file_bytes(source.fileno(), out.fileno(), path)
-    return check_file(target, fmt, display)
+            copy = _CopyThread(source.fileno(), out.fileno(), path)
+            try:
+                digest = check_file(path, fmt, display)
+            except BaseException:
+                # The dump's own error wins over whatever the copy ran into meanwhile.
+                copy.finish(cancel=True)
+                raise
+            copy.finish()
+            copied = os.fstat(out.fileno()).st_size
+        try:
+            after = os.stat(path)
+        except OSError as exc:
+            raise _unreadable(path, exc) from None
+    if (after.st_size, after.st_mtime_ns) != (before.st_size, before.st_mtime_ns) or not (
+        digest.size == copied == after.st_size
+    ):
+        raise DumpError(
+            "the file changed while it was being copied; drop it again once it is complete",
+            file=path,
+        )
+    return digest
+
+
+class _CopyThread:
+    """:func:`copy_file_bytes` on a thread of its own; :meth:`finish` waits for it and
+    raises what it raised. ``copy_file_range`` releases the GIL for the whole copy."""
+
+    def __init__(self, source_fd: int, target_fd: int, path: Path) -> None:
+        self._failure: BaseException | None = None
+        self._stop = threading.Event()
+        self._thread = threading.Thread(
+            target=self._run, args=(source_fd, target_fd, path), name="tg-raw-copy"
+        )
+        self._thread.start()
+
+    def _run(self, source_fd: int, target_fd: int, path: Path) -> None:
+        try:
+            copy_file_bytes(source_fd, target_fd, path, stop=self._stop)
+        except BaseException as exc:
+            self._failure = exc
+
+    def finish(self, *, cancel: bool = False) -> None:
+        """Wait for the copy; with ``cancel``, stop it early and keep quiet about it."""
+        if cancel:
+            self._stop.set()
+        self._thread.join()
+        if self._failure is not None and not cancel:
+            raise self._failure
 
 
 #: errno values that say the kernel cannot copy between these two files; the bytes then go
@@ -751,24 +800,31 @@ def _check_and_copy(path: Path, target: Path, fmt: Format) -> FileDigest:
 _NO_KERNEL_COPY = frozenset(
     {errno.EXDEV, errno.ENOSYS, errno.EINVAL, errno.EOPNOTSUPP, errno.ENOTSUP, errno.EBADF}
 )
+#: Bytes per kernel copy call: a copy asked to stop does so within one step.
+_COPY_STEP = 64 << 20
 #: errno values that are the destination's fault (the warehouse's disk), not the dump's.
 _WRITE_ERRORS = frozenset({errno.ENOSPC, errno.EDQUOT, errno.EFBIG, errno.EROFS})
 
 
-def copy_file_bytes(source_fd: int, target_fd: int, path: Path) -> None:
+def copy_file_bytes(
+    source_fd: int, target_fd: int, path: Path, *, stop: threading.Event | None = None
+) -> None:
     """Copy the whole file behind ``source_fd`` to ``target_fd``, in the kernel where it can.
 
     ``copy_file_range`` never brings the bytes into this process (and clones them on file
     systems that can). A file system that refuses it, or ends the copy short of the size
     the file had (some pseudo and network file systems do), gets the rest through a
     buffer. Read errors raise DumpError naming ``path``; write errors are raised as they are.
+    Once ``stop`` is set the copy ends early, between two steps of :data:`_COPY_STEP`.
     """
     size = os.fstat(source_fd).st_size
     done = 0
     kernel = hasattr(os, "copy_file_range")
     while kernel:
+        if stop is not None and stop.is_set():
+            return
         try:
-            copied = os.copy_file_range(source_fd, target_fd, max(size - done, 1 << 30), done)
+            copied = os.copy_file_range(source_fd, target_fd, _COPY_STEP, done)
         except OSError as exc:
             if exc.errno in _NO_KERNEL_COPY and done == 0:
                 break
@@ -781,7 +837,7 @@ def copy_file_bytes(source_fd: int, target_fd: int, path: Path) -> None:
             break
         done += copied
     os.lseek(target_fd, done, os.SEEK_SET)
-    while True:
+    while stop is None or not stop.is_set():
         try:
             chunk = os.pread(source_fd, CHUNK_SIZE, done)
         except OSError as exc:

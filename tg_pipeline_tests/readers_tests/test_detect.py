@@ -17,6 +17,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+import tg_pipeline.readers.detect as detect_module
 from tg_pipeline.errors import DumpError
 from tg_pipeline.readers import (
     Dump,
@@ -599,3 +600,32 @@ def test_a_file_of_the_wrong_kind_is_refused_before_it_is_copied(tmp_path: Path)
         copy_dump(source, tmp_path / "copy")
     assert raised.value.file == str(source)
     assert not (tmp_path / "copy" / "result.json").exists()
+
+
+def test_a_file_written_to_while_it_is_copied_is_refused(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The copy and the check read the source side by side; a writer appending meanwhile
+    (simulated at a fixed moment: during the check) makes them disagree, so it is refused."""
+    source = tmp_path / "result.json"
+    _big_json(source)
+    real = detect_module.check_file
+
+    def check_while_appending(path: Path, fmt: Format, display: str | None = None):
+        with path.open("ab") as more:
+            more.write(b"\n")
+        return real(path, fmt, display)
+
+    monkeypatch.setattr(detect_module, "check_file", check_while_appending)
+    with pytest.raises(DumpError, match="changed while it was being copied") as raised:
+        copy_dump(source, tmp_path / "copy")
+    assert raised.value.file == str(source)
+
+
+def test_a_bad_byte_found_while_the_copy_runs_is_the_error_raised(tmp_path: Path) -> None:
+    """The check finds the bad byte while the copy thread still runs; staging ends with the
+    dump's error (the copy is stopped, not waited for to the end)."""
+    source = tmp_path / "result.json"
+    _big_json(source, bad_at=SNIFF_BYTES + 10)
+    with pytest.raises(DumpError, match="invalid UTF-8"):
+        copy_dump(source, tmp_path / "copy")

@@ -221,7 +221,7 @@ class PastRun:
     """An ingest run of one dump, as the instance reports it."""
 
     dump_id: str
-    state: str  # "pending", "succeeded" or "failed"
+    state: str  # "pending", "succeeded", "failed" or "canceled"
     ended_at: float | None
 
 
@@ -249,8 +249,9 @@ def plan_retries(
     """The entries whose runs all failed and which are still in the inbox: each gets
     another run once its wait is over, until ``max_attempts`` runs have failed.
 
-    A run still queued or going, or one that succeeded, means nothing is to be done; so
-    does an entry whose run the daemon has not created yet (no run at all).
+    A run still queued or going, one that succeeded, or one an operator canceled means
+    nothing is to be done; so does an entry whose run the daemon has not created yet (no
+    run at all).
     """
     by_dump: dict[str, list[PastRun]] = {}
     for run in runs:
@@ -284,7 +285,7 @@ def plan_retries(
 _RUN_STATES = {
     dg.DagsterRunStatus.SUCCESS: "succeeded",
     dg.DagsterRunStatus.FAILURE: "failed",
-    dg.DagsterRunStatus.CANCELED: "failed",
+    dg.DagsterRunStatus.CANCELED: "canceled",
 }
 
 

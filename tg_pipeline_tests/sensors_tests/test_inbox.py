@@ -345,12 +345,13 @@ def test_a_retry_waits_longer_after_each_failure(tmp_path):
     assert plan_retries(paths, entries, twice, now=1000.0 + 120, retry_after=60)[0][0].attempt == 3
 
 
-def test_no_retry_while_a_run_is_going_after_a_success_or_before_any_run(tmp_path):
+def test_no_retry_while_a_run_is_going_after_a_success_or_cancel_or_before_any_run(tmp_path):
     paths, entries, dump_id = _waiting(tmp_path)
     failed = PastRun(dump_id, "failed", 0.0)
     going = PastRun(dump_id, "pending", None)
     done = PastRun(dump_id, "succeeded", 1.0)
-    for runs in ([], [failed, going], [failed, done]):
+    stopped = PastRun(dump_id, "canceled", 1.0)
+    for runs in ([], [failed, going], [failed, done], [failed, stopped]):
         assert plan_retries(paths, entries, runs, now=1e9) == ([], [])
     settling = {"result.json": [10, 1, 1]}
     assert plan_retries(paths, settling, [failed], now=1e9) == ([], [])

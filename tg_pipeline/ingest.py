@@ -268,8 +268,10 @@ def stage_dump(
 
     The copy is written as the content is checked and fingerprinted, so every byte is
     read once; until the fingerprint (and so the dump id) is known it sits in a hidden
-    scratch folder. Staging the same content twice keeps the existing copy, so re-running
-    a partition never rewrites what an earlier run recorded. Content whose fingerprint
+    scratch folder. An inbox file that nothing else links to becomes the copy itself (a
+    hard link, made read-only like any copy), so a large export is not written twice.
+    Staging the same content twice keeps the existing copy, so re-running a partition
+    never rewrites what an earlier run recorded. Content whose fingerprint
     prefix is a key of ``known`` (prefix → dump id) raises DuplicateDump, leaving nothing
     behind.
     """
@@ -280,7 +282,8 @@ def stage_dump(
         return kept
     scratch = Path(tempfile.mkdtemp(prefix=".staging-", dir=paths.raw))
     try:
-        dump = copy_dump(source, scratch / "files")
+        # An inbox entry is ours once dropped: its files may become the raw copy itself.
+        dump = copy_dump(source, scratch / "files", link=paths.in_inbox(source))
         dump_id = dump_id_for(source.name, dump.fingerprint)
         original = (known or {}).get(fingerprint_prefix(dump_id))
         if original is not None:
@@ -445,6 +448,7 @@ def quarantine(
     paths.quarantine.mkdir(parents=True, exist_ok=True)
     dest = unique_destination(paths.quarantine, source.name, dump_id)
     shutil.move(str(source), dest)
+    _writable_again(dest)
     report = dest.with_name(dest.name + ".error.txt")
     report.write_text(_error_report(source, dest, error, dump_id, run, stage), encoding="utf-8")
     run.audit(
@@ -456,6 +460,23 @@ def quarantine(
         stage=stage,
     )
     return Quarantined(dest, report)
+
+
+def _writable_again(entry: Path) -> None:
+    """Give the owner write access back to a quarantined entry's files.
+
+    Staging may have hard-linked them into a raw copy and sealed that read-only; the raw
+    copy is gone now, and the user is asked to fix the files where they lie.
+    """
+    files = [entry] if entry.is_file() else list(entry.rglob("*"))
+    for path in files:
+        try:
+            # lstat: a link in a hostile dump must not lend its target our permissions.
+            mode = path.lstat().st_mode
+            if stat.S_ISREG(mode) and not mode & stat.S_IWUSR:
+                path.chmod(mode | stat.S_IWUSR)
+        except OSError:
+            continue
 
 
 def _error_report(

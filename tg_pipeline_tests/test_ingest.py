@@ -233,3 +233,68 @@ def test_restaging_a_known_name_neither_copies_nor_misses_a_duplicate(paths, see
         stage_dump(source, paths, known={fingerprint_prefix(staged.dump_id): "earlier"})
     assert dup.value.original == "earlier"
     assert [p.name for p in paths.raw.iterdir()] == [staged.dump_id]
+
+
+def _same_file(a: Path, b: Path) -> bool:
+    return a.stat().st_ino == b.stat().st_ino and a.stat().st_dev == b.stat().st_dev
+
+
+def test_an_inbox_file_of_its_own_becomes_the_raw_copy(paths, seed_dir) -> None:
+    """A dropped file that nothing else links to is not written a second time: the raw copy
+    and the processed entry are one read-only file, whose bytes the manifest describes."""
+    entry = drop(seed_dir / "result.json", paths.inbox)
+    folder = paths.inbox / "ChatExport"
+    drop(seed_dir / "messages.html", folder)
+    with Warehouse.open(paths.warehouse) as wh:
+        outcome = ingest_paths(inbox_entries(paths.inbox), wh, paths, ReadOptions())
+    assert not outcome.failures
+    by_name = {staged.source.name: staged for staged in outcome.staged}
+    raw = by_name["result.json"].root / "result.json"
+    processed = paths.processed / entry.name
+    assert _same_file(raw, processed)
+    assert not processed.stat().st_mode & (stat.S_IWUSR | stat.S_IWGRP | stat.S_IWOTH)
+    data = processed.read_bytes()
+    assert by_name["result.json"].files[0].sha256 == hashlib.sha256(data).hexdigest()
+    staged_folder = by_name[folder.name]
+    for staged_file in staged_folder.files:
+        assert _same_file(
+            staged_folder.root / staged_file.path, paths.processed / folder.name / staged_file.path
+        )
+
+
+def test_dropped_files_with_another_name_and_named_paths_are_copied(
+    paths, seed_dir, tmp_path
+) -> None:
+    """A file still reachable elsewhere (dropped as a hard link), or named on a command
+    line, stays the user's: the raw copy has bytes of its own and the file keeps its mode."""
+    theirs = tmp_path / "theirs.json"
+    theirs.write_bytes((seed_dir / "result.json").read_bytes())
+    paths.inbox.mkdir(parents=True, exist_ok=True)
+    linked = paths.inbox / "linked.json"
+    linked.hardlink_to(theirs)
+    named = tmp_path / "named.html"
+    named.write_bytes((seed_dir / "messages.html").read_bytes())
+    mode = named.stat().st_mode
+    with Warehouse.open(paths.warehouse) as wh:
+        outcome = ingest_paths([linked, named], wh, paths, ReadOptions())
+    assert not outcome.failures
+    by_name = {staged.source.name: staged for staged in outcome.staged}
+    assert not _same_file(by_name["linked.json"].root / "linked.json", theirs)
+    assert not _same_file(by_name["named.html"].root / "named.html", named)
+    assert theirs.stat().st_mode & stat.S_IWUSR
+    assert named.stat().st_mode == mode
+
+
+def test_a_linked_dump_that_fails_to_read_is_quarantined_writable(paths, seed_dir) -> None:
+    """Staging sealed the file read-only as the raw copy; once that copy is dropped with the
+    bad dump, the user gets the quarantined file back writable, to fix it in place."""
+    text = (seed_dir / "result.json").read_text(encoding="utf-8")
+    bad = paths.inbox / "broken.json"
+    bad.write_text(text[: text.index('"id": 182656')], encoding="utf-8")
+    with Warehouse.open(paths.warehouse) as wh:
+        outcome = ingest_paths([bad], wh, paths, ReadOptions())
+    assert [src.name for src, _ in outcome.failures] == ["broken.json"]
+    kept = paths.quarantine / "broken.json"
+    assert kept.stat().st_mode & stat.S_IWUSR
+    assert kept.stat().st_nlink == 1
+    assert list(paths.raw.iterdir()) == []

@@ -254,8 +254,11 @@ def _drop(data_dir: Path, export: Path, *, by_path: bool) -> dict[str, Any]:
         paths.inbox.mkdir(parents=True, exist_ok=True)
         source = paths.inbox / export.name
         source.unlink(missing_ok=True)
-        # Dropping is not timed: a link puts the file in the inbox without copying it.
-        os.link(export, source)
+        # Dropping is not timed. The file is copied in, as a user's drop would be, and
+        # flushed to disk, as it is by the time the sensor has seen it settle.
+        shutil.copyfile(export, source)
+        with source.open("rb") as dropped:
+            os.fsync(dropped.fileno())
     staged_at: list[float] = []
     started = time.perf_counter()
     with Warehouse.open(paths.warehouse) as opened:

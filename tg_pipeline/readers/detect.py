@@ -670,18 +670,24 @@ def open_dump(path: str | Path, *, limits: ZipLimits | None = None) -> Iterator[
     yield _inspect_local(source)
 
 
-def copy_dump(path: str | Path, dest: Path, *, limits: ZipLimits | None = None) -> Dump:
+def copy_dump(
+    path: str | Path, dest: Path, *, limits: ZipLimits | None = None, link: bool = False
+) -> Dump:
     """Detect ``path`` and write its content files under ``dest`` as they are checked and
     fingerprinted; ``dest`` then holds exactly those files, under :attr:`Dump.names`.
 
     A raw copy made this way reads every byte once. Fingerprinting first and copying
     afterwards reads a large export twice, which was most of the time staging took.
     The returned dump describes the source, as :func:`open_dump` would.
+
+    With ``link``, a file that no other name refers to is hard-linked into ``dest``
+    instead of copied (see :func:`_check_and_copy`). Only the caller knows whether the
+    files are its own to keep: an inbox entry is, a path named on a command line is not.
     """
     source = Path(path)
     if _is_zip(source):
         return _inspect_zip(source, limits, dest, companions=False)
-    return _inspect_local(source, copy_to=dest)
+    return _inspect_local(source, copy_to=dest, link=link)
 
 
 def fingerprint_dump(path: str | Path, *, limits: ZipLimits | None = None) -> str:
@@ -695,14 +701,14 @@ def fingerprint_dump(path: str | Path, *, limits: ZipLimits | None = None) -> st
     return _inspect_local(source).fingerprint
 
 
-def _inspect_local(source: Path, copy_to: Path | None = None) -> Dump:
+def _inspect_local(source: Path, copy_to: Path | None = None, *, link: bool = False) -> Dump:
     tree, selection = _local_selection(source)
     files = tuple(tree.joinpath(*name.split("/")) for name in selection.names)
     if copy_to is None:
         digests = [check_file(f, selection.fmt) for f in files]
     else:
         digests = [
-            _check_and_copy(f, copy_to.joinpath(*name.split("/")), selection.fmt)
+            _check_and_copy(f, copy_to.joinpath(*name.split("/")), selection.fmt, link=link)
             for f, name in zip(files, selection.names, strict=True)
         ]
     return Dump(
@@ -718,7 +724,7 @@ def _inspect_local(source: Path, copy_to: Path | None = None) -> Dump:
     )
 
 
-def _check_and_copy(path: Path, target: Path, fmt: Format) -> FileDigest:
+def _check_and_copy(path: Path, target: Path, fmt: Format, *, link: bool = False) -> FileDigest:
     """:func:`check_file` that also leaves the bytes it checked at ``target``.
 
     The kernel copies the file on a second thread while this one checks and hashes it, so
@@ -727,6 +733,11 @@ def _check_and_copy(path: Path, target: Path, fmt: Format) -> FileDigest:
     The source's size and modification time must be the same after both as before, so
     the fingerprint describes the bytes kept; a file still being written is refused. Its
     head is sniffed first: a file of the wrong kind is refused before anything is copied.
+
+    With ``link``, a file of ours with no other name is hard-linked to ``target`` instead:
+    the bytes are then written once, not twice, which for a large export is most of what
+    staging costs, and half the disk it takes. A file someone else still reaches by
+    another name, owns, or keeps on another file system is copied as before.
 
     Only a failure to read the source is the dump's fault (a DumpError); one writing the
     copy (a full disk) is raised as it is, so the dump is not quarantined for it.
@@ -744,16 +755,20 @@ def _check_and_copy(path: Path, target: Path, fmt: Format) -> FileDigest:
             raise _unreadable(path, exc) from None
         sniff_content(fmt, head, len(head) < SNIFF_BYTES, display)
         target.parent.mkdir(parents=True, exist_ok=True)
-        with target.open("xb") as out:
-            copy = _CopyThread(source.fileno(), out.fileno(), path)
-            try:
-                digest = check_file(path, fmt, display)
-            except BaseException:
-                # The dump's own error wins over whatever the copy ran into meanwhile.
-                copy.finish(cancel=True)
-                raise
-            copy.finish()
-            copied = os.fstat(out.fileno()).st_size
+        if link and _ours_alone(before) and _hard_link(path, target):
+            digest = check_file(path, fmt, display)
+            copied = os.stat(target).st_size
+        else:
+            with target.open("xb") as out:
+                copy = _CopyThread(source.fileno(), out.fileno(), path)
+                try:
+                    digest = check_file(path, fmt, display)
+                except BaseException:
+                    # The dump's own error wins over whatever the copy ran into meanwhile.
+                    copy.finish(cancel=True)
+                    raise
+                copy.finish()
+                copied = os.fstat(out.fileno()).st_size
         try:
             after = os.stat(path)
         except OSError as exc:
@@ -766,6 +781,22 @@ def _check_and_copy(path: Path, target: Path, fmt: Format) -> FileDigest:
             file=path,
         )
     return digest
+
+
+def _ours_alone(info: os.stat_result) -> bool:
+    """Whether a file may become the raw copy: no other name reaches it, and this process
+    owns it, so it can seal it read-only."""
+    return info.st_nlink == 1 and info.st_uid == os.geteuid()
+
+
+def _hard_link(path: Path, target: Path) -> bool:
+    """Whether ``target`` now names ``path``'s bytes; False where a link cannot be made
+    (another file system, a file system without links), so the caller copies instead."""
+    try:
+        os.link(path, target)
+    except OSError:
+        return False
+    return True
 
 
 class _CopyThread:

@@ -7,6 +7,7 @@ import gzip
 import hashlib
 import os
 import shutil
+import tempfile
 import threading
 import zipfile
 from pathlib import Path
@@ -629,3 +630,66 @@ def test_a_bad_byte_found_while_the_copy_runs_is_the_error_raised(tmp_path: Path
     _big_json(source, bad_at=SNIFF_BYTES + 10)
     with pytest.raises(DumpError, match="invalid UTF-8"):
         copy_dump(source, tmp_path / "copy")
+
+
+def test_a_file_with_no_other_name_is_linked_not_copied(tmp_path: Path) -> None:
+    """With ``link``, the raw copy of a file only the caller holds is the file itself: its
+    bytes are written once. The fingerprint is that of the same bytes."""
+    source = tmp_path / "result.json"
+    data = _big_json(source)
+    dump = copy_dump(source, tmp_path / "copy", link=True)
+    kept = tmp_path / "copy" / "result.json"
+    assert os.path.samefile(kept, source)
+    assert kept.read_bytes() == data
+    assert dump.fingerprint == _sha_fingerprint(data) == fingerprint_dump(source)
+
+
+def test_a_file_reachable_by_another_name_is_copied_even_when_links_are_allowed(
+    tmp_path: Path,
+) -> None:
+    """A second name means someone else may still change the bytes through it: the raw
+    copy must not share them."""
+    source = tmp_path / "result.json"
+    data = _big_json(source)
+    os.link(source, tmp_path / "theirs.json")
+    copy_dump(source, tmp_path / "copy", link=True)
+    kept = tmp_path / "copy" / "result.json"
+    assert not os.path.samefile(kept, source)
+    assert kept.read_bytes() == data
+
+
+def test_a_file_that_cannot_be_linked_is_copied(tmp_path: Path) -> None:
+    """A link across file systems fails (EXDEV); the file is copied instead. The target is
+    on a tmpfs, which differs from the test's own directory on this machine."""
+    shm = Path("/dev/shm")
+    if not shm.is_dir() or shm.stat().st_dev == tmp_path.stat().st_dev:
+        pytest.skip("needs /dev/shm on a file system other than the test's tmp_path")
+    source = tmp_path / "result.json"
+    data = _big_json(source)
+    target = Path(tempfile.mkdtemp(dir=shm))
+    try:
+        dump = copy_dump(source, target / "copy", link=True)
+        kept = target / "copy" / "result.json"
+        assert not os.path.samefile(kept, source)
+        assert kept.read_bytes() == data
+        assert dump.fingerprint == _sha_fingerprint(data)
+    finally:
+        shutil.rmtree(target)
+
+
+def test_a_linked_file_written_to_while_it_is_checked_is_refused(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Linking does not weaken the guard: the bytes checked must be the bytes kept."""
+    source = tmp_path / "result.json"
+    _big_json(source)
+    real = detect_module.check_file
+
+    def check_while_appending(path: Path, fmt: Format, display: str | None = None):
+        with path.open("ab") as more:
+            more.write(b"\n")
+        return real(path, fmt, display)
+
+    monkeypatch.setattr(detect_module, "check_file", check_while_appending)
+    with pytest.raises(DumpError, match="changed while it was being copied"):
+        copy_dump(source, tmp_path / "copy", link=True)

@@ -117,6 +117,8 @@ _TEXT_FORMATS = frozenset({Format.JSON, Format.HTML})
 
 _PAGE_NAME = re.compile(r"^messages(\d*)\.html?$", re.IGNORECASE)
 _JSON_NAME = "result.json"
+#: The index page of a whole-account export in HTML; its chats lie in chats/chat_NNN/.
+_ACCOUNT_INDEX = "export_results.html"
 _IGNORED_DIRS = frozenset({"__macosx"})
 
 
@@ -207,8 +209,14 @@ def select_content(
     json_name, pages = _telegram_files(top_files)
     if json_name or pages:
         return _choose("", json_name, pages)
-    below = {sub: _telegram_files(names) for sub, names in subfolders().items() if not _hidden(sub)}
+    if _is_account_index(top_files):
+        raise _account_html(where, "")
+    listing = {sub: names for sub, names in subfolders().items() if not _hidden(sub)}
+    below = {sub: _telegram_files(names) for sub, names in listing.items()}
     found = {sub: hit for sub, hit in below.items() if hit[0] or hit[1]}
+    accounts = sorted(sub for sub, names in listing.items() if _is_account_index(names))
+    if not found and accounts:
+        raise _account_html(where, accounts[0])
     if len(found) == 1:
         ((sub, (json_name, pages)),) = found.items()
         return _choose(sub, json_name, pages)
@@ -242,6 +250,26 @@ def select_content(
     raise DumpError(
         f"{NOT_A_DUMP}: the {what} has no result.json or messages*.html at its top level "
         "or one level down",
+        file=where,
+    )
+
+
+def _is_account_index(names: Iterable[str]) -> bool:
+    return any(name.lower() == _ACCOUNT_INDEX for name in names)
+
+
+def _account_html(where: Path, base: str) -> DumpError:
+    """The refusal of a whole-account HTML export, saying what to drop instead.
+
+    HTML pages carry no chat id: a one-chat dump joins its chat by name or takes the id its
+    user gives, but one dump takes only one id. Read whole, chats of an account that share
+    a name (channels, say) would merge, and their messages overwrite each other by id.
+    """
+    chats = f"{base}/chats/chat_NNN" if base else "chats/chat_NNN"
+    return DumpError(
+        "a whole-account export in HTML: its pages carry no chat ids, and one dump can be "
+        "given only one. Export the account again as machine-readable JSON, which carries "
+        f"every chat's id, or drop each {chats} folder as a dump of its own",
         file=where,
     )
 

@@ -142,6 +142,46 @@ def test_folder_names_do_not_decide_the_kind(tmp_path: Path) -> None:
     assert detect(lone).kind is DumpKind.TELEGRAM_JSON
 
 
+def _account_html(root: Path) -> Path:
+    """A whole-account export in HTML as tdesktop lays it out: an index page at the top,
+    each chat's pages in chats/chat_NNN/, lists and media beside them."""
+    (root / "lists").mkdir(parents=True)
+    (root / "export_results.html").write_text(
+        "<!DOCTYPE html><html><head><title>Exported Data</title></head><body>"
+        '<div class="page_wrap"><div class="page_body">Exported Data</div></div></body></html>',
+        encoding="utf-8",
+    )
+    (root / "lists" / "chats.html").write_text("<html><body>Chats</body></html>")
+    for number in ("001", "002"):
+        copy_pages(root / "chats" / f"chat_{number}")
+    return root
+
+
+def test_a_whole_account_html_export_is_refused_with_what_to_drop_instead(
+    tmp_path: Path,
+) -> None:
+    """Its chats carry no ids; read as one dump, chats of the same name would merge. The
+    error says so at once (not that the index page has no messages), and each chat folder
+    is still a dump of its own."""
+    export = _account_html(tmp_path / "DataExport_2024-05-01")
+    for dropped, chats in (
+        (export, "chats/chat_NNN"),
+        (tmp_path, "DataExport_2024-05-01/chats/chat_NNN"),
+        (zip_folder(export, tmp_path / "account.zip"), "chats/chat_NNN"),
+    ):
+        with pytest.raises(DumpError, match="whole-account export in HTML") as raised:
+            detect(dropped)
+        assert raised.value.file == str(dropped)
+        assert f"drop each {chats} folder" in raised.value.message
+    assert detect(export / "chats" / "chat_002").kind is DumpKind.TELEGRAM_HTML
+
+
+def test_a_whole_account_export_with_json_beside_is_read_as_json(tmp_path: Path) -> None:
+    export = _account_html(tmp_path / "DataExport")
+    shutil.copy(CHANNEL_JSON, export / "result.json")
+    assert detect(export).kind is DumpKind.TELEGRAM_JSON
+
+
 def test_content_decides_a_file_without_extension(tmp_path: Path) -> None:
     json_path = tmp_path / "export"
     json_path.write_bytes(CHANNEL_JSON.read_bytes())

@@ -271,9 +271,8 @@ def stage_dump(
     scratch folder. An inbox file that nothing else links to becomes the copy itself (a
     hard link, made read-only like any copy), so a large export is not written twice.
     Staging the same content twice keeps the existing copy, so re-running a partition
-    never rewrites what an earlier run recorded. Content whose fingerprint
-    prefix is a key of ``known`` (prefix → dump id) raises DuplicateDump, leaving nothing
-    behind.
+    never rewrites what an earlier run recorded. Content whose fingerprint prefix is a key
+    of ``known`` (prefix → dump id) raises DuplicateDump, leaving nothing behind.
     """
     source = source.absolute()
     paths.raw.mkdir(parents=True, exist_ok=True)

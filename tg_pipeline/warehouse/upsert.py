@@ -432,11 +432,11 @@ class Upsert:
         low, high = span["min"], span["max"]
         # Chats first: seeing one may move a surrogate chat's stored rows under its real
         # id, into this round's key range.
-        self._see_round(_tg_batch, senders=False)
+        self._see_chats(_tg_batch)
         if self._all_new(batch, low.as_py(), high.as_py()):
             self._insert_all_new(_tg_batch, batch.num_rows)
             return
-        self._see_senders(_tg_batch)
+        tally.senders.update(k for (k,) in con.execute(_BATCH_SENDERS).fetchall())
         con.execute(_CLASSIFY, [*params, low.as_py(), high.as_py()])
         ops = dict(con.execute("SELECT _op, count(*) FROM _tg_cls GROUP BY _op").fetchall())
         tally.rows += batch.num_rows
@@ -452,9 +452,8 @@ class Upsert:
         if ops:
             con.execute(_NAMES)
 
-    def _see_round(self, _tg_batch: pa.Table | None, *, senders: bool = True) -> None:
-        """Register the round's chats (before its rows land) and, with ``senders``, note its
-        senders; a round inserted whole notes them as it records their names.
+    def _see_chats(self, _tg_batch: pa.Table | None) -> None:
+        """Register the round's chats, before its rows land.
 
         ``_tg_batch`` is the round's Arrow table, which the SQL reads by that name (see
         :meth:`_apply`); None when a view of that name stands for the round.
@@ -469,20 +468,20 @@ class Upsert:
                 tally.chats[chat_id] = _ChatSeen(
                     name, chat_type or (seen.type if seen else None), latest
                 )
-        if senders:
-            self._see_senders(_tg_batch)
-
-    def _see_senders(self, _tg_batch: pa.Table | None) -> None:
-        self._tally.senders.update(k for (k,) in self._con.execute(_BATCH_SENDERS).fetchall())
 
     def _insert_all_new(self, _tg_batch: pa.Table | None, rows: int) -> None:
         params = [self._now, self._dump.dump_id]
         self._con.execute(_INSERT_ALL, params)
-        # Every sender key of the round gets a names row: those rows are its senders.
-        named = self._con.execute(_NAMES_ALL_NEW + " RETURNING sender_key").fetchall()
-        self._tally.senders.update(k for (k,) in named)
+        self._name_all_new(_tg_batch)
         self._tally.rows += rows
         self._tally.new += rows
+
+    def _name_all_new(self, _tg_batch: pa.Table | None) -> None:
+        """Record the names of a round inserted whole, and note its senders: every sender
+        key of such a round gets a names row, so those rows list them, and the round's keys
+        need no second pass."""
+        named = self._con.execute(_NAMES_ALL_NEW + " RETURNING sender_key").fetchall()
+        self._tally.senders.update(k for (k,) in named)
 
     def scannable(self, scan: BackupScan) -> bool:
         """Whether the file may be all new, so it can go in with one scan, unclassified.
@@ -537,8 +536,8 @@ class Upsert:
         )
         if self._takes_over_a_surrogate():
             return None
-        self._see_round(None)
-        con.execute(_NAMES_ALL_NEW)
+        self._see_chats(None)
+        self._name_all_new(None)
         self._tally.rows += rows
         self._tally.new += rows
         con.execute(f"DROP VIEW {_BATCH_VIEW}")

@@ -9,7 +9,7 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from tg_pipeline_tests.webserver import _stop_group, port_is_free
+from tg_pipeline_tests.webserver import QUICK_GRPC_SHUTDOWN, _stop_group, port_is_free
 
 
 @dataclass
@@ -28,7 +28,7 @@ class ServiceGroup:
             self.procs[name] = subprocess.Popen(
                 list(command),
                 cwd=self.cwd,
-                env={**os.environ, **self.env},
+                env={**os.environ, **QUICK_GRPC_SHUTDOWN, **self.env},
                 stdout=log,
                 stderr=subprocess.STDOUT,
                 stdin=subprocess.DEVNULL,

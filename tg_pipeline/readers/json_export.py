@@ -44,6 +44,7 @@ import io
 import itertools
 import logging
 import os
+import weakref
 from collections import deque
 from collections.abc import Callable, Iterator
 from concurrent.futures import Future, ProcessPoolExecutor
@@ -352,7 +353,10 @@ class _Chat:
     """One chat being read: its fields once known, and rows that wait for them."""
 
     def __init__(self, reader: _Reader, prefix: str) -> None:
-        self.reader = reader
+        # A proxy, not a reference: a reader and its chats would otherwise form a cycle
+        # that only a full collection frees. A worker reads hundreds of pieces and the
+        # collector rarely runs one, so each piece's reader, with its text, would linger.
+        self.reader: _Reader = weakref.proxy(reader)
         self.prefix = prefix
         self.taken = 0
         self.tdesktop_order: bool | None = None

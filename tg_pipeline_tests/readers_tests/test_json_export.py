@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import gc
 import json
 import logging
 import random
@@ -301,6 +302,27 @@ def test_batches_follow_batch_size_and_stream(tmp_path: Path) -> None:
     assert error.value.position is not None
     assert error.value.position.startswith(f"byte {len(data) * 3 // 4}")
     assert "messages[18" in error.value.position
+
+
+@pytest.mark.parametrize("root", ["chat", "account"])
+def test_a_finished_read_frees_its_reader_without_the_collector(tmp_path: Path, root: str) -> None:
+    """The reader and its chats hold no cycle: what a read leaves behind goes as soon as
+    the read ends, not at the next full collection."""
+    first = chat(*(message(i) for i in range(1, 301)))
+    document: dict[str, Any] = first
+    if root == "account":
+        second = chat(*(message(i) for i in range(1, 101)), chat_id=778)
+        document = {"chats": {"about": "", "list": [first, second]}}
+    path = write_json(tmp_path, document)
+    gc.collect()
+    gc.disable()
+    try:
+        rows = sum(batch.num_rows for batch in read_json_export(path, ReadOptions()))
+        left = [o for o in gc.get_objects() if isinstance(o, json_export._Reader)]
+    finally:
+        gc.enable()
+    assert rows == (400 if root == "account" else 300)
+    assert left == []
 
 
 def test_large_batches_are_joined_from_parts(tmp_path: Path) -> None:

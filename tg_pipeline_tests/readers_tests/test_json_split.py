@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+import gc
 import json
 import logging
 import random
@@ -11,7 +12,7 @@ import pytest
 
 from tg_pipeline.errors import DumpError
 from tg_pipeline.readers import json_export
-from tg_pipeline.readers.json_export import read_json_export
+from tg_pipeline.readers.json_export import read_json_export, read_piece
 from tg_pipeline.readers.json_split import plan_pieces
 from tg_pipeline.records import ReadOptions
 
@@ -144,3 +145,24 @@ def test_layouts_that_are_not_cut(tmp_path: Path) -> None:
 
     path.write_bytes(json.dumps({"chats": {"list": [document]}}, indent=1).encode())
     assert plan_pieces(path, PIECE) is None
+
+
+def test_a_read_piece_is_freed_without_the_collector(tmp_path: Path) -> None:
+    """A worker reads hundreds of pieces between full collections: a reader held by a
+    reference cycle would keep each piece's text alive until one runs."""
+    path = write_export(tmp_path, 600)
+    plan = plan_pieces(path, PIECE)
+    assert plan is not None and len(plan.pieces) > 2
+    gc.collect()
+    gc.disable()
+    try:
+        rows = 0
+        for number, piece in enumerate(plan.pieces):
+            result = read_piece(str(path), plan.head, piece, ReadOptions(), number == 0)
+            assert result is not None
+            rows += sum(part.num_rows for part in result[0])
+        left = [o for o in gc.get_objects() if isinstance(o, json_export._Reader)]
+    finally:
+        gc.enable()
+    assert rows == 600
+    assert left == []

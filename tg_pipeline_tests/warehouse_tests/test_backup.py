@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import gzip
+import hashlib
 import resource
 import shutil
 from datetime import datetime
@@ -17,6 +18,7 @@ from tg_pipeline.readers import open_dump, read_dump
 from tg_pipeline.readers.backup import manifest_path, read_backup
 from tg_pipeline.records import FIELD_NAMES, MESSAGE_SCHEMA, ReadOptions
 from tg_pipeline.warehouse import MessageFilter, Warehouse
+from tg_pipeline.warehouse import backup as backup_module
 from tg_pipeline.warehouse.backup import FORMATS, list_backups
 from tg_pipeline_tests.warehouse_tests.builders import (
     batches,
@@ -101,6 +103,26 @@ def test_backup_restores_into_an_empty_warehouse_as_an_equal_table(
     # Restoring into the warehouse it came from changes nothing either.
     again = warehouse.ingest(read_backup(made.path, ReadOptions()), dump=dump("self"))
     assert (again.new, again.updated) == (0, 0)
+
+
+@pytest.mark.parametrize("fmt", FORMATS)
+def test_a_backup_put_on_disk_while_it_is_written_is_whole(
+    tmp_path: Path, warehouse: Warehouse, monkeypatch: pytest.MonkeyPatch, fmt: str
+) -> None:
+    """Windows of 2 kB: the kernel is asked to write out and drop every stretch many
+    times over, and the file still holds every row and matches its checksum."""
+    monkeypatch.setattr(backup_module, "_HANDOFF_BYTES", 512)
+    monkeypatch.setattr(backup_module, "_WRITEBACK_BYTES", 2048)
+    _filled(warehouse)
+    original = record_rows(warehouse)
+    made = warehouse.backup(tmp_path / "backups", fmt=fmt, row_group_size=64)
+
+    assert made.bytes > 10 * 2048
+    assert made.sha256 == hashlib.sha256(made.path.read_bytes()).hexdigest()
+    assert warehouse.verify_backup(made.path).ok
+    with Warehouse.open(tmp_path / "restored.duckdb") as restored:
+        restored.ingest(read_backup(made.path, ReadOptions()), dump=dump("r"))
+        assert record_rows(restored) == original
 
 
 def test_parquet_backup_layout(tmp_path: Path, warehouse: Warehouse) -> None:

@@ -106,11 +106,11 @@ def test_backup_restores_into_an_empty_warehouse_as_an_equal_table(
 
 
 @pytest.mark.parametrize("fmt", FORMATS)
-def test_a_backup_synced_while_it_is_written_is_whole(
+def test_a_backup_written_back_piece_by_piece_is_whole(
     tmp_path: Path, warehouse: Warehouse, monkeypatch: pytest.MonkeyPatch, fmt: str
 ) -> None:
-    """A sync every 2 kB: the file goes to disk many times over while it is written, and
-    still holds every row and matches its checksum."""
+    """Write-back started every 2 kB: the file goes to disk piece by piece while it is
+    written, and still holds every row and matches its checksum."""
     monkeypatch.setattr(backup_module, "_HANDOFF_BYTES", 512)
     monkeypatch.setattr(backup_module, "_WRITEBACK_BYTES", 2048)
     _filled(warehouse)

@@ -134,10 +134,13 @@ class _Stitcher:
             for name in fields:
                 changes.setdefault(name, {})[row] = self.state.get(name)
         for row, midnight, position in page.pending_times:
-            instant = self.instant if self.instant is not None else page.first_instant
             separator = midnight if midnight is not None else self.separator
+            instant = self.instant
             if separator is not None and (instant is None or separator > instant):
                 instant = separator
+            elif instant is None:
+                # Nothing dated before it and no day separator: the next message's day.
+                instant = page.first_instant
             if instant is None:
                 raise DumpError(
                     "service entry with no dated message or day separator to take a time from",

@@ -14,7 +14,8 @@ The parent process fills both in while it streams pages in order (``html_export`
 Service entries carry no time in HTML. One takes the instant of the record before it; when
 a day separator lies between them and its midnight is later, it takes that midnight
 instead (in the page's UTC offset, or ``default_zone`` when the titles carry none). A
-service entry with nothing before it at all takes the next dated record's instant.
+service entry with no record before it takes its day separator's midnight; one with neither
+(no tdesktop page has that) takes the next dated record's instant.
 A service entry's ``text`` is its English sentence, the only form HTML has of it (JSON
 writes an empty text and the action's fields instead).
 """
@@ -54,7 +55,8 @@ _TITLE = re.compile(
     r"(?:\s*(?:UTC|GMT)(?:([+-])(\d{1,2})(?::?(\d{2}))?)?)?\s*"
 )
 _VIA = re.compile(r"\s+via\s+@([A-Za-z0-9_]+)\s*$")
-_REPLY = re.compile(r"go_to_message(\d+)|GoToMessage\((\d+)\)")
+#: Migrated basic-group messages have negative ids, so links to them carry a minus sign.
+_REPLY = re.compile(r"go_to_message(-?\d+)|GoToMessage\((-?\d+)\)")
 _MONTHS = {
     name: number
     for number, name in enumerate(
@@ -76,6 +78,16 @@ _MONTHS = {
     )
 }
 _SEPARATOR = re.compile(r"\s*(\d{1,2}) ([A-Z][a-z]+) (\d{4})\s*")
+#: A reply to a message of another chat: tdesktop writes no link and no id for it.
+_OTHER_CHAT_REPLY = "In reply to a message in another chat"
+#: What tdesktop writes, with a day separator's id, into a single-chat export with no messages.
+_NO_MESSAGES = "No exported messages"
+#: Old-group messages of a migrated supergroup are exported with ids shifted down by this.
+MIGRATED_SHIFT = 1_000_000_000
+#: Day separators count down from -1 per chat, one per day and page: never near the
+#: migrated ids. An entry in this range whose text is no date (an anonymised page, say) is
+#: still a separator.
+SEPARATOR_IDS = MIGRATED_SHIFT // 2
 
 
 @dataclass(slots=True)
@@ -201,21 +213,30 @@ class _PageReader:
         }
         if self.decode_note:
             row["extra"]["html_decode"] = self.decode_note
+        if -MIGRATED_SHIFT < message_id < 0:
+            row["extra"]["migrated_group_message_id"] = message_id + MIGRATED_SHIFT
         return row
 
-    def read_separator(self, node: LexborNode) -> None:
-        match = _SEPARATOR.fullmatch(node.text(deep=True))
+    def read_separator(self, node: LexborNode) -> bool:
+        """Take a day separator's date; False when the entry is no separator.
+
+        Separators and the old-group entries of a migrated supergroup both have negative
+        ids, so an entry is a separator by its content: a date and nothing else.
+        """
+        text = node.text(deep=True)
+        match = _SEPARATOR.fullmatch(text)
         if match is None:
-            return
+            return text.strip() == _NO_MESSAGES
         month = _MONTHS.get(match.group(2))
         if month is None:
-            return
+            return False
         day = (int(match.group(3)), month, int(match.group(1)))
         try:
             date(*day)
         except ValueError:
-            return
+            return False
         self.separator = day
+        return True
 
     def read_service(self, node: LexborNode, message_id: int) -> None:
         body = None
@@ -252,7 +273,12 @@ class _PageReader:
         self.rows.append(row)
 
     def read_from_name(self, node: LexborNode) -> tuple[str, str | None, str | None]:
-        """Name, ``@via_bot`` and the forward-date title of a ``div.from_name``."""
+        """Name, ``@via_bot`` and the forward-date title of a ``div.from_name``.
+
+        A forward header ends in a ``span`` holding the forward date: ``class="date
+        details"`` with the full title in newer pages, ``class="details"`` with the date
+        only as its text in pages written before about 2022.
+        """
         parts: list[str] = []
         forward_title = None
         for child in node.iter(include_text=True):
@@ -261,8 +287,8 @@ class _PageReader:
                 parts.append(child.text_content or "")
             elif tag == "-comment":
                 continue
-            elif "date" in (child.attributes.get("class") or "").split():
-                forward_title = child.attributes.get("title")
+            elif "details" in (child.attributes.get("class") or "").split():
+                forward_title = child.attributes.get("title") or child.text(deep=True).strip()
             else:
                 parts.append(child.text(deep=True))
         name = "".join(parts).strip()
@@ -311,7 +337,12 @@ class _PageReader:
                 if target is not None:
                     row["reply_to_message_id"] = target
                 else:
-                    extra["reply_to"] = plain_text(child)
+                    said = plain_text(child)
+                    if said == _OTHER_CHAT_REPLY:
+                        # JSON names the other chat; HTML only says there is one.
+                        extra["reply_to_peer_id"] = None
+                    else:
+                        extra["reply_to"] = said
             elif first == "media_wrap":
                 media_type, media_path, media_extra = read_media(child)
                 row["media_type"] = media_type
@@ -408,9 +439,9 @@ class _PageReader:
             message_id = int(match.group(1))
             classes = (attrs.get("class") or "").split()
             if "service" in classes:
-                if message_id < 0:
-                    self.read_separator(node)
-                else:
+                if message_id >= 0 or not (
+                    self.read_separator(node) or message_id > -SEPARATOR_IDS
+                ):
                     self.read_service(node, message_id)
             else:
                 self.read_default(node, message_id)

@@ -15,7 +15,7 @@ import re
 from dataclasses import dataclass, field
 from typing import Any
 
-_GO_TO_MESSAGE = re.compile(r"go_to_message(\d+)|GoToMessage\((\d+)\)")
+_GO_TO_MESSAGE = re.compile(r"go_to_message(-?\d+)|GoToMessage\((-?\d+)\)")
 
 
 @dataclass(frozen=True, slots=True)

@@ -15,12 +15,15 @@ type. Unknown elements are transparent: their text belongs to the surrounding pi
 
 from __future__ import annotations
 
+import re
 from typing import Any
 
 from selectolax.lexbor import LexborNode
 
 #: tdesktop puts the text on its own, indented lines; this is what it adds around it.
 EDGE_WHITESPACE = " \t\n\r\f"
+_OPENING = re.compile(r"\A\r?\n([ \t]*)")
+_CLOSING = re.compile(r"\r?\n([ \t]*)\Z")
 
 _TAG_TYPES = {
     "strong": "bold",
@@ -125,41 +128,54 @@ def _walk(node: LexborNode, piece: _Piece, out: list[tuple[_Piece, list[str]]]) 
 def read_text(node: LexborNode | None) -> tuple[str, list[dict[str, Any]]]:
     """Plain text and entity pieces of a ``div.text`` (or any inline container).
 
-    The pieces' texts concatenate exactly to the returned text. Whitespace tdesktop adds
-    around the text is stripped from the whole, never from the inside.
+    The pieces' texts concatenate exactly to the returned text. Only the markup around the
+    text is removed (see :func:`_edges`): whitespace that belongs to the message, such as a
+    leading line break, stays, so the text equals the JSON export's.
     """
     if node is None:
         return "", []
     collected: list[tuple[_Piece, list[str]]] = []
     _walk(node, _Piece("plain"), collected)
-    if len(collected) == 1:
-        piece, parts = collected[0]
-        text = "".join(parts).strip(EDGE_WHITESPACE)
-        if not text:
-            return "", []
-        if piece.attrs:
-            return text, [{"type": piece.type, "text": text, **piece.attrs}]
-        return text, [{"type": piece.type, "text": text}]
+    if not collected:
+        return "", []
     pieces = [piece for piece, _ in collected]
     texts = ["".join(parts) for _, parts in collected]
-    # Strip the edges of the whole text, cutting into the first and last pieces.
-    while texts and not texts[0].lstrip(EDGE_WHITESPACE):
-        texts.pop(0)
-        pieces.pop(0)
-    while texts and not texts[-1].rstrip(EDGE_WHITESPACE):
-        texts.pop()
-        pieces.pop()
-    if not texts:
-        return "", []
-    texts[0] = texts[0].lstrip(EDGE_WHITESPACE)
-    texts[-1] = texts[-1].rstrip(EDGE_WHITESPACE)
+    last = len(texts) - 1
+    lead, trail = _edges(texts[0], texts[last])
+    if last == 0:
+        texts[0] = texts[0][lead : max(lead, len(texts[0]) - trail)]
+    else:
+        texts[0] = texts[0][lead:]
+        texts[last] = texts[last][: len(texts[last]) - trail]
     entities: list[dict[str, Any]] = []
     for piece, text in zip(pieces, texts, strict=True):
+        if not text:
+            continue
         entity: dict[str, Any] = {"type": piece.type, "text": text}
         if piece.attrs:
             entity.update(piece.attrs)
         entities.append(entity)
     return "".join(texts), entities
+
+
+def _edges(first: str, last: str) -> tuple[int, int]:
+    """How many characters of markup open ``first`` and close ``last``.
+
+    tdesktop writes ``<div class="text">``, a newline, the text with every line break as
+    ``<br>`` (``SerializeString``), then a newline and the closing tag's indentation. Only
+    those two pieces of whitespace are markup. A page re-indented by another tool puts
+    deeper indentation after the opening newline, or the text on the tag's own line; then
+    all whitespace at the edges is markup, as it is in such pages.
+    """
+    head = _OPENING.match(first)
+    tail = _CLOSING.search(last)
+    if head is None or tail is None:
+        return (
+            len(first) - len(first.lstrip(EDGE_WHITESPACE)),
+            len(last) - len(last.rstrip(EDGE_WHITESPACE)),
+        )
+    indented = len(head.group(1)) > len(tail.group(1))
+    return (head.end() if indented else head.start(1)), len(tail.group(0))
 
 
 def plain_text(node: LexborNode | None) -> str:

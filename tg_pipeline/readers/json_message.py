@@ -421,7 +421,10 @@ def message_row(
             else:
                 edited_at = parse_wall_time(edited, zone_name)
         reply = msg.get("reply_to_message_id")
-        if type(reply) is int and -INT64_MAX <= reply <= INT64_MAX:
+        if "reply_to_peer_id" in msg:
+            # A message of another chat: both ids stay in extra, none links into this chat.
+            reply = None
+        elif type(reply) is int and -INT64_MAX <= reply <= INT64_MAX:
             del msg["reply_to_message_id"]
         else:
             reply = None

@@ -398,6 +398,8 @@ class HtmlChatWriter:
             return f"{actor} joined group by link from {_user_name(action.inviter)}"
         if kind == "create_channel":
             return f"Channel &laquo;{title}&raquo; created"
+        if kind == "migrate_to_supergroup":
+            return f"{actor} converted this group to a supergroup"
         if kind == "migrate_from_group":
             return f"{actor} converted a basic group to this supergroup &laquo;{title}&raquo;"
         if kind == "pin_message":
@@ -528,15 +530,18 @@ class HtmlChatWriter:
                 if via:
                     out += " via @" + html_string(via)
                 fwd_date = message.forwarded_date or message.date
-                out += ctx.push(
-                    "span",
-                    [("class", "date details"), ("title", clock.title(fwd_date, suffix))],
-                    inline=True,
-                )
+                if self.flavor.forward_date_title:
+                    span = [("class", "date details"), ("title", clock.title(fwd_date, suffix))]
+                else:
+                    span = [("class", "details")]
+                out += ctx.push("span", span, inline=True)
                 out += " " + clock.title(fwd_date, False) + ctx.pop() + ctx.pop()
             else:
                 out += ctx.div("forwarded body")
-        if message.reply_to:
+        if message.reply_to and message.reply_to_peer is not None:
+            out += ctx.div("reply_to details") + "In reply to a message in another chat"
+            out += ctx.pop()
+        elif message.reply_to:
             out += ctx.div("reply_to details") + "In reply to "
             out += self.link(message.reply_to, "this message") + ctx.pop()
         if message.media is not None:

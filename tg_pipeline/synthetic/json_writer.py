@@ -142,6 +142,8 @@ def json_message(message: Message, indent: int, clock: Clock, flavor: Flavor) ->
             pairs.append(("forwarded_from", json_string(forwarded) if forwarded else "null"))
         if message.reply_to:
             pairs.append(("reply_to_message_id", str(message.reply_to)))
+            if message.reply_to_peer is not None:
+                pairs.append(("reply_to_peer_id", peers.id(message.reply_to_peer)))
         if message.via_bot is not None and message.via_bot.username:
             pairs.append(("via_bot", json_string("@" + message.via_bot.username)))
     if message.media is not None:

@@ -221,6 +221,7 @@ SERVICE_ACTIONS = (
     "join_group_by_link",
     "create_channel",
     "migrate_from_group",
+    "migrate_to_supergroup",
     "pin_message",
     "clear_history",
     "group_call",
@@ -243,6 +244,8 @@ class Message:
     action: Action | None = None
     edited: int | None = None
     reply_to: int | None = None
+    #: The chat ``reply_to`` lies in when it is another chat than this one.
+    reply_to_peer: Peer | None = None
     forwarded_from: Peer | str | None = None
     forwarded_date: int | None = None
     via_bot: Peer | None = None
@@ -271,6 +274,9 @@ class Flavor:
     zone_suffix: bool = True
     reactions_tag: str = "span"
     blockquote_collapsed: bool = True
+    #: HTML forward headers: ``<span class="date details" title=…>`` (True) or, before
+    #: about 2022, ``<span class="details">`` with the date as its only text.
+    forward_date_title: bool = True
 
 
 #: tdesktop 5.13 and later: ``span.reactions``, file sizes, ``date_unixtime``.
@@ -285,6 +291,7 @@ LEGACY = Flavor(
     file_sizes=False,
     zone_suffix=False,
     blockquote_collapsed=False,
+    forward_date_title=False,
 )
 #: 2019-2020 (v1.4.8-2.6): like ``LEGACY`` with numerically encoded peer ids.
 LEGACY_NUMERIC = replace(LEGACY, numeric_ids=True)

@@ -12,7 +12,9 @@ a tolerance for a reader:
   and the language of a ``pre`` block, and cannot show tdesktop's trailing empty piece;
 - HTML shows a reaction's count only when it has more reactors than userpics;
 - HTML rebuilds the name of a hidden forward origin from its words, so runs of spaces in
-  it collapse to one.
+  it collapse to one;
+- a reply to another chat is a fact both formats carry (``extra.reply_to_peer_id``), but
+  only JSON names that chat and its message.
 """
 
 from __future__ import annotations
@@ -43,6 +45,7 @@ COMPARED = (
     "media_path",
     "reactions",
     "action",
+    "reply_elsewhere",
 )
 
 
@@ -89,6 +92,8 @@ def _name(value: str | None) -> str | None:
 
 
 def _normalized(row: dict[str, Any], field: str) -> Any:
+    if field == "reply_elsewhere":
+        return "reply_to_peer_id" in (row.get("extra") or {})
     value = row.get(field)
     if field == "entities":
         return entities_key(value)

@@ -95,7 +95,9 @@ def test_read_back_is_the_chat_that_was_written(fixture: Fixture, fmt: str) -> N
             expected["entities"] = _expected_entities(message)
         if message.action is None:
             expected["sender_name"] = _sender_name(message.sender)
-            expected["reply_to_message_id"] = message.reply_to
+            in_chat = message.reply_to_peer is None
+            expected["reply_to_message_id"] = message.reply_to if in_chat else None
+            expected["reply_elsewhere"] = not in_chat
             expected["forwarded_from"] = _forward_name(message)
             expected["author"] = message.author or None
             expected["media_type"] = _media_type(message)
@@ -108,7 +110,9 @@ def test_read_back_is_the_chat_that_was_written(fixture: Fixture, fmt: str) -> N
             expected["action"] = message.action.type
         for field, want in expected.items():
             got = row.get(field)
-            if field == "sent_at":
+            if field == "reply_elsewhere":
+                got = "reply_to_peer_id" in row["extra"]
+            elif field == "sent_at":
                 got = _epoch(got)
             elif field == "entities":
                 got = entities_key(got)

@@ -198,25 +198,32 @@ def select_content(
     *,
     where: Path,
     what: str,
+    account_files: Callable[[str], list[str]] | None = None,
 ) -> Selection:
     """Pick the content of a folder or archive; DumpError when there is none or too much.
 
     ``top_files`` are the file names at the top; ``subfolders`` lists, only when needed,
     the file names directly inside each subfolder (so a huge media folder is not listed
-    when the export sits at the top).
+    when the export sits at the top). ``account_files`` lists, for a whole-account HTML
+    export at a base folder, the files below it as paths relative to that base.
     """
     top_files = [n for n in top_files if not _hidden(n)]
     json_name, pages = _telegram_files(top_files)
     if json_name or pages:
         return _choose("", json_name, pages)
     if _is_account_index(top_files):
-        raise _account_html(where, "")
+        return _account_selection(where, "", account_files)
     listing = {sub: names for sub, names in subfolders().items() if not _hidden(sub)}
     below = {sub: _telegram_files(names) for sub, names in listing.items()}
     found = {sub: hit for sub, hit in below.items() if hit[0] or hit[1]}
     accounts = sorted(sub for sub, names in listing.items() if _is_account_index(names))
+    if not found and len(accounts) == 1:
+        return _account_selection(where, accounts[0], account_files)
     if not found and accounts:
-        raise _account_html(where, accounts[0])
+        listed = ", ".join(f"{sub}/" for sub in accounts)
+        raise DumpError(
+            f"the {what} holds several exports ({listed}); drop them one at a time", file=where
+        )
     if len(found) == 1:
         ((sub, (json_name, pages)),) = found.items()
         return _choose(sub, json_name, pages)
@@ -258,20 +265,43 @@ def _is_account_index(names: Iterable[str]) -> bool:
     return any(name.lower() == _ACCOUNT_INDEX for name in names)
 
 
-def _account_html(where: Path, base: str) -> DumpError:
-    """The refusal of a whole-account HTML export, saying what to drop instead.
+def _account_selection(
+    where: Path, base: str, account_files: Callable[[str], list[str]] | None
+) -> Selection:
+    """A whole-account HTML export: every chat's pages, plus ``lists/chats.html`` that
+    names each chat and its type.
 
-    HTML pages carry no chat id: a one-chat dump joins its chat by name or takes the id its
-    user gives, but one dump takes only one id. Read whole, chats of an account that share
-    a name (channels, say) would merge, and their messages overwrite each other by id.
+    tdesktop writes each chat into ``chats/chat_NNN/`` (``NNN`` zero-padded, so the names
+    sort in export order) and links it from ``lists/chats.html``.
     """
-    chats = f"{base}/chats/chat_NNN" if base else "chats/chat_NNN"
-    return DumpError(
-        "a whole-account export in HTML: its pages carry no chat ids, and one dump can be "
-        "given only one. Export the account again as machine-readable JSON, which carries "
-        f"every chat's id, or drop each {chats} folder as a dump of its own",
-        file=where,
-    )
+    relative = account_files(base) if account_files is not None else []
+    chats: dict[str, list[tuple[int, str]]] = {}
+    listing: str | None = None
+    for name in relative:
+        parts = name.split("/")
+        if any(_hidden(part) for part in parts):
+            continue
+        if len(parts) == 2 and parts[0] == "lists" and parts[1].lower() == "chats.html":
+            listing = name
+        elif len(parts) == 3 and parts[0] == "chats" and parts[1].startswith("chat_"):
+            number = page_number(parts[2])
+            if number is not None:
+                chats.setdefault(parts[1], []).append((number, name))
+    if not chats:
+        raise DumpError(
+            "a whole-account export in HTML with no chat pages (chats/chat_NNN/messages.html)",
+            file=where,
+        )
+    prefix = f"{base}/" if base else ""
+    names = [prefix + listing] if listing is not None else []
+    for folder in sorted(chats, key=_natural):
+        names.extend(prefix + name for _, name in sorted(chats[folder]))
+    return Selection(Format.HTML, base, tuple(names))
+
+
+def _natural(name: str) -> tuple[int, str]:
+    digits = "".join(ch for ch in name if ch.isdigit())
+    return (int(digits) if digits else 0, name)
 
 
 # --- content checks ---------------------------------------------------------------------------
@@ -282,7 +312,7 @@ _JSON_KEYS = re.compile(
 )
 _JSON_NAME_KEY = re.compile(rb'"name"\s*:')
 _JSON_TYPE_KEY = re.compile(rb'"type"\s*:')
-_HISTORY = re.compile(rb"""class\s*=\s*["']?[^"'>]*\bhistory\b""", re.IGNORECASE)
+_HISTORY = re.compile(rb"""class\s*=\s*["']?[^"'>]*\b(?:history|list_page)\b""", re.IGNORECASE)
 _BOM = codecs.BOM_UTF8
 _WHITESPACE = b" \t\r\n"
 
@@ -643,10 +673,28 @@ def _local_selection(path: Path) -> tuple[Path, Selection]:
                         continue
             return listing
 
+        def account_files(base: str) -> list[str]:
+            root = path / base if base else path
+            found: list[str] = []
+            lists = root / "lists" / "chats.html"
+            if lists.is_file():
+                found.append("lists/chats.html")
+            try:
+                folders = sorted(e for e in (root / "chats").iterdir() if e.is_dir())
+                for folder in folders:
+                    found.extend(
+                        f"chats/{folder.name}/{e.name}" for e in folder.iterdir() if e.is_file()
+                    )
+            except OSError:
+                pass
+            return found
+
         visible = [e for e in entries if not _hidden(e.name)]
         if not visible:
             raise DumpError("empty folder: there is nothing to read", file=path)
-        return path, select_content(top, subfolders, where=path, what="folder")
+        return path, select_content(
+            top, subfolders, where=path, what="folder", account_files=account_files
+        )
     if path.is_file():
         fmt = format_of_name(path.name)
         if fmt is None:
@@ -678,7 +726,13 @@ def _zip_selection(archive: SafeZip) -> Selection:
                 listing.setdefault(parts[0], []).append(parts[1])
         return listing
 
-    return select_content(top, subfolders, where=archive.path, what="zip archive")
+    def account_files(base: str) -> list[str]:
+        prefix = f"{base}/" if base else ""
+        return [n[len(prefix) :] for n in names if n.startswith(prefix)]
+
+    return select_content(
+        top, subfolders, where=archive.path, what="zip archive", account_files=account_files
+    )
 
 
 @contextmanager

@@ -5,6 +5,15 @@ worker processes (lexbor through selectolax; BeautifulSoup is 20-35x slower) and
 results are consumed strictly in page order with a bounded number of pages in flight, so
 memory stays flat however many pages a dump has. Workers return one Arrow batch per page.
 
+A whole-account export holds many chats, each in its own ``chats/chat_NNN/`` folder, with
+``lists/chats.html`` naming each chat's type: pages are read in the same way, folder by
+folder, and nothing carries over from one chat's folder to the next.
+
+Each page links its neighbours ("Previous messages", "Next messages"). A page that a link
+names but the dump lacks (a gap in the numbers, a renamed first page) is reported as a
+warning naming it; the pages present are read, since each of their records stands on its
+own and a later complete export of the chat fills the gap without duplicates.
+
 Two facts cross page boundaries, and the parent process settles them while streaming:
 
 - a joined message (``div.message.default.joined``, no ``from_name``) has the sender,
@@ -15,6 +24,7 @@ Two facts cross page boundaries, and the parent process settles them while strea
 
 from __future__ import annotations
 
+import logging
 import os
 import re
 from collections import deque
@@ -27,6 +37,7 @@ from typing import Any
 import pyarrow as pa
 
 from tg_pipeline.errors import DumpError
+from tg_pipeline.readers.html_account import ListedChat, is_chat_list, read_chat_list
 from tg_pipeline.readers.html_page import PageResult, parse_page, parse_page_job
 from tg_pipeline.readers.workers import pool_context
 from tg_pipeline.records import UTC_US, ReadOptions
@@ -35,6 +46,8 @@ _PAGE_NAME = re.compile(r"messages(\d*)\.html?", re.IGNORECASE)
 
 #: Pages queued per worker: enough to keep every core busy, few enough to bound memory.
 PAGES_IN_FLIGHT_PER_WORKER = 2
+
+logger = logging.getLogger("tg_pipeline.readers")
 
 
 def page_number(path: Path) -> int | None:
@@ -176,6 +189,61 @@ def _rechunk(batches: Iterator[pa.RecordBatch], size: int) -> Iterator[pa.Record
         yield held[0] if len(held) == 1 else pa.concat_batches(held)
 
 
+class _PageChain:
+    """Checks one chat folder's pages against the neighbours their links name."""
+
+    def __init__(self) -> None:
+        self.last: Path | None = None
+        self.next_name: str | None = None
+        self.missing: list[tuple[Path, Path, str]] = []
+
+    def add(self, path: Path, page: PageResult) -> None:
+        previous = page.previous_page
+        if self.last is None:
+            if previous:
+                self._lack(path.parent / previous, path, "previous")
+        else:
+            if self.next_name and self.next_name != path.name:
+                self._lack(path.parent / self.next_name, self.last, "next")
+            if previous and previous != self.last.name:
+                self._lack(path.parent / previous, path, "previous")
+        self.last = path
+        self.next_name = page.next_page
+
+    def end(self) -> None:
+        if self.last is not None and self.next_name:
+            self._lack(self.last.parent / self.next_name, self.last, "next")
+        self.last = None
+        self.next_name = None
+
+    def _lack(self, missing: Path, linked_from: Path, which: str) -> None:
+        if any(seen == missing for seen, _, _ in self.missing):
+            return
+        self.missing.append((missing, linked_from, which))
+        logger.warning(
+            "%s: missing page: %s links to it as its %s page; the pages present are read "
+            "without it",
+            missing,
+            linked_from.name,
+            which,
+        )
+
+
+def _with_chat(batch: pa.RecordBatch, chat: ListedChat) -> pa.RecordBatch:
+    """A whole-account chat's type, and its listed name where its pages gave none."""
+    rows = batch.num_rows
+    index = batch.schema.get_field_index("chat_type")
+    batch = batch.set_column(
+        index, batch.schema.field(index), pa.array([chat.type] * rows, pa.string())
+    )
+    names = batch.column("chat_name")
+    if names.null_count and chat.name is not None:
+        index = batch.schema.get_field_index("chat_name")
+        filled = names.fill_null(chat.name)
+        batch = batch.set_column(index, batch.schema.field(index), filled)
+    return batch
+
+
 def read_html_export(
     pages: Sequence[Path], options: ReadOptions | None = None
 ) -> Iterator[pa.RecordBatch]:
@@ -183,21 +251,47 @@ def read_html_export(
 
     Uses ``options.workers`` processes (default: all cores) when there is more than one
     page. Any bad page rejects the whole dump with a :class:`DumpError` naming the file
-    and the element.
+    and the element. Pages of several folders (a whole-account export, whose
+    ``lists/chats.html`` may be among ``pages``) are read as one chat per folder.
     """
     options = options or ReadOptions()
     paths = [Path(page) for page in pages]
+    listed: dict[str, ListedChat] = {}
+    for lists in [p for p in paths if is_chat_list(p)]:
+        listed.update(read_chat_list(lists))
+        paths.remove(lists)
     if not paths:
         raise DumpError("no messages*.html pages to read")
+    account = bool(listed) or len({path.parent for path in paths}) > 1
+    if account and options.chat_id is not None:
+        raise DumpError(
+            "a chat id was given, but this HTML export holds several chats; "
+            "give the id with one chat's folder",
+            file=paths[0].parent,
+        )
     workers = min(options.workers or os.cpu_count() or 1, len(paths))
     results = _parallel(paths, options, workers) if workers > 1 else _sequential(paths, options)
-    stitcher = _Stitcher()
 
     def stitched() -> Iterator[pa.RecordBatch]:
+        stitcher = _Stitcher()
+        chain = _PageChain()
+        folder: Path | None = None
+        chat: ListedChat | None = None
         for page in results:
+            path = Path(page.path)
+            if path.parent != folder:
+                # A new chat of a whole-account export: nothing carries over.
+                chain.end()
+                folder = path.parent
+                stitcher = _Stitcher()
+                chat = listed.get(os.path.normpath(folder)) if account else None
+            chain.add(path, page)
             batch = stitcher.apply(page)
             if batch is not None and batch.num_rows:
+                if chat is not None:
+                    batch = _with_chat(batch, chat)
                 yield batch
+        chain.end()
 
     try:
         yield from _rechunk(stitched(), max(options.batch_size, 1))

@@ -106,6 +106,9 @@ class PageResult:
     first_instant: int | None = None
     last_instant: int | None = None
     last_separator: int | None = None
+    #: The neighbours the page's "Previous messages" / "Next messages" links name.
+    previous_page: str | None = None
+    next_page: str | None = None
 
 
 class _Title(NamedTuple):
@@ -128,6 +131,8 @@ class _PageReader:
         self.rows: list[dict[str, Any]] = []
         self.state: dict[str, str | None] = {}
         self.pending_senders: list[tuple[int, tuple[str, ...]]] = []
+        self.previous_page: str | None = None
+        self.next_page: str | None = None
         #: (row index, separator date before it) of every service entry
         self.services: list[tuple[int, tuple[int, int, int] | None]] = []
         self.separator: tuple[int, int, int] | None = None
@@ -429,6 +434,13 @@ class _PageReader:
         header = tree.css_first(".page_header .text.bold")
         if header is not None:
             self.chat_name = header.text(deep=True).strip() or None
+        for link in history.css("a.pagination"):
+            label = link.text(deep=True).strip().lower()
+            href = (link.attributes.get("href") or "").partition("#")[0]
+            if label.startswith("previous"):
+                self.previous_page = href or None
+            elif label.startswith("next"):
+                self.next_page = href or None
         for index, node in enumerate(elements, start=1):
             attrs = node.attributes
             raw_id = attrs.get("id") or ""
@@ -454,6 +466,8 @@ class _PageReader:
             batch=None,
             pending_senders=self.pending_senders,
             tail_state=self.state,
+            previous_page=self.previous_page,
+            next_page=self.next_page,
         )
         rows = self.rows
         services = iter(self.services)

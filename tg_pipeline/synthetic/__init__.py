@@ -35,6 +35,7 @@ from pathlib import Path
 
 from tg_pipeline.synthetic.big import BIG_EXPORT_VERSION, BigChat, generate_big_export
 from tg_pipeline.synthetic.formats import Clock, file_stamp, thumb_path
+from tg_pipeline.synthetic.html_account import write_account_html
 from tg_pipeline.synthetic.html_writer import (
     MESSAGES_PER_PAGE,
     HtmlChatWriter,
@@ -121,6 +122,7 @@ __all__ = [
     "text_parts",
     "thumb_path",
     "user",
+    "write_account_html",
     "write_export",
     "write_html_pages",
     "write_json",

@@ -246,10 +246,16 @@ class _Info:
 class HtmlChatWriter:
     """HtmlWriter's chat part: pages, date separators, joined runs and message links."""
 
-    def __init__(self, chat: Chat, folder: Path, per_page: int) -> None:
+    def __init__(
+        self, chat: Chat, folder: Path, per_page: int, base: str = "", back: str = ""
+    ) -> None:
         self.chat = chat
         self.folder = folder
         self.per_page = per_page
+        #: ``../../`` for a chat of a whole-account export, whose pages sit two folders down;
+        #: ``back`` is then the chat list the page header links to.
+        self.base = base
+        self.back = back
         self.clock = Clock(chat.utc_offset, chat.zone_label)
         self.flavor = chat.flavor
         self.count = 0
@@ -279,8 +285,11 @@ class HtmlChatWriter:
             [("name", "viewport"), ("content", "width=device-width, initial-scale=1.0")],
             empty=True,
         )
-        head += ctx.push("link", [("href", "css/style.css"), ("rel", "stylesheet")], empty=True)
-        head += ctx.push("script", [("src", "js/script.js"), ("type", "text/javascript")])
+        base = self.base
+        head += ctx.push(
+            "link", [("href", base + "css/style.css"), ("rel", "stylesheet")], empty=True
+        )
+        head += ctx.push("script", [("src", base + "js/script.js"), ("type", "text/javascript")])
         head += ctx.pop() + ctx.pop()
         head += ctx.push("body", [("onload", "CheckLocation();")]) + ctx.div("page_wrap")
         chat = self.chat
@@ -289,7 +298,19 @@ class HtmlChatWriter:
             if (chat.name or chat.last_name)
             else ("Deleted Account")
         )
-        head += ctx.div("page_header") + ctx.div("content") + ctx.div("text bold")
+        head += ctx.div("page_header")
+        if self.back:
+            head += ctx.push(
+                "a",
+                [
+                    ("class", "content block_link"),
+                    ("href", base + self.back),
+                    ("onclick", "return GoBack(this)"),
+                ],
+            )
+        else:
+            head += ctx.div("content")
+        head += ctx.div("text bold")
         head += html_string(title) + ctx.pop() + ctx.pop() + ctx.pop()
         head += ctx.div("page_body chat_page") + ctx.div("history")
         if index > 0:
@@ -764,10 +785,17 @@ def _forward_keys(message: Message) -> tuple[str | None, str | None]:
     return None, forwarded or None
 
 
-def write_html_pages(chat: Chat, folder: Path, per_page: int = MESSAGES_PER_PAGE) -> list[Path]:
+def write_html_pages(
+    chat: Chat,
+    folder: Path,
+    per_page: int = MESSAGES_PER_PAGE,
+    *,
+    base: str = "",
+    back: str = "",
+) -> list[Path]:
     """Write ``messages.html``, ``messages2.html``, … into ``folder``; return their paths."""
     folder.mkdir(parents=True, exist_ok=True)
-    writer = HtmlChatWriter(chat, folder, per_page)
+    writer = HtmlChatWriter(chat, folder, per_page, base, back)
     for message in chat.messages:
         writer.add(message)
     return writer.finish()

@@ -31,7 +31,9 @@ from tg_pipeline.readers import (
 )
 from tg_pipeline.readers.detect import MANIFEST_SUFFIX, SNIFF_BYTES, ContentCheck, Format
 from tg_pipeline.records import FIELD_NAMES, MESSAGE_SCHEMA, BatchBuilder, ReadOptions
+from tg_pipeline.synthetic import write_account_html
 from tg_pipeline_tests.conftest import OWN_FIXTURES
+from tg_pipeline_tests.fixtures.chats import full_account
 
 CHANNEL_HTML = OWN_FIXTURES / "channel" / "html"
 CHANNEL_JSON = OWN_FIXTURES / "channel" / "json" / "result.json"
@@ -144,36 +146,33 @@ def test_folder_names_do_not_decide_the_kind(tmp_path: Path) -> None:
 
 def _account_html(root: Path) -> Path:
     """A whole-account export in HTML as tdesktop lays it out: an index page at the top,
-    each chat's pages in chats/chat_NNN/, lists and media beside them."""
-    (root / "lists").mkdir(parents=True)
-    (root / "export_results.html").write_text(
-        "<!DOCTYPE html><html><head><title>Exported Data</title></head><body>"
-        '<div class="page_wrap"><div class="page_body">Exported Data</div></div></body></html>',
-        encoding="utf-8",
-    )
-    (root / "lists" / "chats.html").write_text("<html><body>Chats</body></html>")
-    for number in ("001", "002"):
-        copy_pages(root / "chats" / f"chat_{number}")
+    ``lists/chats.html``, each chat's pages in chats/chat_NN/."""
+    write_account_html(full_account(), root, per_page=2)
     return root
 
 
-def test_a_whole_account_html_export_is_refused_with_what_to_drop_instead(
-    tmp_path: Path,
-) -> None:
-    """Its chats carry no ids; read as one dump, chats of the same name would merge. The
-    error says so at once (not that the index page has no messages), and each chat folder
-    is still a dump of its own."""
+def test_a_whole_account_html_export_is_one_dump_of_every_chat(tmp_path: Path) -> None:
+    """From the folder itself, from the folder holding it and from a zip, the dump is the
+    chat list plus every chat's pages in export order; each chat folder is a dump too."""
     export = _account_html(tmp_path / "DataExport_2024-05-01")
-    for dropped, chats in (
-        (export, "chats/chat_NNN"),
-        (tmp_path, "DataExport_2024-05-01/chats/chat_NNN"),
-        (zip_folder(export, tmp_path / "account.zip"), "chats/chat_NNN"),
+    expected = [
+        "lists/chats.html",
+        "chats/chat_1/messages.html",
+        "chats/chat_1/messages2.html",
+        "chats/chat_2/messages.html",
+        "chats/chat_2/messages2.html",
+        "chats/chat_3/messages.html",
+    ]
+    for dropped, prefix in (
+        (export, ""),
+        (tmp_path, "DataExport_2024-05-01/"),
+        (zip_folder(export, tmp_path / "account.zip"), ""),
     ):
-        with pytest.raises(DumpError, match="whole-account export in HTML") as raised:
-            detect(dropped)
-        assert raised.value.file == str(dropped)
-        assert f"drop each {chats} folder" in raised.value.message
-    assert detect(export / "chats" / "chat_002").kind is DumpKind.TELEGRAM_HTML
+        dump = detect(dropped)
+        assert dump.kind is DumpKind.TELEGRAM_HTML
+        assert list(dump.names) == [prefix + name for name in expected]
+    single = detect(export / "chats" / "chat_2")
+    assert single.names == ("messages.html", "messages2.html")
 
 
 def test_a_whole_account_export_with_json_beside_is_read_as_json(tmp_path: Path) -> None:

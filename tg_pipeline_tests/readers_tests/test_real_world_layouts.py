@@ -7,11 +7,14 @@ layouts in the wild.
 
 from __future__ import annotations
 
+import logging
 import shutil
 from datetime import datetime
 from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo
+
+import pytest
 
 from tg_pipeline.records import ReadOptions
 from tg_pipeline_tests.conftest import shared_fixture
@@ -112,3 +115,51 @@ def test_devcomputaria_forwards_are_names_with_their_dates(tmp_path: Path) -> No
         assert stamp <= datetime.fromisoformat(row["sent_at"])
     first = next(r for r in forwards if r["message_id"] == min(f["message_id"] for f in forwards))
     assert first["extra"]["forwarded_date"] == "2019-05-13T05:30:01+00:00"
+
+
+def _missing_pages(caplog: pytest.LogCaptureFixture) -> list[str]:
+    return [
+        record.getMessage()
+        for record in caplog.records
+        if record.name == "tg_pipeline.readers" and "missing page" in record.getMessage()
+    ]
+
+
+def test_devcomputaria_as_published_names_its_missing_first_page(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    folder = _devcomputaria(tmp_path, whole=False)
+    caplog.set_level(logging.WARNING, logger="tg_pipeline.readers")
+    rows = read_html_records(folder)
+    assert len(rows) == 471
+    (warning,) = _missing_pages(caplog)
+    assert "\n" not in warning
+    assert warning.startswith(f"{folder / 'messages.html'}: missing page")
+
+
+@pytest.mark.parametrize(
+    ("removed", "renamed"),
+    [("messages2.html", None), ("messages.html", "index.html"), ("messages3.html", None)],
+)
+def test_a_page_the_links_name_but_the_dump_lacks_is_named(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture, removed: str, renamed: str | None
+) -> None:
+    folder = tmp_path / "chat"
+    shutil.copytree(MIGRATED_FIXTURE.html_dir, folder)
+    complete = read_html_records(folder, OPTIONS)
+    assert not _missing_pages(caplog)
+    gone = {r["message_id"] for r in complete if r["source_file"].endswith("/" + removed)}
+    if renamed:
+        (folder / removed).rename(folder / renamed)
+    else:
+        (folder / removed).unlink()
+    caplog.set_level(logging.WARNING, logger="tg_pipeline.readers")
+    rows = read_html_records(folder, OPTIONS)
+    assert _missing_pages(caplog) == [
+        m for m in _missing_pages(caplog) if m.startswith(f"{folder / removed}: missing page")
+    ]
+    assert len(_missing_pages(caplog)) == 1
+    # The pages present are read whole; only the missing page's records are absent.
+    assert [r["message_id"] for r in rows] == [
+        r["message_id"] for r in complete if r["message_id"] not in gone
+    ]

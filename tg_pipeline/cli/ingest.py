@@ -55,9 +55,11 @@ class DumpSummary:
     new: int | None = None
     updated: int | None = None
     unchanged: int | None = None
+    duplicates: int | None = None
     rows: int | None = None
     error: str | None = None
     run_id: str | None = None
+    warning: str | None = None
 
     @property
     def failed(self) -> bool:
@@ -72,9 +74,11 @@ class DumpSummary:
             "new": self.new,
             "updated": self.updated,
             "unchanged": self.unchanged,
+            "duplicates": self.duplicates,
             "rows": self.rows,
             "error": self.error,
             "run_id": self.run_id,
+            "warning": self.warning,
         }
 
 
@@ -190,6 +194,8 @@ def _summarize(summary: DumpSummary, outcome: RunOutcome) -> None:
         summary.new = int(ingested["new"])
         summary.updated = int(ingested.get("updated", 0))
         summary.unchanged = int(ingested.get("unchanged", 0))
+        summary.duplicates = int(ingested.get("duplicates", 0))
+        summary.warning = ingested.get("duplicates_note")
         summary.rows = ingested.get("rows_in_dump")
     if outcome.succeeded:
         summary.status = "ingested"
@@ -208,12 +214,13 @@ SUMMARY_SCHEMA = pa.schema(
         ("new", pa.int64()),
         ("updated", pa.int64()),
         ("unchanged", pa.int64()),
+        ("duplicates", pa.int64()),
         ("status", pa.string()),
     ]
 )
 SUMMARY_VIEW = View(
-    columns=("dump", "kind", "new", "updated", "unchanged", "status"),
-    optional=("kind",),
+    columns=("dump", "kind", "new", "updated", "unchanged", "duplicates", "status"),
+    optional=("kind", "duplicates"),
     wide=("dump",),
 )
 
@@ -232,6 +239,9 @@ def print_summaries(summaries: Sequence[DumpSummary], fmt: str) -> None:
 
 
 def _finish(summaries: Sequence[DumpSummary], fmt: str) -> None:
+    for summary in summaries:
+        if summary.warning:
+            click.echo(f"tg-pipeline: warning: {summary.warning}", err=True)
     print_summaries(summaries, fmt)
     failed = [s for s in summaries if s.failed]
     if failed:

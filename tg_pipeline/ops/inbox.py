@@ -11,7 +11,11 @@ import dagster as dg
 
 from tg_pipeline.assets.telegram.common import WAREHOUSE_POOL, owner_of, run_context
 from tg_pipeline.assets.telegram.counts import counts_metadata, publish_counts
-from tg_pipeline.assets.telegram.metadata import messages_metadata, raw_dump_metadata
+from tg_pipeline.assets.telegram.metadata import (
+    duplicates_line,
+    messages_metadata,
+    raw_dump_metadata,
+)
 from tg_pipeline.ingest import StagedDump, inbox_entries, ingest_paths
 from tg_pipeline.partitions import DUMPS
 from tg_pipeline.resources import PipelineSettings
@@ -54,8 +58,11 @@ def ingest_inbox(context: dg.OpExecutionContext, settings: PipelineSettings) -> 
         def on_ingested(staged: StagedDump, result: IngestResult) -> None:
             context.log.info(
                 f"dump {staged.dump_id}: {result.new} new, {result.updated} updated, "
-                f"{result.unchanged} unchanged of {result.rows} rows"
+                f"{result.unchanged} unchanged, {result.duplicates} duplicates "
+                f"of {result.rows} rows"
             )
+            if result.duplicates:
+                context.log.warning(duplicates_line(staged.dump_id, result))
             context.log_event(
                 dg.AssetMaterialization(
                     asset_key="messages",

@@ -21,9 +21,10 @@ class DumpRecord:
 class IngestResult:
     """What one ingest changed, counted per record of the dump.
 
-    ``new + updated + unchanged == rows``; a key the dump holds twice counts once as new or
-    updated and its other occurrences as unchanged. ``rekeyed`` maps a surrogate chat id
-    to the real id its messages moved to during this ingest.
+    ``new + updated + unchanged + duplicates == rows``: a key the dump holds twice counts
+    once as new, updated or unchanged and its other occurrences as duplicates, the first few
+    described in ``duplicates_shown`` with every place the dump holds them. ``rekeyed`` maps
+    a surrogate chat id to the real id its messages moved to during this ingest.
     """
 
     new: int
@@ -33,6 +34,8 @@ class IngestResult:
     chats: list[int]
     senders: list[str]
     rekeyed: dict[int, int] = field(default_factory=dict)
+    duplicates: int = 0
+    duplicates_shown: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)

@@ -104,7 +104,8 @@ WITH s AS (
     SELECT b._seq, b.chat_id, b.message_id, b.sent_at, b.sender_id, b.sender_name,
            {sender_key_sql("b.")} AS sender_key,
            {edit_rank_sql("b.")} AS _e,
-           {quality_sql("b.")} AS _q
+           {quality_sql("b.")} AS _q,
+           count(*) OVER (PARTITION BY b.chat_id, b.message_id) AS _n
     FROM {_BATCH_VIEW} b
     QUALIFY row_number() OVER (
         PARTITION BY b.chat_id, b.message_id ORDER BY _e DESC, _q DESC, b._seq DESC) = 1
@@ -114,6 +115,10 @@ WITH s AS (
     FROM messages WHERE message_id BETWEEN $3 AND $4
 ), c AS (
     SELECT s.* EXCLUDE (_e, _q), m.sender_key AS _old_key, m.sender_name AS _old_name,
+        -- occurrences of the key in this dump before this one: earlier in the round, and
+        -- the row an earlier round of this ingest wrote
+        _n - 1 + CASE WHEN m.updated_at = $1 AND m.ingested_dump = $2 THEN 1 ELSE 0 END
+            AS _repeats,
         CASE
             WHEN m.message_id IS NULL THEN 'new'
             WHEN m.updated_at = $1 AND m.ingested_dump = $2
@@ -125,8 +130,23 @@ WITH s AS (
         END AS _op
     FROM s LEFT JOIN m ON m.chat_id = s.chat_id AND m.message_id = s.message_id
 )
-SELECT * FROM c WHERE _op <> 'unchanged'
+SELECT * FROM c WHERE _op <> 'unchanged' OR _repeats > 0
 """
+
+# Where a key this round repeats was met before in the dump: in the round itself (its
+# earlier occurrences) or in a row an earlier round of this ingest wrote ($1, $2).
+_REPEATED_AT = f"""
+SELECT source_file, source_position FROM (
+    SELECT source_file, source_position, _seq AS _at FROM {_BATCH_VIEW}
+    WHERE chat_id = $3 AND message_id = $4
+    UNION ALL
+    SELECT source_file, source_position, -1 FROM messages
+    WHERE chat_id = $3 AND message_id = $4 AND updated_at = $1 AND ingested_dump = $2
+) ORDER BY _at
+"""
+
+#: Repeated keys described one by one in the result; the rest are only counted.
+REPEATS_SHOWN = 3
 
 _UPDATE = (
     "UPDATE messages SET "
@@ -221,6 +241,8 @@ class _Tally:
     new: int = 0
     updated: int = 0
     rows: int = 0
+    repeated: int = 0
+    repeats_shown: list[str] = field(default_factory=list)
     chats: dict[int, _ChatSeen] = field(default_factory=dict)
     senders: set[str] = field(default_factory=set)
 
@@ -353,6 +375,12 @@ def rekey_chat(con: duckdb.DuckDBPyConnection, source: int, target: int, dump_id
     con.execute("DELETE FROM chats WHERE chat_id = ?", [source])
 
 
+def _place(file: str | None, position: str | None) -> str:
+    """A record's place for a person: the file's folder and name, and where in it."""
+    parts = (file or "?").replace("\\", "/").split("/")
+    return f"{'/'.join(parts[-2:])} {position or ''}".rstrip()
+
+
 def _conform(batch: pa.RecordBatch) -> pa.RecordBatch:
     if batch.schema.equals(MESSAGE_SCHEMA, check_metadata=False):
         return batch
@@ -408,8 +436,10 @@ class Upsert:
         return IngestResult(
             new=t.new,
             updated=t.updated,
-            unchanged=t.rows - t.new - t.updated,
+            unchanged=t.rows - t.new - t.updated - t.repeated,
             rows=t.rows,
+            duplicates=t.repeated,
+            duplicates_shown=tuple(t.repeats_shown),
             chats=sorted(t.chats),
             senders=sorted(t.senders),
             rekeyed=dict(self._chats.rekeyed),
@@ -439,7 +469,15 @@ class Upsert:
             return
         tally.senders.update(k for (k,) in con.execute(_BATCH_SENDERS).fetchall())
         con.execute(_CLASSIFY, [*params, low.as_py(), high.as_py()])
-        ops = dict(con.execute("SELECT _op, count(*) FROM _tg_cls GROUP BY _op").fetchall())
+        ops: dict[str, int] = {}
+        repeated = 0
+        for op, count, repeats in con.execute(
+            "SELECT _op, count(*), sum(_repeats) FROM _tg_cls GROUP BY _op"
+        ).fetchall():
+            ops[op] = count
+            repeated += int(repeats or 0)
+        if repeated:
+            self._note_repeats(repeated, params, _tg_batch)
         tally.rows += batch.num_rows
         tally.new += ops.get("new", 0)
         tally.updated += ops.get("updated", 0)
@@ -452,6 +490,25 @@ class Upsert:
             con.execute(_INSERT, params)
         if ops:
             con.execute(_NAMES)
+
+    def _note_repeats(self, repeated: int, params: list[object], _tg_batch: pa.Table) -> None:
+        """Count the round's repeated keys and describe the first few, with the places
+        the dump holds each one; SQL reads the round's batch as ``_tg_batch``."""
+        tally = self._tally
+        tally.repeated += repeated
+        wanted = REPEATS_SHOWN - len(tally.repeats_shown)
+        if wanted <= 0:
+            return
+        keys = self._con.execute(
+            f"SELECT chat_id, message_id FROM _tg_cls WHERE _repeats > 0 "
+            f"ORDER BY _seq LIMIT {wanted}"
+        ).fetchall()
+        for chat_id, message_id in keys:
+            places = self._con.execute(_REPEATED_AT, [*params, chat_id, message_id]).fetchall()
+            where = " and ".join(_place(file, position) for file, position in places)
+            tally.repeats_shown.append(
+                f"message {message_id} of chat {chat_id} {len(places)} times: {where}"
+            )
 
     def _see_chats(self, _tg_batch: pa.Table | None) -> None:
         """Register the round's chats, before its rows land.

@@ -182,7 +182,11 @@ def test_duplicate_keys_within_a_dump_keep_newest_edit_then_last(
     for size, name in ((100, "one-batch"), (2, "split")):
         with Warehouse.open(warehouse.path.with_name(f"{name}.duckdb")) as fresh:
             result = fresh.ingest(batches(rows, size=size), dump=dump(name))
-            assert (result.new, result.updated, result.unchanged, result.rows) == (3, 0, 3, 6)
+            assert (result.new, result.updated, result.unchanged, result.rows) == (3, 0, 0, 6)
+            # Every repeat is counted and the first ones are shown with both places.
+            assert result.duplicates == 3
+            assert result.duplicates_shown[0].startswith("message 1 of chat ")
+            assert all(" and " in line for line in result.duplicates_shown)
             texts = dict(fresh.con.execute("SELECT message_id, text FROM messages").fetchall())
             assert texts == {1: "edited", 2: "b", 3: "x"}
             assert fresh.duplicate_keys() == 0

@@ -11,7 +11,7 @@ from tg_pipeline.assets.telegram.common import (
     owner_of,
     run_context,
 )
-from tg_pipeline.assets.telegram.metadata import messages_metadata
+from tg_pipeline.assets.telegram.metadata import duplicates_line, messages_metadata
 from tg_pipeline.assets.telegram.raw_dump import raw_dump
 from tg_pipeline.errors import DumpError
 from tg_pipeline.ingest import ingest_staged, load_staged
@@ -67,7 +67,9 @@ def messages(
         metadata = messages_metadata(result, warehouse, staged)
     context.log.info(
         f"dump {dump_id}: {result.new} new, {result.updated} updated, "
-        f"{result.unchanged} unchanged of {result.rows} rows; "
+        f"{result.unchanged} unchanged, {result.duplicates} duplicates of {result.rows} rows; "
         f"{len(result.chats)} chat(s), {len(result.senders)} sender(s)"
     )
+    if result.duplicates:
+        context.log.warning(duplicates_line(dump_id, result))
     return dg.MaterializeResult(metadata=metadata)

@@ -74,16 +74,30 @@ def raw_dump_metadata(staged: StagedDump) -> dict[str, Any]:
     }
 
 
+def duplicates_line(dump_id: str, result: IngestResult) -> str:
+    """One line saying that the dump holds messages more than once, and where."""
+    shown = "; ".join(result.duplicates_shown)
+    return (
+        f"dump {dump_id}: {result.duplicates} of {result.rows} records repeat a message "
+        f"already in the dump (counted as duplicates, not stored twice): {shown}"
+    )
+
+
 def messages_metadata(
     result: IngestResult, warehouse: Warehouse, staged: StagedDump
 ) -> dict[str, Any]:
     counts = warehouse.row_counts()
     preview = warehouse.preview(PREVIEW_ROWS)
+    noted = (
+        {"duplicates_note": duplicates_line(staged.dump_id, result)} if result.duplicates else {}
+    )
     return {
+        **noted,
         "dump_id": staged.dump_id,
         "new": result.new,
         "updated": result.updated,
         "unchanged": result.unchanged,
+        "duplicates": result.duplicates,
         "rows_in_dump": result.rows,
         "chats_touched": len(result.chats),
         "chat_ids": listed(result.chats),

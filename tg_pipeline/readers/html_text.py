@@ -15,15 +15,12 @@ type. Unknown elements are transparent: their text belongs to the surrounding pi
 
 from __future__ import annotations
 
-import re
 from typing import Any
 
 from selectolax.lexbor import LexborNode
 
 #: tdesktop puts the text on its own, indented lines; this is what it adds around it.
 EDGE_WHITESPACE = " \t\n\r\f"
-_OPENING = re.compile(r"\A\r?\n([ \t]*)")
-_CLOSING = re.compile(r"\r?\n([ \t]*)\Z")
 
 _TAG_TYPES = {
     "strong": "bold",
@@ -167,15 +164,18 @@ def _edges(first: str, last: str) -> tuple[int, int]:
     deeper indentation after the opening newline, or the text on the tag's own line; then
     all whitespace at the edges is markup, as it is in such pages.
     """
-    head = _OPENING.match(first)
-    tail = _CLOSING.search(last)
-    if head is None or tail is None:
+    opened = 2 if first[:2] == "\r\n" else 1 if first[:1] == "\n" else 0
+    newline = last.rfind("\n")
+    indent = last[newline + 1 :] if newline >= 0 else None
+    if not opened or indent is None or indent.strip(" \t"):
         return (
             len(first) - len(first.lstrip(EDGE_WHITESPACE)),
             len(last) - len(last.rstrip(EDGE_WHITESPACE)),
         )
-    indented = len(head.group(1)) > len(tail.group(1))
-    return (head.end() if indented else head.start(1)), len(tail.group(0))
+    closing = len(indent) + 1 + (newline > 0 and last[newline - 1] == "\r")
+    after = first[opened:]
+    deeper = len(after) - len(after.lstrip(" \t"))
+    return (opened + deeper if deeper > len(indent) else opened), closing
 
 
 def plain_text(node: LexborNode | None) -> str:

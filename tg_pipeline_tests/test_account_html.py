@@ -122,6 +122,14 @@ def test_html_account_through_the_cli(tmp_path: Path) -> None:
     (summary,) = result.jsonl()
     assert summary["status"] == "ingested" and summary["new"] == MESSAGES
     assert _chat_table(DataPaths.under(data)) == (len(CHATS), len(CHATS), MESSAGES)
+    # One chat's folder dropped on its own is that same chat, already complete.
+    folder = html_path / "chats" / "chat_07"
+    alone = run_cli("ingest", str(folder), "--format", "jsonl", data_dir=data)
+    assert alone.code == 0, str(alone)
+    (again,) = alone.jsonl()
+    assert (again["new"], again["updated"]) == (0, 0)
+    assert again["unchanged"] == len(list(CHATS[6].messages))
+    assert _chat_table(DataPaths.under(data)) == (len(CHATS), len(CHATS), MESSAGES)
 
 
 @pytest.mark.slow

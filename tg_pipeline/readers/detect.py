@@ -8,6 +8,8 @@ it sits in:
   ``ChatExport_…`` folder). When both JSON and HTML are there, the JSON is read: it carries
   chat and user ids that HTML lacks. The skipped pages are counted in :attr:`Dump.notes`.
   Media folders are never read.
+- **Whole-account HTML export**: ``export_results.html`` at the top (or one level down),
+  read as ``lists/chats.html`` and every ``chats/chat_NNN/messages*.html``.
 - **Bare file**: any ``*.json`` whose first bytes look like a Telegram export, any
   ``*.html`` page with a Telegram message history, or a tg_pipeline backup: ``.parquet``
   (``PAR1`` magic at both ends), ``.csv`` or ``.csv.gz`` (header = the record's columns).

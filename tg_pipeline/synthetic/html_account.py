@@ -16,6 +16,7 @@ from tg_pipeline.synthetic.html_writer import (
     _Context,
     _userpic,
     html_string,
+    page_start,
     write_html_pages,
 )
 from tg_pipeline.synthetic.model import COLOR_MAP, Account, Chat
@@ -44,32 +45,6 @@ def chat_folder(index: int, total: int) -> str:
     """``chats/chat_NN/`` of the ``index``-th chat (from 1) of ``total``."""
     digits = len(str(total - 1)) if total > 1 else 1
     return f"chats/chat_{index:0{digits}d}/"
-
-
-def _page_start(ctx: _Context, title: str, base: str, back: str) -> str:
-    out = "<!DOCTYPE html>" + ctx.push("html") + ctx.push("head")
-    out += ctx.push("meta", [("charset", "utf-8")], empty=True)
-    out += ctx.push("title", inline=True) + "Exported Data" + ctx.pop()
-    out += ctx.push(
-        "meta",
-        [("name", "viewport"), ("content", "width=device-width, initial-scale=1.0")],
-        empty=True,
-    )
-    out += ctx.push("link", [("href", base + "css/style.css"), ("rel", "stylesheet")], empty=True)
-    out += ctx.push("script", [("src", base + "js/script.js"), ("type", "text/javascript")])
-    out += ctx.pop() + ctx.pop()
-    out += ctx.push("body", [("onload", "CheckLocation();")]) + ctx.div("page_wrap")
-    out += ctx.div("page_header")
-    if back:
-        attrs = [
-            ("class", "content block_link"),
-            ("href", base + back),
-            ("onclick", "return GoBack(this)"),
-        ]
-        out += ctx.push("a", attrs)
-    else:
-        out += ctx.div("content")
-    return out + ctx.div("text bold") + html_string(title) + ctx.pop() + ctx.pop() + ctx.pop()
 
 
 def _count_text(count: int) -> str:
@@ -106,7 +81,7 @@ def write_account_html(
     ]
     pages: list[Path] = []
     ctx = _Context()
-    listing = _page_start(ctx, "Chats", "../", "export_results.html")
+    listing = page_start(ctx, "Chats", "../", "export_results.html")
     listing += ctx.div("page_body list_page")
     left_mode: bool | None = None
     for index, (chat, left) in enumerate(chats, start=1):
@@ -134,7 +109,7 @@ def write_account_html(
     (folder / "lists").mkdir(exist_ok=True)
     (folder / CHAT_LIST).write_text(listing, encoding="utf-8", newline="\n")
     summary = _Context()
-    index_page = _page_start(summary, "Exported Data", "", "")
+    index_page = page_start(summary, "Exported Data", "", "")
     index_page += summary.div("page_body") + summary.div("sections")
     index_page += summary.push(
         "a", [("class", "section block_link chats"), ("href", CHAT_LIST + "#allow_back")]

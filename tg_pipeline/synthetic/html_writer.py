@@ -228,6 +228,37 @@ def _thumb_size(width: int, height: int, max_side: int, retina: bool) -> tuple[i
     return width, height
 
 
+def page_start(ctx: _Context, title: str, base: str = "", back: str = "") -> str:
+    """``composeStart`` and ``pushHeader``: everything up to a page's body.
+
+    ``base`` leads from the page's folder to the export's top (``../../`` for a chat of a
+    whole-account export); ``back`` is the page the header links back to, if any.
+    """
+    out = "<!DOCTYPE html>" + ctx.push("html") + ctx.push("head")
+    out += ctx.push("meta", [("charset", "utf-8")], empty=True)
+    out += ctx.push("title", inline=True) + "Exported Data" + ctx.pop()
+    out += ctx.push(
+        "meta",
+        [("name", "viewport"), ("content", "width=device-width, initial-scale=1.0")],
+        empty=True,
+    )
+    out += ctx.push("link", [("href", base + "css/style.css"), ("rel", "stylesheet")], empty=True)
+    out += ctx.push("script", [("src", base + "js/script.js"), ("type", "text/javascript")])
+    out += ctx.pop() + ctx.pop()
+    out += ctx.push("body", [("onload", "CheckLocation();")]) + ctx.div("page_wrap")
+    out += ctx.div("page_header")
+    if back:
+        attrs = [
+            ("class", "content block_link"),
+            ("href", base + back),
+            ("onclick", "return GoBack(this)"),
+        ]
+        out += ctx.push("a", attrs)
+    else:
+        out += ctx.div("content")
+    return out + ctx.div("text bold") + html_string(title) + ctx.pop() + ctx.pop() + ctx.pop()
+
+
 @dataclass(frozen=True, slots=True)
 class _Info:
     """HtmlWriter::MessageInfo: what the next message is compared with for joining."""
@@ -277,41 +308,13 @@ class HtmlChatWriter:
         self.pages.append(path)
         self._out = path.open("w", encoding="utf-8", newline="\n")
         ctx = self.ctx = _Context()
-        head = "<!DOCTYPE html>" + ctx.push("html") + ctx.push("head")
-        head += ctx.push("meta", [("charset", "utf-8")], empty=True)
-        head += ctx.push("title", inline=True) + "Exported Data" + ctx.pop()
-        head += ctx.push(
-            "meta",
-            [("name", "viewport"), ("content", "width=device-width, initial-scale=1.0")],
-            empty=True,
-        )
-        base = self.base
-        head += ctx.push(
-            "link", [("href", base + "css/style.css"), ("rel", "stylesheet")], empty=True
-        )
-        head += ctx.push("script", [("src", base + "js/script.js"), ("type", "text/javascript")])
-        head += ctx.pop() + ctx.pop()
-        head += ctx.push("body", [("onload", "CheckLocation();")]) + ctx.div("page_wrap")
         chat = self.chat
         title = (
             _compose(chat.name, chat.last_name)
             if (chat.name or chat.last_name)
             else ("Deleted Account")
         )
-        head += ctx.div("page_header")
-        if self.back:
-            head += ctx.push(
-                "a",
-                [
-                    ("class", "content block_link"),
-                    ("href", base + self.back),
-                    ("onclick", "return GoBack(this)"),
-                ],
-            )
-        else:
-            head += ctx.div("content")
-        head += ctx.div("text bold")
-        head += html_string(title) + ctx.pop() + ctx.pop() + ctx.pop()
+        head = page_start(ctx, title, self.base, self.back)
         head += ctx.div("page_body chat_page") + ctx.div("history")
         if index > 0:
             head += ctx.push(

@@ -9,8 +9,10 @@ its real id without making a second one.
 
 from __future__ import annotations
 
+import logging
 import shutil
 from collections import defaultdict
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -145,3 +147,17 @@ def test_html_account_through_dagster_job_execute(tmp_path: Path) -> None:
     assert run.returncode == 0, run.stdout + run.stderr
     assert [p.name for p in paths.processed.iterdir()] == [html_path.name]
     assert _chat_table(paths) == (len(CHATS), len(CHATS), MESSAGES)
+
+
+def test_chats_sharing_a_name_are_named_in_a_warning(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    chats = wide_account(4).chats
+    twin = replace(chats[2], id=chats[2].id + 1)
+    account = replace(wide_account(4), chats=[*chats, twin], left_chats=[])
+    html_path, _ = _write(tmp_path, account)
+    caplog.set_level(logging.WARNING, logger="tg_pipeline.readers")
+    rows = [row for rows in _read(html_path).values() for row in rows]
+    assert len(rows) == sum(len(list(chat.messages)) for chat in account.chats)
+    (warning,) = [r.getMessage() for r in caplog.records if "all named" in r.getMessage()]
+    assert "chat_3, chat_5" in warning and repr(chats[2].name) in warning

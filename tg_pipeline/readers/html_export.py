@@ -244,6 +244,26 @@ def _with_chat(batch: pa.RecordBatch, chat: ListedChat) -> pa.RecordBatch:
     return batch
 
 
+def _warn_shared_names(listed: dict[str, ListedChat], folders: set[str]) -> None:
+    """Say when chats of one account share a name: HTML gives them no ids, so they are
+    one chat to the warehouse, which keys an HTML chat by its name."""
+    by_name: dict[str | None, list[str]] = {}
+    for folder in sorted(folders):
+        chat = listed.get(os.path.normpath(folder))
+        if chat is not None:
+            by_name.setdefault(chat.name, []).append(Path(folder).name)
+    for name, shared in by_name.items():
+        if len(shared) > 1:
+            logger.warning(
+                "%s: chats %s are all named %r; with no chat ids in HTML they are stored "
+                "as one chat (drop each folder on its own with its chat id to keep them "
+                "apart, or use the JSON export)",
+                Path(next(iter(folders))).parent,
+                ", ".join(shared),
+                name,
+            )
+
+
 def read_html_export(
     pages: Sequence[Path], options: ReadOptions | None = None
 ) -> Iterator[pa.RecordBatch]:
@@ -269,6 +289,7 @@ def read_html_export(
             "give the id with one chat's folder",
             file=paths[0].parent,
         )
+    _warn_shared_names(listed, {str(path.parent) for path in paths})
     workers = min(options.workers or os.cpu_count() or 1, len(paths))
     results = _parallel(paths, options, workers) if workers > 1 else _sequential(paths, options)
 

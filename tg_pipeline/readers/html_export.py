@@ -190,9 +190,14 @@ def _rechunk(batches: Iterator[pa.RecordBatch], size: int) -> Iterator[pa.Record
 
 
 class _PageChain:
-    """Checks one chat folder's pages against the neighbours their links name."""
+    """Checks a chat folder's pages against the neighbours their links name.
 
-    def __init__(self) -> None:
+    Only a page the dump lacks is reported: pages present in an unexpected order (copies,
+    hand-made folders) are read as they are, as before.
+    """
+
+    def __init__(self, present: set[Path]) -> None:
+        self.present = present
         self.last: Path | None = None
         self.next_name: str | None = None
         self.missing: list[tuple[Path, Path, str]] = []
@@ -217,7 +222,7 @@ class _PageChain:
         self.next_name = None
 
     def _lack(self, missing: Path, linked_from: Path, which: str) -> None:
-        if any(seen == missing for seen, _, _ in self.missing):
+        if missing in self.present or any(seen == missing for seen, _, _ in self.missing):
             return
         self.missing.append((missing, linked_from, which))
         logger.warning(
@@ -295,7 +300,7 @@ def read_html_export(
 
     def stitched() -> Iterator[pa.RecordBatch]:
         stitcher = _Stitcher()
-        chain = _PageChain()
+        chain = _PageChain(set(paths))
         folder: Path | None = None
         chat: ListedChat | None = None
         for page in results:

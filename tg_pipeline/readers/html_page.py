@@ -84,10 +84,10 @@ _OTHER_CHAT_REPLY = "In reply to a message in another chat"
 _NO_MESSAGES = "No exported messages"
 #: Old-group messages of a migrated supergroup are exported with ids shifted down by this.
 MIGRATED_SHIFT = 1_000_000_000
-#: Day separators count down from -1 per chat, one per day and page: never near the
-#: migrated ids. An entry in this range whose text is no date (an anonymised page, say) is
-#: still a separator.
-SEPARATOR_IDS = MIGRATED_SHIFT // 2
+#: Day separators count down from -1 per chat, one per day and page, so they stay far
+#: above the migrated ids. An entry in this range whose text is no date (an anonymised
+#: page, say) is still a separator.
+SEPARATOR_IDS = 1_000_000
 
 
 @dataclass(slots=True)

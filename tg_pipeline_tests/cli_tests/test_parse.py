@@ -27,7 +27,7 @@ from tg_pipeline.cli import CliContext
 from tg_pipeline.cli.main import main
 from tg_pipeline.errors import DumpError
 from tg_pipeline.records import FIELD_NAMES
-from tg_pipeline_tests.conftest import OWN_FIXTURES
+from tg_pipeline_tests.conftest import OWN_FIXTURES, shared_fixture
 from tg_pipeline_tests.readers_tests.test_bad_input import CASES, BadInput, read_all
 
 CONSOLE_SCRIPT = Path(sys.executable).with_name("tg-pipeline")
@@ -342,3 +342,23 @@ def test_shared_options_reach_every_command(
         data_dir=Path("elsewhere"), url="http://127.0.0.1:3000", debug=True
     )
     assert "parse" in main.commands
+
+
+def test_a_folder_missing_its_first_page_says_so_in_one_line(tmp_path: Path) -> None:
+    """The devcomputaria export as published: page 1 renamed to index.html."""
+    source = shared_fixture("real_exports", "devcomputaria_channel_html")
+    folder = tmp_path / "devcomputaria"
+    shutil.copytree(source, folder)
+    proc = subprocess.run(
+        [*base_command(), "parse", str(folder)],
+        capture_output=True,
+        env=clean_env(),
+        timeout=120,
+    )
+    assert proc.returncode == 0, proc.stderr.decode()
+    assert len(proc.stdout.splitlines()) == 471
+    warnings = [line for line in proc.stderr.decode().splitlines() if "missing page" in line]
+    assert warnings == [
+        f"{folder / 'messages.html'}: missing page: messages2.html links to it as its "
+        "previous page; the pages present are read without it"
+    ]

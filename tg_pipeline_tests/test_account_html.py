@@ -19,9 +19,10 @@ from typing import Any
 import dagster as dg
 import pytest
 
+from tg_pipeline.errors import DumpError
 from tg_pipeline.ingest import DataPaths
 from tg_pipeline.readers import open_dump, read_dump
-from tg_pipeline.records import batch_to_dicts
+from tg_pipeline.records import ReadOptions, batch_to_dicts
 from tg_pipeline.sensors.inbox import inbox_sensor
 from tg_pipeline.synthetic import Account, render_account_json, write_account_html
 from tg_pipeline.synthetic.html_account import LIST_TYPES
@@ -161,3 +162,9 @@ def test_chats_sharing_a_name_are_named_in_a_warning(
     assert len(rows) == sum(len(list(chat.messages)) for chat in account.chats)
     (warning,) = [r.getMessage() for r in caplog.records if "all named" in r.getMessage()]
     assert "chat_3, chat_5" in warning and repr(chats[2].name) in warning
+
+
+def test_one_chat_id_is_refused_for_a_whole_account(tmp_path: Path) -> None:
+    html_path, _ = _write(tmp_path, wide_account(3))
+    with open_dump(html_path) as dump, pytest.raises(DumpError, match="holds several chats"):
+        list(read_dump(dump, ReadOptions(chat_id=42)))

@@ -3,8 +3,8 @@
 `dagster job execute -m tg_pipeline.definitions -j ingest_inbox_job` has no sensor and no
 daemon behind it, so this op does the sensor's part itself: it registers each dump as a
 `dumps` partition and then runs the same core ingest the assets run. It reports
-materializations of `raw_dump`, `messages` (per dump partition) and `user_message_counts`,
-so the asset catalog shows these dumps exactly as if the sensor had found them.
+materializations of `raw_dump`, `messages` (per dump partition), `user_message_counts` and
+`chat_report`, so the asset catalog shows these dumps exactly as if the sensor had found them.
 """
 
 import dagster as dg
@@ -12,6 +12,7 @@ import dagster as dg
 from tg_pipeline.assets.telegram.common import WAREHOUSE_POOL, owner_of, run_context
 from tg_pipeline.assets.telegram.counts import counts_metadata, publish_counts
 from tg_pipeline.assets.telegram.metadata import messages_metadata, raw_dump_metadata
+from tg_pipeline.assets.telegram.report import write_report
 from tg_pipeline.ingest import StagedDump, inbox_entries, ingest_paths
 from tg_pipeline.partitions import DUMPS
 from tg_pipeline.resources import PipelineSettings
@@ -78,6 +79,7 @@ def ingest_inbox(context: dg.OpExecutionContext, settings: PipelineSettings) -> 
             context.log.info(f"{source.name}: same content as dump {dump_id}; skipped")
         changed = warehouse.refresh_counts() if outcome.ingested else []
         metadata = counts_metadata(warehouse, changed) if outcome.ingested else None
+        report = write_report(warehouse, paths, settings.default_zone) if outcome.ingested else None
 
     if metadata is not None:
         metadata["count_events"] = publish_counts(
@@ -86,6 +88,8 @@ def ingest_inbox(context: dg.OpExecutionContext, settings: PipelineSettings) -> 
         context.log_event(
             dg.AssetMaterialization(asset_key="user_message_counts", metadata=metadata)
         )
+    if report is not None:
+        context.log_event(dg.AssetMaterialization(asset_key="chat_report", metadata=report))
     if outcome.failures:
         lines = [f"{source.name}: {err}" for source, err in outcome.failures]
         for line in lines:

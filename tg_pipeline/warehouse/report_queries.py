@@ -164,12 +164,12 @@ def chat_details(
     senders = con.execute(
         base
         + f"""
-        SELECT chat_id, CASE WHEN rank <= {BAR_SENDERS} THEN sender_key ELSE NULL END,
+        SELECT chat_id, CASE WHEN rank <= {BAR_SENDERS} THEN sender_key END AS shown,
                CASE WHEN rank <= {BAR_SENDERS} THEN coalesce(name, sender_key) END,
-               sum(messages)::BIGINT, count(*)
+               sum(messages)::BIGINT AS messages, count(*)
         FROM ranked
-        GROUP BY ALL
-        ORDER BY chat_id, 2 IS NULL, 4 DESC, 2
+        GROUP BY 1, 2, 3
+        ORDER BY chat_id, shown IS NULL, messages DESC, shown
         """,
         zone_params,
     ).fetchall()

@@ -48,6 +48,8 @@ class ReportResult:
     pages: list[ChatPage] = field(default_factory=list)
     drawn: int = 0
     seconds: float = 0.0
+    #: The part of ``seconds`` spent in DuckDB's aggregations.
+    query_seconds: float = 0.0
 
     @property
     def messages(self) -> int:
@@ -113,6 +115,7 @@ def build_report(
         except LookupError as missing:
             raise TgPipelineError(f"no chat with id or name {missing.args[0]!r}") from None
     summaries = [s for s in q.chat_summaries(con, chat_ids) if s.messages or s.service]
+    query_seconds = time.perf_counter() - started
     zones = zones_for([s.chat_id for s in summaries])
     previous = _load_manifest(out)
     stale = [
@@ -121,8 +124,11 @@ def build_report(
         if (previous.get(str(s.chat_id)) or {}).get("key") != _key(s, zones[s.chat_id])
         or not (out / page_name(s.chat_id)).exists()
     ]
+    queried = time.perf_counter()
     details = q.chat_details(con, stale, zones)
-    result = ReportResult(index=out / INDEX)
+    result = ReportResult(
+        index=out / INDEX, query_seconds=query_seconds + time.perf_counter() - queried
+    )
     entries: dict[str, dict[str, object]] = {}
     for summary in summaries:
         zone = zones[summary.chat_id]

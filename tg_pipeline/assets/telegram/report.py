@@ -23,13 +23,9 @@ PER_CHAT_SCHEMA = dg.TableSchema(
         dg.TableColumn("chat_id", "int"),
         dg.TableColumn("messages", "int"),
         dg.TableColumn("senders", "int"),
-        dg.TableColumn("top_sender", "string"),
-        dg.TableColumn("top_sender_messages", "int"),
-        dg.TableColumn("first_message", "string"),
-        dg.TableColumn("last_message", "string"),
+        dg.TableColumn("top_sender", "string", description="the most active, with its count"),
         dg.TableColumn("busiest_day", "string"),
         dg.TableColumn("time_zone", "string"),
-        dg.TableColumn("page", "string"),
     ]
 )
 
@@ -44,10 +40,6 @@ def write_report(warehouse: Warehouse, paths: DataPaths, default_zone: str) -> d
     return report_metadata(build_report(warehouse.con, report_dir(paths), zones))
 
 
-def _iso(value: Any) -> str | None:
-    return value.isoformat(timespec="seconds") if value is not None else None
-
-
 def report_metadata(result: ReportResult) -> dict[str, Any]:
     records = [
         dg.TableRecord(
@@ -56,13 +48,11 @@ def report_metadata(result: ReportResult) -> dict[str, Any]:
                 "chat_id": p.summary.chat_id,
                 "messages": p.summary.messages,
                 "senders": p.summary.senders,
-                "top_sender": p.top_sender,
-                "top_sender_messages": p.top_sender_messages,
-                "first_message": _iso(p.summary.first_at),
-                "last_message": _iso(p.summary.last_at),
+                "top_sender": f"{p.top_sender} ({p.top_sender_messages:,})"
+                if p.top_sender
+                else None,
                 "busiest_day": p.busiest_day,
                 "time_zone": p.zone.label,
-                "page": p.path.name,
             }
         )
         for p in result.pages[:TABLE_ROWS]

@@ -42,14 +42,16 @@ def report_command(
       tg-pipeline report --out report/ && xdg-open report/index.html
       tg-pipeline report --chat "Family" --zone Europe/Berlin --out family/
     """
-    from tg_pipeline.report import ZoneLookup, build_report
+    from tg_pipeline.report import ZoneLookup, plan_report, write_report
 
     env = cli_env()
     target = (out or env.data_dir / "report").expanduser().absolute()
     default_zone = os.environ.get("TG_DEFAULT_ZONE") or "UTC"
     with env.read_warehouse(wait_s) as warehouse:
         zones = ZoneLookup(warehouse.con, env.paths.raw, zone=zone, default_zone=default_zone)
-        result = build_report(warehouse.con, target, zones, chats=chats or None)
+        plan = plan_report(warehouse.con, target, zones, chats=chats or None)
+    # Drawn after the warehouse is closed: a run waiting to write need not wait for it.
+    result = write_report(plan)
     click.echo(
         f"{result.index}: {len(result.pages):,} chat(s), {result.messages:,} messages, "
         f"{result.drawn:,} page(s) drawn in {result.seconds:.1f} s"

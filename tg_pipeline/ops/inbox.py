@@ -12,7 +12,7 @@ import dagster as dg
 from tg_pipeline.assets.telegram.common import WAREHOUSE_POOL, owner_of, run_context
 from tg_pipeline.assets.telegram.counts import counts_metadata, publish_counts
 from tg_pipeline.assets.telegram.metadata import messages_metadata, raw_dump_metadata
-from tg_pipeline.assets.telegram.report import write_report
+from tg_pipeline.assets.telegram.report import refresh_report
 from tg_pipeline.ingest import StagedDump, inbox_entries, ingest_paths
 from tg_pipeline.partitions import DUMPS
 from tg_pipeline.resources import PipelineSettings
@@ -79,7 +79,9 @@ def ingest_inbox(context: dg.OpExecutionContext, settings: PipelineSettings) -> 
             context.log.info(f"{source.name}: same content as dump {dump_id}; skipped")
         changed = warehouse.refresh_counts() if outcome.ingested else []
         metadata = counts_metadata(warehouse, changed) if outcome.ingested else None
-        report = write_report(warehouse, paths, settings.default_zone) if outcome.ingested else None
+        report = (
+            refresh_report(warehouse, paths, settings.default_zone) if outcome.ingested else None
+        )
 
     if metadata is not None:
         metadata["count_events"] = publish_counts(

@@ -5,6 +5,22 @@ picks each chat's zone, draws the charts to SVG and writes the pages. No Dagster
 ``chat_report`` asset and ``tg-pipeline report`` both call :func:`build_report`.
 """
 
-from tg_pipeline.report.build import ChatPage, ReportResult, ZoneLookup, build_report
+from tg_pipeline.report.build import (
+    ChatPage,
+    ReportPlan,
+    ReportResult,
+    ZoneLookup,
+    build_report,
+    plan_report,
+    write_report,
+)
 
-__all__ = ["ChatPage", "ReportResult", "ZoneLookup", "build_report"]
+__all__ = [
+    "ChatPage",
+    "ReportPlan",
+    "ReportResult",
+    "ZoneLookup",
+    "build_report",
+    "plan_report",
+    "write_report",
+]

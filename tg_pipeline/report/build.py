@@ -94,20 +94,32 @@ def _key(summary: ChatSummary, zone: ChatZone) -> str:
     return f"{summary.signature}|{summary.name}|{zone.label}|{zone.zone}|{zone.offset_s}"
 
 
-def build_report(
+@dataclass
+class ReportPlan:
+    """What the warehouse said, enough to write the report without it."""
+
+    out: Path
+    summaries: list[ChatSummary]
+    zones: Mapping[int, ChatZone]
+    details: dict[int, q.ChatDetail]
+    previous: dict[str, dict[str, object]]
+    whole: bool
+    started: float
+    query_seconds: float
+
+
+def plan_report(
     con: duckdb.DuckDBPyConnection,
     out: Path,
     zones_for: ZoneLookup,
     *,
     chats: Sequence[str] | None = None,
-) -> ReportResult:
-    """Write ``index.html`` and one page per chat into ``out``; returns what was written.
+) -> ReportPlan:
+    """Run the report's queries for the chats whose pages in ``out`` are missing or stale.
 
-    ``chats`` narrows the report to chat ids or names; without it every chat is included and
-    pages of chats no longer in the warehouse are removed.
+    ``chats`` narrows the report to chat ids or names; without it every chat is included.
     """
     started = time.perf_counter()
-    out.mkdir(parents=True, exist_ok=True)
     chat_ids: list[int] | None = None
     if chats:
         try:
@@ -115,7 +127,6 @@ def build_report(
         except LookupError as missing:
             raise TgPipelineError(f"no chat with id or name {missing.args[0]!r}") from None
     summaries = [s for s in q.chat_summaries(con, chat_ids) if s.messages or s.service]
-    query_seconds = time.perf_counter() - started
     zones = zones_for([s.chat_id for s in summaries])
     previous = _load_manifest(out)
     stale = [
@@ -124,45 +135,72 @@ def build_report(
         if (previous.get(str(s.chat_id)) or {}).get("key") != _key(s, zones[s.chat_id])
         or not (out / page_name(s.chat_id)).exists()
     ]
-    queried = time.perf_counter()
     details = q.chat_details(con, stale, zones)
-    result = ReportResult(
-        index=out / INDEX, query_seconds=query_seconds + time.perf_counter() - queried
+    return ReportPlan(
+        out=out,
+        summaries=summaries,
+        zones=zones,
+        details=details,
+        previous=previous,
+        whole=not chats,
+        started=started,
+        query_seconds=time.perf_counter() - started,
     )
+
+
+def write_report(plan: ReportPlan) -> ReportResult:
+    """Draw the stale pages, write the index and the manifest; a whole report also drops
+    pages of chats no longer in the warehouse."""
+    out = plan.out
+    out.mkdir(parents=True, exist_ok=True)
+    result = ReportResult(index=out / INDEX, query_seconds=plan.query_seconds)
     entries: dict[str, dict[str, object]] = {}
-    for summary in summaries:
-        zone = zones[summary.chat_id]
+    for summary in plan.summaries:
+        zone = plan.zones[summary.chat_id]
         target = out / page_name(summary.chat_id)
-        detail = details.get(summary.chat_id)
+        detail = plan.details.get(summary.chat_id)
         if detail is not None:
             charts = chat_charts(summary, detail, zone.label)
             _write(target, page.chat_page(summary, detail, zone, charts))
             result.drawn += 1
             entry = _entry(summary, zone, detail)
         else:
-            entry = previous[str(summary.chat_id)]
+            entry = plan.previous[str(summary.chat_id)]
         entries[str(summary.chat_id)] = entry
+        top_sender = entry.get("top_sender")
+        busiest_day = entry.get("busiest_day")
         result.pages.append(
             ChatPage(
                 summary=summary,
                 zone=zone,
                 path=target,
-                top_sender=entry.get("top_sender"),
-                top_sender_messages=int(entry.get("top_sender_messages") or 0),
-                busiest_day=entry.get("busiest_day"),
+                top_sender=str(top_sender) if top_sender is not None else None,
+                top_sender_messages=int(str(entry.get("top_sender_messages") or 0)),
+                busiest_day=str(busiest_day) if busiest_day is not None else None,
             )
         )
     rows = [(p.summary, p.path.name, p.zone) for p in result.pages]
     _write(result.index, page.index_page(rows, datetime.now(UTC)))
-    kept = {**previous, **entries} if chats else entries
-    if not chats:
-        names = {page_name(s.chat_id) for s in summaries}
+    kept = entries if plan.whole else {**plan.previous, **entries}
+    if plan.whole:
+        names = {page_name(s.chat_id) for s in plan.summaries}
         for old in out.glob(f"{PAGE_PREFIX}*.html"):
             if old.name not in names:
                 old.unlink(missing_ok=True)
     _write(out / MANIFEST, json.dumps({"version": REPORT_VERSION, "chats": kept}, indent=1))
-    result.seconds = time.perf_counter() - started
+    result.seconds = time.perf_counter() - plan.started
     return result
+
+
+def build_report(
+    con: duckdb.DuckDBPyConnection,
+    out: Path,
+    zones_for: ZoneLookup,
+    *,
+    chats: Sequence[str] | None = None,
+) -> ReportResult:
+    """Write ``index.html`` and one page per chat into ``out``; returns what was written."""
+    return write_report(plan_report(con, out, zones_for, chats=chats))
 
 
 class ZoneLookup:

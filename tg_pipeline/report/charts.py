@@ -19,7 +19,7 @@ import matplotlib
 from matplotlib.backends.backend_svg import FigureCanvasSVG
 from matplotlib.dates import AutoDateLocator, ConciseDateFormatter
 from matplotlib.figure import Figure
-from matplotlib.ticker import MaxNLocator
+from matplotlib.ticker import FuncFormatter, MaxNLocator
 
 from tg_pipeline.warehouse.report_queries import OTHERS, ChatDetail, ChatSummary
 
@@ -30,6 +30,7 @@ OTHERS_COLOUR = "#BBBBBB"
 BAR_COLOUR = "#4477AA"
 HEATMAP_CMAP = "YlGnBu"
 _NAME_WIDTH = 28
+_THOUSANDS = FuncFormatter(lambda value, _pos: f"{value:,.0f}")
 WIDTH_IN = 8.0
 
 _RC = {
@@ -37,7 +38,16 @@ _RC = {
     "text.parse_math": False,
     "text.usetex": False,
     "font.family": "sans-serif",
-    "font.sans-serif": ["DejaVu Sans", "Arial", "Liberation Sans", "sans-serif"],
+    # Emoji fonts last: names often hold emoji, which the text fonts lack.
+    "font.sans-serif": [
+        "DejaVu Sans",
+        "Arial",
+        "Liberation Sans",
+        "Noto Color Emoji",
+        "Apple Color Emoji",
+        "Segoe UI Emoji",
+        "sans-serif",
+    ],
     "font.size": 10,
     "axes.titlesize": 12,
     "axes.titleweight": "bold",
@@ -78,17 +88,29 @@ def senders_chart(detail: ChatDetail, salt: str) -> str:
         ax = fig.add_subplot()
         labels = [short(name) for _, name, _ in rows]
         values = [count for _, _, count in rows]
+        named = [count for key, _, count in rows if key is not None]
+        # "N others" can outweigh everyone named; its bar is cut to the named senders' scale
+        # so their bars stay readable, hatched to say so, and labelled with its real count.
+        limit = max(named, default=max(values, default=1)) * 1.1
+        drawn = [
+            min(v, limit) if key is None else v for (key, _, _), v in zip(rows, values, strict=True)
+        ]
         colours = [OTHERS_COLOUR if key is None else BAR_COLOUR for key, _, _ in rows]
         positions = list(range(len(rows)))
-        bars = ax.barh(positions, values, color=colours, height=0.7)
+        bars = ax.barh(positions, drawn, color=colours, height=0.7)
+        for bar, value, shown in zip(bars, values, drawn, strict=True):
+            if shown < value:
+                bar.set_hatch("//")
+                bar.set_edgecolor("white")
         ax.set_yticks(positions, labels)
         ax.invert_yaxis()
         ax.bar_label(bars, labels=[f"{v:,}" for v in values], padding=3, fontsize=9)
-        ax.set_xlim(0, max(values, default=1) * 1.15)
+        ax.set_xlim(0, limit * 1.12)
         ax.xaxis.set_major_locator(MaxNLocator(integer=True))
+        ax.xaxis.set_major_formatter(_THOUSANDS)
+        ax.tick_params(axis="y", length=0)
         ax.set_xlabel("messages")
         ax.set_title("Messages per sender")
-        ax.tick_params(axis="y", length=0)
         return _svg(fig)
 
 
@@ -157,6 +179,7 @@ def activity_chart(detail: ChatDetail, zone_label: str, salt: str) -> str:
             ax.xaxis.set_major_formatter(ConciseDateFormatter(locator))
             ax.legend(loc="upper left", bbox_to_anchor=(1.01, 1.0), frameon=False, fontsize=9)
         ax.yaxis.set_major_locator(MaxNLocator(integer=True))
+        ax.yaxis.set_major_formatter(_THOUSANDS)
         ax.set_ylabel(f"messages per {detail.bucket}")
         ax.set_title(f"Activity over time ({zone_label})")
         return _svg(fig)
@@ -183,6 +206,7 @@ def heatmap_chart(detail: ChatDetail, zone_label: str, salt: str) -> str:
         bar = fig.colorbar(mesh, ax=ax, fraction=0.025, pad=0.02)
         bar.set_label("messages")
         bar.locator = MaxNLocator(integer=True)
+        bar.formatter = _THOUSANDS
         bar.update_ticks()
         bar.outline.set_visible(False)
         return _svg(fig)

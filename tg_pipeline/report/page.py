@@ -16,7 +16,8 @@ from tg_pipeline.warehouse.report_queries import ChatDetail, ChatSummary, ChatZo
 CSP = "default-src 'none'; style-src 'unsafe-inline'; img-src data:"
 
 _STYLE = """
-body { font-family: "DejaVu Sans", Arial, sans-serif; margin: 0; color: #222; background: #fafafa; }
+body { font-family: "DejaVu Sans", Arial, sans-serif, "Noto Color Emoji", "Apple Color Emoji",
+       "Segoe UI Emoji"; margin: 0; color: #222; background: #fafafa; }
 header { background: #24476b; color: #fff; padding: 14px 28px; }
 header a { color: #cfe3ff; }
 header h1 { margin: 4px 0 0; font-size: 22px; overflow-wrap: anywhere; }

@@ -177,18 +177,16 @@ def chat_details(
     activity = con.execute(
         base
         + f"""
-        SELECT chat_id, bucket, label, count(*) AS messages, min(rank) AS rank
+        SELECT chat_id, bucket, slot, count(*) AS messages
         FROM (
             SELECT m.chat_id, date_trunc(z.bucket, {_LOCAL})::DATE AS bucket,
-                   CASE WHEN r.rank <= {ACTIVITY_SENDERS}
-                        THEN coalesce(r.name, r.sender_key) ELSE '{OTHERS}' END AS label,
-                   r.rank
+                   CASE WHEN r.rank <= {ACTIVITY_SENDERS} THEN r.rank ELSE 0 END AS slot
             FROM messages m JOIN zones z USING (chat_id)
                  JOIN ranked r ON r.chat_id = m.chat_id AND r.sender_key = {sender}
             WHERE m.kind = 'message'
         )
-        GROUP BY chat_id, bucket, label
-        ORDER BY chat_id, rank, bucket
+        GROUP BY chat_id, bucket, slot
+        ORDER BY chat_id, slot = 0, slot, bucket
         """,
         zone_params,
     ).fetchall()
@@ -236,7 +234,11 @@ def chat_details(
     for chat_id, key, name, messages, how_many in senders:
         entry = (key, name, messages) if key is not None else (None, f"{how_many} others", messages)
         details[chat_id]["senders"].append(entry)
-    for chat_id, bucket, label, messages, _rank in activity:
+    for parts in details.values():
+        parts["senders"] = _distinct_names(parts["senders"])
+    for chat_id, bucket, slot, messages in activity:
+        # Slots are ranks, the order the senders list has; 0 is everyone else.
+        label = details[chat_id]["senders"][slot - 1][1] if slot else OTHERS
         details[chat_id]["activity"].append((bucket, label, messages))
     for chat_id, dow, hour, messages in heatmap:
         details[chat_id]["heatmap"].append((dow, hour, messages))
@@ -247,6 +249,17 @@ def chat_details(
     return {
         chat_id: ChatDetail(bucket=buckets[chat_id], **parts) for chat_id, parts in details.items()
     }
+
+
+def _distinct_names(
+    senders: list[tuple[str | None, str, int]],
+) -> list[tuple[str | None, str, int]]:
+    """Two senders of one name (two people called Anna) are told apart by their keys."""
+    names = [name for key, name, _ in senders if key is not None]
+    return [
+        (key, f"{name} ({key})" if key is not None and names.count(name) > 1 else name, count)
+        for key, name, count in senders
+    ]
 
 
 def html_chat_dumps(con: duckdb.DuckDBPyConnection) -> list[tuple[int, str]]:

@@ -10,7 +10,7 @@ from tg_pipeline.assets.telegram.common import GROUP, OWNERS, WAREHOUSE_POOL, ow
 from tg_pipeline.assets.telegram.counts import user_message_counts
 from tg_pipeline.assets.telegram.messages import messages
 from tg_pipeline.ingest import DataPaths
-from tg_pipeline.report import ReportResult, ZoneLookup, build_report
+from tg_pipeline.report import ReportPlan, ReportResult, ZoneLookup, plan_report, write_report
 from tg_pipeline.resources import PipelineSettings
 from tg_pipeline.warehouse import Warehouse
 
@@ -34,10 +34,14 @@ def report_dir(paths: DataPaths) -> Path:
     return paths.data_dir / "report"
 
 
-def write_report(warehouse: Warehouse, paths: DataPaths, default_zone: str) -> dict[str, Any]:
-    """Bring the report up to date; the materialization metadata describing it."""
+def plan(warehouse: Warehouse, paths: DataPaths, default_zone: str) -> ReportPlan:
     zones = ZoneLookup(warehouse.con, paths.raw, default_zone=default_zone)
-    return report_metadata(build_report(warehouse.con, report_dir(paths), zones))
+    return plan_report(warehouse.con, report_dir(paths), zones)
+
+
+def refresh_report(warehouse: Warehouse, paths: DataPaths, default_zone: str) -> dict[str, Any]:
+    """Bring the report up to date; the materialization metadata describing it."""
+    return report_metadata(write_report(plan(warehouse, paths, default_zone)))
 
 
 def report_metadata(result: ReportResult) -> dict[str, Any]:
@@ -87,7 +91,8 @@ def chat_report(
 ) -> dg.MaterializeResult:
     paths = settings.paths().ensure()
     with Warehouse.open(paths.warehouse, owner=owner_of(context)) as warehouse:
-        metadata = write_report(warehouse, paths, settings.default_zone)
+        planned = plan(warehouse, paths, settings.default_zone)
+    metadata = report_metadata(write_report(planned))
     context.log.info(
         f"report at {metadata['report'].path}: {metadata['chats']} chat(s), "
         f"{metadata['pages_drawn']} page(s) drawn"

@@ -4,7 +4,7 @@ its top senders) and the top senders overall, instead of Markdown that the UI fo
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Any
 
 import dagster as dg
@@ -21,7 +21,7 @@ PER_CHAT_SCHEMA = dg.TableSchema(
         dg.TableColumn("messages", "int"),
         dg.TableColumn("senders", "int"),
         dg.TableColumn("top_senders", "string", description="the most active, with counts"),
-        dg.TableColumn("last_message", "string"),
+        dg.TableColumn("last_message_utc", "string"),
     ]
 )
 TOP_SENDERS_SCHEMA = dg.TableSchema(
@@ -29,14 +29,15 @@ TOP_SENDERS_SCHEMA = dg.TableSchema(
         dg.TableColumn("sender", "string"),
         dg.TableColumn("chat", "string"),
         dg.TableColumn("messages", "int"),
-        dg.TableColumn("first_message", "string"),
-        dg.TableColumn("last_message", "string"),
+        dg.TableColumn("first_message_utc", "string"),
+        dg.TableColumn("last_message_utc", "string"),
     ]
 )
 
 
-def _iso(value: datetime | None) -> str | None:
-    return value.isoformat(timespec="seconds") if value is not None else None
+def _utc(value: datetime | None) -> str | None:
+    """Minutes in UTC: short enough that the UI's table does not clip it."""
+    return value.astimezone(UTC).strftime("%Y-%m-%d %H:%M") if value is not None else None
 
 
 def _chat(row: Mapping[str, Any]) -> str:
@@ -67,7 +68,7 @@ def per_chat_table(rows: Sequence[Mapping[str, Any]]) -> dg.TableMetadataValue:
                     f"{r.get('sender_name') or r['sender_key']} ({r['message_count']:,})"
                     for r in entry["senders"][:SENDERS_PER_CHAT]
                 ),
-                "last_message": _iso(entry["last"]),
+                "last_message_utc": _utc(entry["last"]),
             }
         )
         for chat_id, entry in ordered[:CHAT_ROWS]
@@ -82,8 +83,8 @@ def top_senders_table(rows: Sequence[Mapping[str, Any]]) -> dg.TableMetadataValu
                 "sender": str(row.get("sender_name") or row["sender_key"]),
                 "chat": _chat(row),
                 "messages": int(row["message_count"]),
-                "first_message": _iso(row.get("first_message_at")),
-                "last_message": _iso(row.get("last_message_at")),
+                "first_message_utc": _utc(row.get("first_message_at")),
+                "last_message_utc": _utc(row.get("last_message_at")),
             }
         )
         for row in rows

@@ -11,7 +11,7 @@ SVGs on one page never share an id.
 from __future__ import annotations
 
 import io
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterator
 from contextlib import contextmanager
 from datetime import date, timedelta
 
@@ -143,6 +143,7 @@ def activity_chart(detail: ChatDetail, zone_label: str, salt: str) -> str:
         ax = fig.add_subplot()
         if every:
             x = _bucket_starts(min(every), max(every), detail.bucket)
+            step = timedelta(days=_BUCKET_DAYS[detail.bucket])
             bottom = [0] * len(x)
             width = _BUCKET_DAYS[detail.bucket] * 0.9
             for index, (label, counts) in enumerate(series.items()):
@@ -159,17 +160,19 @@ def activity_chart(detail: ChatDetail, zone_label: str, salt: str) -> str:
                         align="edge",
                     )
                 else:
+                    # Steps hold each bucket's value to the next bucket's start; the
+                    # repeated last value closes the last bucket.
+                    top = [b + y for b, y in zip(bottom, ys, strict=True)]
                     ax.fill_between(
-                        x,
-                        bottom,
-                        [b + y for b, y in zip(bottom, ys, strict=True)],
+                        [*x, x[-1] + step],
+                        [*bottom, bottom[-1]],
+                        [*top, top[-1]],
                         step="post",
                         color=colour,
                         label=short(label),
                         linewidth=0,
                     )
                 bottom = [b + y for b, y in zip(bottom, ys, strict=True)]
-            step = timedelta(days=_BUCKET_DAYS[detail.bucket])
             # A little room either side, and never less than a few days, so that one busy
             # day reads as a bar on a date axis rather than an axis of hours.
             pad = max(step, timedelta(days=3) - step * len(x) / 2)
@@ -255,6 +258,3 @@ def chat_charts(summary: ChatSummary, detail: ChatDetail, zone_label: str) -> di
         "heatmap": heatmap_chart(detail, zone_label, f"{salt}-heatmap"),
         "content": content_chart(summary, detail, f"{salt}-content"),
     }
-
-
-__all__: Sequence[str] = ("chat_charts",)

@@ -8,8 +8,9 @@ Every name and text from the warehouse passes through :func:`html.escape`.
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from datetime import date, datetime
+from datetime import date, datetime, timedelta, timezone, tzinfo
 from html import escape
+from zoneinfo import ZoneInfo
 
 from tg_pipeline.warehouse.report_queries import ChatDetail, ChatSummary, ChatZone
 
@@ -59,10 +60,7 @@ def _when(value: datetime | None, zone: ChatZone) -> str:
     return value.astimezone(_tzinfo(zone)).strftime("%Y-%m-%d %H:%M")
 
 
-def _tzinfo(zone: ChatZone):
-    from datetime import timedelta, timezone
-    from zoneinfo import ZoneInfo
-
+def _tzinfo(zone: ChatZone) -> tzinfo:
     return ZoneInfo(zone.zone) if zone.zone else timezone(timedelta(seconds=zone.offset_s))
 
 

@@ -21,7 +21,6 @@ import duckdb
 
 from tg_pipeline.errors import TgPipelineError
 from tg_pipeline.report import page
-from tg_pipeline.report.charts import chat_charts
 from tg_pipeline.warehouse import report_queries as q
 from tg_pipeline.warehouse.report_queries import ChatSummary, ChatZone
 
@@ -151,6 +150,10 @@ def plan_report(
 def write_report(plan: ReportPlan) -> ReportResult:
     """Draw the stale pages, write the index and the manifest; a whole report also drops
     pages of chats no longer in the warehouse."""
+    # matplotlib is imported only when a page is drawn, not by every process that loads
+    # the definitions (webserver, daemon, sensors, the CLI).
+    from tg_pipeline.report.charts import chat_charts
+
     out = plan.out
     out.mkdir(parents=True, exist_ok=True)
     result = ReportResult(index=out / INDEX, query_seconds=plan.query_seconds)

@@ -9,6 +9,7 @@ from __future__ import annotations
 import dagster as dg
 
 from tg_pipeline.assets.telegram import (
+    chat_report,
     messages,
     messages_backup_csv,
     messages_backup_parquet,
@@ -19,12 +20,20 @@ from tg_pipeline.ops.inbox import ingest_inbox
 
 ingest_job = dg.define_asset_job(
     name="ingest_job",
-    selection=dg.AssetSelection.assets(raw_dump, messages, user_message_counts),
+    selection=dg.AssetSelection.assets(raw_dump, messages, user_message_counts, chat_report),
     executor_def=dg.in_process_executor,
     description=(
         "Ingests one dump partition: raw copy, upsert into `messages`, then the per-user "
-        "counts, with their checks. The inbox sensor starts one run per dropped dump."
+        "counts, with their checks, and the chat report (only chats that changed are "
+        "redrawn). The inbox sensor starts one run per dropped dump."
     ),
+)
+
+report_job = dg.define_asset_job(
+    name="report_job",
+    selection=dg.AssetSelection.assets(chat_report),
+    executor_def=dg.in_process_executor,
+    description="Rebuilds the HTML chat report under `<data dir>/report/` from the warehouse.",
 )
 
 backup_job = dg.define_asset_job(
@@ -51,4 +60,4 @@ def ingest_inbox_job() -> None:
     ingest_inbox()
 
 
-JOBS = [ingest_job, backup_job, ingest_inbox_job]
+JOBS = [ingest_job, backup_job, ingest_inbox_job, report_job]

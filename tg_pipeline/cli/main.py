@@ -29,6 +29,7 @@ from tg_pipeline.cli.delete import delete_command
 from tg_pipeline.cli.ingest import backup_command, ingest_command, restore_command
 from tg_pipeline.cli.parse import parse_command
 from tg_pipeline.cli.query import chats_command, counts_command, messages_command
+from tg_pipeline.cli.report import report_command
 from tg_pipeline.cli.status import status_command
 from tg_pipeline.errors import DumpError, TgPipelineError
 
@@ -122,6 +123,7 @@ main.add_command(backup_command)
 main.add_command(restore_command)
 main.add_command(delete_command)
 main.add_command(status_command)
+main.add_command(report_command)
 
 
 if __name__ == "__main__":

@@ -3,8 +3,8 @@
 `dagster job execute -m tg_pipeline.definitions -j ingest_inbox_job` has no sensor and no
 daemon behind it, so this op does the sensor's part itself: it registers each dump as a
 `dumps` partition and then runs the same core ingest the assets run. It reports
-materializations of `raw_dump`, `messages` (per dump partition) and `user_message_counts`,
-so the asset catalog shows these dumps exactly as if the sensor had found them.
+materializations of `raw_dump`, `messages` (per dump partition), `user_message_counts` and
+`chat_report`, so the asset catalog shows these dumps exactly as if the sensor had found them.
 """
 
 import dagster as dg
@@ -16,6 +16,7 @@ from tg_pipeline.assets.telegram.metadata import (
     messages_metadata,
     raw_dump_metadata,
 )
+from tg_pipeline.assets.telegram.report import refresh_report
 from tg_pipeline.ingest import StagedDump, inbox_entries, ingest_paths
 from tg_pipeline.partitions import DUMPS
 from tg_pipeline.resources import PipelineSettings
@@ -85,6 +86,9 @@ def ingest_inbox(context: dg.OpExecutionContext, settings: PipelineSettings) -> 
             context.log.info(f"{source.name}: same content as dump {dump_id}; skipped")
         changed = warehouse.refresh_counts() if outcome.ingested else []
         metadata = counts_metadata(warehouse, changed) if outcome.ingested else None
+        report = (
+            refresh_report(warehouse, paths, settings.default_zone) if outcome.ingested else None
+        )
 
     if metadata is not None:
         metadata["count_events"] = publish_counts(
@@ -93,6 +97,8 @@ def ingest_inbox(context: dg.OpExecutionContext, settings: PipelineSettings) -> 
         context.log_event(
             dg.AssetMaterialization(asset_key="user_message_counts", metadata=metadata)
         )
+    if report is not None:
+        context.log_event(dg.AssetMaterialization(asset_key="chat_report", metadata=report))
     if outcome.failures:
         lines = [f"{source.name}: {err}" for source, err in outcome.failures]
         for line in lines:

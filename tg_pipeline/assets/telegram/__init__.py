@@ -7,12 +7,21 @@ from tg_pipeline.assets.telegram.checks import CHECKS
 from tg_pipeline.assets.telegram.counts import user_message_counts
 from tg_pipeline.assets.telegram.messages import messages
 from tg_pipeline.assets.telegram.raw_dump import raw_dump
+from tg_pipeline.assets.telegram.report import chat_report
 
-ASSETS = [raw_dump, messages, user_message_counts, messages_backup_parquet, messages_backup_csv]
+ASSETS = [
+    raw_dump,
+    messages,
+    user_message_counts,
+    chat_report,
+    messages_backup_parquet,
+    messages_backup_csv,
+]
 
 __all__ = [
     "ASSETS",
     "CHECKS",
+    "chat_report",
     "messages",
     "messages_backup_csv",
     "messages_backup_parquet",

@@ -11,6 +11,7 @@ from tg_pipeline.assets.telegram.common import (
     owner_of,
     run_partition,
 )
+from tg_pipeline.assets.telegram.count_tables import per_chat_table, top_senders_table
 from tg_pipeline.assets.telegram.messages import messages
 from tg_pipeline.assets.telegram.metadata import md_table, table_schema
 from tg_pipeline.events import emit, make_count_event
@@ -81,6 +82,7 @@ def counts_metadata(warehouse: Warehouse, changed: Sequence[CountSnapshot]) -> d
         "changed": len(changed),
         "total_messages_counted": sum(int(r.get("message_count") or 0) for r in rows),
         "dagster/column_schema": table_schema(warehouse.table_schema("user_message_counts")),
-        "top_senders": dg.MetadataValue.md(md_table(top)),
+        "per_chat": per_chat_table(rows),
+        "top_senders": top_senders_table(top),
         "changed_counts": dg.MetadataValue.md(md_table(changed_rows)),
     }

@@ -1,6 +1,8 @@
 """Render query results as a terminal table, JSON Lines or CSV.
 
 ``table`` is for people: a few chosen columns, one line per row, cut to the terminal width.
+Cells show data literally (:mod:`.safe_text`): no Rich markup, control characters spelled
+out, widths in display cells.
 ``jsonl`` and ``csv`` are for pipes: every column, every row, nothing truncated. JSON Lines
 rows have the shape ``tg-pipeline parse`` prints (instants as ISO-8601 with offset, JSON
 columns parsed). CSV keeps JSON columns as their JSON text (lists, such as a chat's dumps,
@@ -25,11 +27,13 @@ from rich import box
 from rich.console import Console
 from rich.table import Table
 
+from tg_pipeline.cli.safe_text import cell_len, clip, plain, visible
 from tg_pipeline.records import JSON_FIELDS
 
 #: Columns whose text is JSON: parsed in JSON Lines output, kept as text in CSV.
 JSON_COLUMNS = frozenset(JSON_FIELDS) | {"payload"}
 
+#: Display cells a table cell shows at most (a CJK character or an emoji takes two).
 MAX_CELL_CHARS = 200
 #: Rules under the header only: no vertical lines, so more room for the cells.
 TABLE_BOX = box.SIMPLE_HEAD
@@ -111,8 +115,7 @@ def _cell(value: Any) -> str:
         return value.strftime("%Y-%m-%d %H:%M:%S")
     if isinstance(value, list | tuple):
         return ", ".join(_cell(v) for v in value)
-    text = " ".join(str(value).split())
-    return text if len(text) <= MAX_CELL_CHARS else text[: MAX_CELL_CHARS - 1] + "…"
+    return clip(visible(" ".join(str(value).split())), MAX_CELL_CHARS)
 
 
 def _is_text(table: pa.Table, name: str) -> bool:
@@ -171,7 +174,8 @@ def _layout(
     names = [c for c in view.columns if c in table.column_names]
     while True:
         naturals = {
-            n: max([len(view.headers.get(n, n)), *(len(r[n]) for r in rows)]) for n in names
+            n: max([cell_len(view.headers.get(n, n)), *(cell_len(r[n]) for r in rows)])
+            for n in names
         }
         text = {n for n in names if _is_text(table, n)}
         fixed = sum(w for n, w in naturals.items() if n not in text) + 3 * (len(names) - 1)
@@ -222,7 +226,7 @@ def render_table(
             justify="right" if pa.types.is_integer(table.schema.field(name).type) else "left",
         )
     for row in rows:
-        out.add_row(*(row[n] for n in names))
+        out.add_row(*(plain(row[n]) for n in names))
     console.print(out)
     if table.num_rows == 0:
         console.print("[dim]no rows[/dim]")

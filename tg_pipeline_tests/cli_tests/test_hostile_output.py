@@ -9,9 +9,13 @@ while ``--format jsonl`` gives the exact values back.
 
 from __future__ import annotations
 
+import csv
+import gzip
+import io
 import os
 import pty
 import select
+import shutil
 import subprocess
 import time
 from dataclasses import dataclass
@@ -28,6 +32,9 @@ CHAT = "[/quote] chat \x1b]0;pwned\x07 \u202eexe.txt"
 SENDER = "[b]x[/b] ![x](http://tracker.invalid/p.png)"
 TEXT = "[/quote] [i]it[/i] \x1b[2J\x00 end"
 WIDE_CHAT = "漢字漢字漢字漢字漢字 🎉🎉"
+#: Cells a spreadsheet would run as formulas (OWASP: = + - @ tab CR).
+FORMULAS = ('=HYPERLINK("http://tracker.invalid","x")', "+1+1", "-2+3", "@SUM(A1)", "\t=1", "\r=1")
+FORMULA_SENDER = "=cmd|' /C calc'!A0"
 #: A file name cannot hold "/", so its tags are opening ones, which Rich would swallow.
 FILE_NAME = "[bold]x[red] \x1b[2J.json"
 #: A data directory named with tags: ``status`` prints its path.
@@ -56,7 +63,11 @@ def hostile_export() -> dict[str, object]:
                     "name": CHAT,
                     "type": "private_group",
                     "id": 5151,
-                    "messages": [message(1, SENDER, TEXT), message(2, SENDER, "[/]")],
+                    "messages": [
+                        message(1, SENDER, TEXT),
+                        message(2, SENDER, "[/]"),
+                        *(message(10 + i, FORMULA_SENDER, t) for i, t in enumerate(FORMULAS)),
+                    ],
                 },
                 {
                     "name": WIDE_CHAT,
@@ -187,6 +198,47 @@ def test_wide_characters_are_measured_in_display_cells(hostile: Hostile) -> None
     wide_rows = [line for line in result.out.splitlines() if "漢字漢字" in line]
     assert wide_rows and all(cell_len(line) <= 80 for line in result.out.splitlines())
     assert all("…" in line for line in wide_rows), result.out
+
+
+def _csv_rows(data_dir: Path, *args: str) -> list[dict[str, str]]:
+    """The rows ``tg-pipeline ARGS --format csv`` prints, read as bytes: a CR stays a CR."""
+    proc = subprocess.run(
+        [str(CLI), "--data-dir", str(data_dir), *args, "--format", "csv"],
+        capture_output=True,
+        env=cli_env(),
+        timeout=60,
+    )
+    assert proc.returncode == 0, proc.stderr
+    return list(csv.DictReader(io.StringIO(proc.stdout.decode("utf-8"), newline="")))
+
+
+def test_csv_is_faithful_and_csv_safe_defuses_formulas(hostile: Hostile, tmp_path: Path) -> None:
+    texts = {row["text"] for row in _csv_rows(hostile.data_dir, "messages")}
+    assert set(FORMULAS) <= texts
+    for command in (["messages"], ["counts"], ["chats"]):
+        rows = _csv_rows(hostile.data_dir, *command, "--csv-safe")
+        assert rows
+        for row in rows:
+            for name, cell in row.items():
+                if name in ("message_id", "chat_id", "message_count"):
+                    continue
+                assert not cell or cell[0] not in "=+-@\t\r", (command, name, cell)
+        if command == ["messages"]:
+            assert {row["text"] for row in rows} >= {"'" + f for f in FORMULAS}
+            assert "'" + FORMULA_SENDER in {row["sender_name"] for row in rows}
+            assert TEXT in {row["text"] for row in rows}, "other cells stay as they are"
+    # JSON Lines and backups stay faithful whatever the option.
+    rows = run_cli("messages", "--format", "jsonl", "--csv-safe", data_dir=hostile.data_dir)
+    assert set(FORMULAS) <= {r["text"] for r in rows.jsonl()}
+    data = tmp_path / "data"
+    shutil.copytree(hostile.data_dir, data)
+    backup = run_cli("backup", "--format", "csv", data_dir=data)
+    assert backup.code == 0, str(backup)
+    path = Path(backup.out.split("\t")[0])
+    opener = gzip.open if path.suffix == ".gz" else open
+    with opener(path, "rt", encoding="utf-8", newline="") as fh:
+        backed_up = {row["text"] for row in csv.DictReader(fh)}
+    assert set(FORMULAS) <= backed_up
 
 
 def test_visible_spells_controls_and_bidi_and_clip_counts_cells() -> None:

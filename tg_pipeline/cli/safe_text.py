@@ -16,24 +16,9 @@ from rich.cells import cell_len, set_cell_size
 from rich.markup import escape
 from rich.text import Text
 
+from tg_pipeline.visible import visible
+
 ELLIPSIS = "…"
-
-#: Bidirectional controls: they reorder what follows them on screen (U+202E shows
-#: "exe.txt" for "txt.exe") and reach every terminal and browser as they are.
-_BIDI = (0x061C, 0x200E, 0x200F, *range(0x202A, 0x202F), *range(0x2066, 0x206A))
-_CONTROLS = (*range(0x00, 0x20), 0x7F, *range(0x80, 0xA0), 0x2028, 0x2029)
-
-
-def _spelled(code: int) -> str:
-    return f"\\x{code:02x}" if code < 0x100 else f"\\u{code:04x}"
-
-
-_VISIBLE = str.maketrans({code: _spelled(code) for code in (*_CONTROLS, *_BIDI)})
-
-
-def visible(text: str) -> str:
-    """``text`` with control and bidi characters spelled out (ESC as ``\\x1b``)."""
-    return text.translate(_VISIBLE)
 
 
 def markup_safe(text: object) -> str:

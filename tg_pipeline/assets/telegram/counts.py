@@ -12,7 +12,7 @@ from tg_pipeline.assets.telegram.common import (
     run_partition,
 )
 from tg_pipeline.assets.telegram.messages import messages
-from tg_pipeline.assets.telegram.metadata import md_table, table_schema
+from tg_pipeline.assets.telegram.metadata import record_table, table_schema
 from tg_pipeline.events import emit, make_count_event
 from tg_pipeline.ingest import DataPaths
 from tg_pipeline.resources import PipelineSettings
@@ -81,6 +81,6 @@ def counts_metadata(warehouse: Warehouse, changed: Sequence[CountSnapshot]) -> d
         "changed": len(changed),
         "total_messages_counted": sum(int(r.get("message_count") or 0) for r in rows),
         "dagster/column_schema": table_schema(warehouse.table_schema("user_message_counts")),
-        "top_senders": dg.MetadataValue.md(md_table(top)),
-        "changed_counts": dg.MetadataValue.md(md_table(changed_rows)),
+        "top_senders": record_table(top, table.column_names),
+        "changed_counts": record_table(changed_rows, ("chat_id", "sender", "messages")),
     }

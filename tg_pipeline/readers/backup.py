@@ -43,6 +43,7 @@ import pyarrow.csv as pacsv
 import pyarrow.parquet as pq
 
 from tg_pipeline.errors import DumpError
+from tg_pipeline.readers.limits import MAX_VALUE_BYTES, check_value_sizes
 from tg_pipeline.records import (
     FIELD_NAMES,
     MESSAGE_SCHEMA,
@@ -58,6 +59,9 @@ ROW_COUNT_KEY = b"tg_pipeline.row_count"
 #: Arrow's streaming CSV reader keeps many blocks in flight; 1 MB blocks bound that to a
 #: few tens of MB (4 MB blocks peaked near 150 MB on a 1M-row backup).
 _CSV_BLOCK_BYTES = 1 << 20
+#: Blocks for a CSV file with a longer row: a text at the value limit, its entities twice
+#: that, and room for the rest of the row.
+_CSV_LONG_BLOCK_BYTES = 4 * MAX_VALUE_BYTES
 _REQUIRED = [f.name for f in MESSAGE_SCHEMA if not f.nullable]
 
 
@@ -324,6 +328,7 @@ def _read_batches(
     )
     for batch, where in reader:
         _check_required(batch, path, where, rows)
+        check_value_sizes(batch, file=str(path), where=where)
         rows += batch.num_rows
         yield batch
     if expected is not None and rows != expected:
@@ -429,13 +434,43 @@ def _read_parquet(
             raise DumpError(f"corrupt data: {exc}", file=path, position=where) from exc
 
 
+def _check_block(exc: BaseException, block: int) -> None:
+    if block < _CSV_LONG_BLOCK_BYTES and "straddl" in str(exc):
+        raise _RowLongerThanBlock from exc
+
+
 def _csv_position(exc: BaseException, fallback: str) -> str:
     """Arrow numbers CSV rows from 1 with the header as row 1; say so plainly."""
     found = re.search(r"Row #(\d+)", str(exc))
     return f"CSV row {found.group(1)} (header = row 1)" if found else fallback
 
 
+class _RowLongerThanBlock(Exception):
+    """A CSV row does not fit one block of the streaming reader."""
+
+
 def _read_csv(path: Path, fmt: str, options: ReadOptions) -> Iterator[tuple[pa.RecordBatch, str]]:
+    """CSV batches in small blocks; a file with a row longer than one (a long text) is
+    read again in blocks that hold the longest row the value limit allows, past the rows
+    already given."""
+    given = 0
+    try:
+        for batch, where in _read_csv_blocks(path, fmt, options, _CSV_BLOCK_BYTES):
+            given += batch.num_rows
+            yield batch, where
+        return
+    except _RowLongerThanBlock:
+        pass
+    for batch, where in _read_csv_blocks(path, fmt, options, _CSV_LONG_BLOCK_BYTES):
+        skip = min(given, batch.num_rows)
+        given -= skip
+        if skip < batch.num_rows:
+            yield batch.slice(skip), where
+
+
+def _read_csv_blocks(
+    path: Path, fmt: str, options: ReadOptions, block: int
+) -> Iterator[tuple[pa.RecordBatch, str]]:
     try:
         raw = pa.input_stream(str(path), compression="gzip" if fmt == "csv.gz" else None)
     except (pa.ArrowException, OSError) as exc:
@@ -445,7 +480,7 @@ def _read_csv(path: Path, fmt: str, options: ReadOptions) -> Iterator[tuple[pa.R
         try:
             reader = pacsv.open_csv(
                 raw,
-                read_options=pacsv.ReadOptions(block_size=_CSV_BLOCK_BYTES, use_threads=False),
+                read_options=pacsv.ReadOptions(block_size=block, use_threads=False),
                 parse_options=pacsv.ParseOptions(newlines_in_values=True),
                 convert_options=pacsv.ConvertOptions(
                     column_types={f.name: f.type for f in MESSAGE_SCHEMA},
@@ -455,6 +490,7 @@ def _read_csv(path: Path, fmt: str, options: ReadOptions) -> Iterator[tuple[pa.R
                 ),
             )
         except (pa.ArrowException, OSError, EOFError) as exc:
+            _check_block(exc, block)
             raise DumpError(
                 f"corrupt CSV: {exc}", file=path, position=_csv_position(exc, "first block")
             ) from exc
@@ -473,6 +509,7 @@ def _read_csv(path: Path, fmt: str, options: ReadOptions) -> Iterator[tuple[pa.R
             except StopIteration:
                 return
             except (pa.ArrowException, OSError, EOFError) as exc:
+                _check_block(exc, block)
                 raise DumpError(
                     f"corrupt CSV: {exc}", file=path, position=_csv_position(exc, where)
                 ) from exc

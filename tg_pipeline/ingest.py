@@ -36,6 +36,7 @@ import pyarrow as pa
 from tg_pipeline.errors import DumpError, TgPipelineError
 from tg_pipeline.events import emit, make_audit_event
 from tg_pipeline.readers import Dump, DumpKind, copy_dump, fingerprint_dump, read_dump
+from tg_pipeline.readers.backup import MANIFEST_SUFFIX, manifest_path
 from tg_pipeline.readers.workers import start_early_for
 from tg_pipeline.records import ReadOptions
 from tg_pipeline.warehouse import DumpRecord, IngestResult, Warehouse
@@ -164,7 +165,11 @@ def inbox_entries(inbox: Path) -> list[Path]:
 
 
 def is_candidate_name(name: str) -> bool:
-    return not (name.startswith((".", "~")) or name.lower().endswith(_IGNORED_SUFFIXES))
+    """A backup's manifest is no dump: it travels with its backup, or waits for it."""
+    lowered = name.lower()
+    return not (
+        name.startswith((".", "~")) or lowered.endswith((*_IGNORED_SUFFIXES, MANIFEST_SUFFIX))
+    )
 
 
 @dataclass(frozen=True)
@@ -283,6 +288,7 @@ def stage_dump(
     try:
         # An inbox entry is ours once dropped: its files may become the raw copy itself.
         dump = copy_dump(source, scratch / "files", link=paths.in_inbox(source))
+        _copy_backup_manifest(source, dump, scratch / "files")
         dump_id = dump_id_for(source.name, dump.fingerprint)
         original = (known or {}).get(fingerprint_prefix(dump_id))
         if original is not None:
@@ -293,6 +299,25 @@ def stage_dump(
         return _keep_copy(scratch, dump, source, dump_id, paths)
     finally:
         shutil.rmtree(scratch, ignore_errors=True)
+
+
+def _copy_backup_manifest(source: Path, dump: Dump, files: Path) -> None:
+    """A backup's manifest goes into the raw copy beside it, where the reader checks it."""
+    backups = (DumpKind.BACKUP_PARQUET, DumpKind.BACKUP_CSV)
+    sidecar = manifest_path(source)
+    if dump.kind not in backups or len(dump.names) != 1 or not sidecar.is_file():
+        return
+    target = manifest_path(files.joinpath(*dump.names[0].split("/")))
+    shutil.copyfile(sidecar, target)
+    target.chmod(stat.S_IRUSR | stat.S_IRGRP | stat.S_IROTH)
+
+
+def _move_with_manifest(source: Path, dest: Path) -> None:
+    """Move an inbox entry, and a backup's manifest beside it along with it."""
+    sidecar = manifest_path(source)
+    shutil.move(str(source), dest)
+    if sidecar.is_file():
+        shutil.move(str(sidecar), manifest_path(dest))
 
 
 def _already_staged(
@@ -446,7 +471,7 @@ def quarantine(
         return None
     paths.quarantine.mkdir(parents=True, exist_ok=True)
     dest = unique_destination(paths.quarantine, source.name, dump_id)
-    shutil.move(str(source), dest)
+    _move_with_manifest(source, dest)
     _writable_again(dest)
     report = dest.with_name(dest.name + ".error.txt")
     report.write_text(_error_report(source, dest, error, dump_id, run, stage), encoding="utf-8")
@@ -516,7 +541,7 @@ def mark_processed(source: Path, paths: DataPaths, dump_id: str | None = None) -
         return None
     paths.processed.mkdir(parents=True, exist_ok=True)
     dest = unique_destination(paths.processed, source.name, dump_id)
-    shutil.move(str(source), dest)
+    _move_with_manifest(source, dest)
     return dest
 
 

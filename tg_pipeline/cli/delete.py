@@ -19,6 +19,7 @@ from tg_pipeline.cli.context import cli_env, wait_option
 from tg_pipeline.cli.filters import build_filter, describe_filter, filter_options
 from tg_pipeline.cli.output import render_table
 from tg_pipeline.cli.query import MESSAGES_VIEW
+from tg_pipeline.cli.safe_text import visible
 from tg_pipeline.errors import TgPipelineError
 
 DELETE_JOB = "delete_job"
@@ -81,7 +82,7 @@ def delete_command(
         count = warehouse.count_messages(message_filter)
         limit = None if count <= BREAKDOWN_MAX_ROWS else SAMPLE_ROWS
         matching = warehouse.messages(message_filter, limit=limit)
-    what = describe_filter(message_filter)
+    what = visible(describe_filter(message_filter))
     if count == 0:
         click.echo(f"no messages match ({what}); nothing to delete")
         return
@@ -89,7 +90,7 @@ def delete_command(
     click.echo(f"{count} message(s) match ({what}):")
     if matching.num_rows == count:
         for chat, n in _per_chat(matching):
-            click.echo(f"  {n:>8}  {chat}")
+            click.echo(f"  {n:>8}  {visible(chat)}")
     render_table(
         matching.slice(0, SAMPLE_ROWS),
         MESSAGES_VIEW,

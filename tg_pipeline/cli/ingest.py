@@ -34,6 +34,7 @@ from rich.table import Column
 from tg_pipeline.cli.context import CliEnv, cli_env
 from tg_pipeline.cli.output import View, render_table
 from tg_pipeline.cli.runner import JobRunner, LogSink, RunOutcome
+from tg_pipeline.cli.safe_text import markup_safe
 from tg_pipeline.errors import DumpError, TgPipelineError
 
 DUMPS_PARTITIONS = "dumps"
@@ -113,11 +114,11 @@ class RunProgress:
 
     def add(self, name: str, total_bytes: int | None) -> TaskID:
         label = f"{name} ({filesize.decimal(total_bytes)})" if total_bytes else name
-        return self.progress.add_task("", name=label, step="starting", total=None)
+        return self.progress.add_task("", name=markup_safe(label), step="starting", total=None)
 
     def on_log(self, task: TaskID) -> LogSink:
         def sink(message: str) -> None:
-            update: dict[str, Any] = {"step": " ".join(message.split())}
+            update: dict[str, Any] = {"step": markup_safe(" ".join(message.split()))}
             match = _PROGRESS.search(message)
             if match:
                 update["completed"] = int(match["done"].replace(",", ""))

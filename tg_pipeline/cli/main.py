@@ -30,6 +30,7 @@ from tg_pipeline.cli.ingest import backup_command, ingest_command, restore_comma
 from tg_pipeline.cli.parse import parse_command
 from tg_pipeline.cli.query import chats_command, counts_command, messages_command
 from tg_pipeline.cli.report import report_command
+from tg_pipeline.cli.safe_text import visible
 from tg_pipeline.cli.status import status_command
 from tg_pipeline.errors import DumpError, TgPipelineError
 
@@ -46,9 +47,9 @@ def _debug(ctx: click.Context) -> bool:
 
 def report_error(err: TgPipelineError) -> None:
     """The one- or two-line report of an error a user can act on."""
-    click.echo(f"{PROG}: error: {err}", err=True)
+    click.echo(f"{PROG}: error: {visible(str(err))}", err=True)
     for note in getattr(err, "__notes__", ()):
-        click.echo(f"{PROG}: {note}", err=True)
+        click.echo(f"{PROG}: {visible(note)}", err=True)
     if isinstance(err, DumpError):
         click.echo(f"{PROG}: the dump was rejected as a whole; none of it was accepted", err=True)
 

@@ -1,12 +1,19 @@
 """Render query results as a terminal table, JSON Lines or CSV.
 
 ``table`` is for people: a few chosen columns, one line per row, cut to the terminal width.
+Cells show data literally (:mod:`.safe_text`): no Rich markup, control characters spelled
+out, widths in display cells.
 ``jsonl`` and ``csv`` are for pipes: every column, every row, nothing truncated. JSON Lines
 rows have the shape ``tg-pipeline parse`` prints (instants as ISO-8601 with offset, JSON
 columns parsed). CSV keeps JSON columns as their JSON text (lists, such as a chat's dumps,
 become JSON text too) and writes nulls unquoted and
 strings quoted, so ``pyarrow.csv`` or DuckDB (``allow_quoted_nulls=false``) read back the
 same rows, empty strings and nulls told apart.
+
+CSV cells are faithful: a text starting with ``=``, ``+``, ``-`` or ``@`` is written as it
+is, and a spreadsheet opening the file may run it as a formula. ``--csv-safe`` (for files
+meant for a spreadsheet) prefixes such text cells, and those starting with a tab or a
+carriage return, with ``'`` as OWASP advises; backups are never altered.
 """
 
 from __future__ import annotations
@@ -18,18 +25,22 @@ from datetime import UTC, datetime
 from enum import StrEnum
 from typing import Any, BinaryIO
 
+import click
 import orjson
 import pyarrow as pa
+import pyarrow.compute as pc
 import pyarrow.csv as pa_csv
 from rich import box
 from rich.console import Console
 from rich.table import Table
 
+from tg_pipeline.cli.safe_text import cell_len, clip, plain, visible
 from tg_pipeline.records import JSON_FIELDS
 
 #: Columns whose text is JSON: parsed in JSON Lines output, kept as text in CSV.
 JSON_COLUMNS = frozenset(JSON_FIELDS) | {"payload"}
 
+#: Display cells a table cell shows at most (a CJK character or an emoji takes two).
 MAX_CELL_CHARS = 200
 #: Rules under the header only: no vertical lines, so more room for the cells.
 TABLE_BOX = box.SIMPLE_HEAD
@@ -95,12 +106,53 @@ def _flatten(batch: pa.RecordBatch, schema: pa.Schema) -> pa.RecordBatch:
     return pa.RecordBatch.from_arrays(arrays, schema=schema)
 
 
-def write_csv(table: pa.Table, out: BinaryIO) -> None:
+#: Text a spreadsheet may take for a formula when it starts a cell (OWASP "CSV injection").
+_FORMULA_START = r"^[=+\-@\t\r]"
+
+
+def _defuse(batch: pa.RecordBatch) -> pa.RecordBatch:
+    """Text cells that would start a formula, prefixed with ``'``; other cells as they are."""
+    arrays = []
+    for column in batch.columns:
+        if pa.types.is_string(column.type) or pa.types.is_large_string(column.type):
+            risky = pc.fill_null(pc.match_substring_regex(column, _FORMULA_START), False)
+            if pc.any(risky).as_py():
+                quoted = pc.binary_join_element_wise("'", column, "")
+                column = pc.if_else(risky, quoted, column)
+        arrays.append(column)
+    return pa.RecordBatch.from_arrays(arrays, schema=batch.schema)
+
+
+def write_csv(table: pa.Table, out: BinaryIO, *, safe: bool = False) -> None:
+    """``table`` as CSV; ``safe`` defuses cells a spreadsheet would read as a formula."""
     schema = _csv_schema(table.schema)
     options = pa_csv.WriteOptions(include_header=True, quoting_style="needed")
     with pa_csv.CSVWriter(out, schema, write_options=options) as writer:
         for batch in table.to_batches():
-            writer.write_batch(_flatten(batch, schema))
+            flat = _flatten(batch, schema)
+            writer.write_batch(_defuse(flat) if safe else flat)
+
+
+_CSV_SAFE = "tg_pipeline.csv_safe"
+
+
+def _remember_csv_safe(ctx: click.Context, _param: click.Parameter, value: bool) -> None:
+    ctx.meta[_CSV_SAFE] = value
+
+
+csv_safe_option = click.option(
+    "--csv-safe",
+    is_flag=True,
+    expose_value=False,
+    callback=_remember_csv_safe,
+    help="With --format csv: prefix text cells that start with = + - @, a tab or a CR "
+    "with ' so a spreadsheet shows them instead of running a formula.",
+)
+
+
+def _csv_safe() -> bool:
+    ctx = click.get_current_context(silent=True)
+    return bool(ctx is not None and ctx.meta.get(_CSV_SAFE))
 
 
 def _cell(value: Any) -> str:
@@ -111,8 +163,7 @@ def _cell(value: Any) -> str:
         return value.strftime("%Y-%m-%d %H:%M:%S")
     if isinstance(value, list | tuple):
         return ", ".join(_cell(v) for v in value)
-    text = " ".join(str(value).split())
-    return text if len(text) <= MAX_CELL_CHARS else text[: MAX_CELL_CHARS - 1] + "…"
+    return clip(visible(" ".join(str(value).split())), MAX_CELL_CHARS)
 
 
 def _is_text(table: pa.Table, name: str) -> bool:
@@ -171,7 +222,8 @@ def _layout(
     names = [c for c in view.columns if c in table.column_names]
     while True:
         naturals = {
-            n: max([len(view.headers.get(n, n)), *(len(r[n]) for r in rows)]) for n in names
+            n: max([cell_len(view.headers.get(n, n)), *(cell_len(r[n]) for r in rows)])
+            for n in names
         }
         text = {n for n in names if _is_text(table, n)}
         fixed = sum(w for n, w in naturals.items() if n not in text) + 3 * (len(names) - 1)
@@ -222,7 +274,7 @@ def render_table(
             justify="right" if pa.types.is_integer(table.schema.field(name).type) else "left",
         )
     for row in rows:
-        out.add_row(*(row[n] for n in names))
+        out.add_row(*(plain(row[n]) for n in names))
     console.print(out)
     if table.num_rows == 0:
         console.print("[dim]no rows[/dim]")
@@ -237,5 +289,5 @@ def emit(table: pa.Table, fmt: str, view: View | None = None) -> None:
     if fmt == OutputFormat.JSONL:
         write_jsonl(table, out)
     else:
-        write_csv(table, out)
+        write_csv(table, out, safe=_csv_safe())
     out.flush()

@@ -13,9 +13,9 @@ import click
 
 from tg_pipeline.cli.context import cli_env, wait_option
 from tg_pipeline.cli.filters import build_filter, filter_options
-from tg_pipeline.cli.output import FORMAT_CHOICES, View, emit
+from tg_pipeline.cli.output import FORMAT_CHOICES, View, csv_safe_option, emit
 
-format_option = click.option(
+_format = click.option(
     "--format",
     "fmt",
     type=click.Choice(FORMAT_CHOICES),
@@ -23,6 +23,12 @@ format_option = click.option(
     show_default=True,
     help="table for people; jsonl and csv print every column of every row, for pipes.",
 )
+
+
+def format_option(command: Any) -> Any:
+    """``--format`` and ``--csv-safe``."""
+    return _format(csv_safe_option(command))
+
 
 _TIMES = {"first_message_at": "first", "last_message_at": "last"}
 

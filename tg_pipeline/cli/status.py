@@ -18,6 +18,7 @@ from rich.console import Console
 
 from tg_pipeline.cli.context import CliEnv, cli_env, wait_option
 from tg_pipeline.cli.output import View, render_table
+from tg_pipeline.cli.safe_text import markup_safe
 from tg_pipeline.errors import TgPipelineError, WarehouseBusy
 
 RECENT_RUNS = 10
@@ -150,23 +151,24 @@ RUNS_VIEW = View(
 def _render(report: dict[str, Any]) -> None:
     console = Console()
     wh = report["warehouse"]
-    console.print(f"[bold]Data directory[/bold] {report['data_dir']}")
+    console.print(f"[bold]Data directory[/bold] {markup_safe(report['data_dir'])}")
+    where = markup_safe(wh["path"])
     if wh["state"] == "missing":
-        console.print(f"[bold]Warehouse[/bold] {wh['path']}: not created yet")
+        console.print(f"[bold]Warehouse[/bold] {where}: not created yet")
     elif wh["state"] == "busy":
-        console.print(f"[bold]Warehouse[/bold] {wh['path']} ({_size(wh['bytes'])}): {wh['detail']}")
+        detail = markup_safe(wh["detail"])
+        console.print(f"[bold]Warehouse[/bold] {where} ({_size(wh['bytes'])}): {detail}")
     else:
         counts = ", ".join(f"{k} {v}" for k, v in wh["row_counts"].items())
-        console.print(f"[bold]Warehouse[/bold] {wh['path']} ({_size(wh['bytes'])}): {counts}")
+        console.print(f"[bold]Warehouse[/bold] {where} ({_size(wh['bytes'])}): {counts}")
 
     console.print()
     if wh["dumps"]:
         render_table(pa.Table.from_pylist(wh["dumps"]), DUMPS_VIEW, title="Dumps", console=console)
         for d in wh["dumps"]:
             if d.get("status") == "quarantined":
-                console.print(
-                    f"[red]{d['dump_id']}: {d.get('error') or 'no reason recorded'}[/red]"
-                )
+                reason = d.get("error") or "no reason recorded"
+                console.print(f"[red]{markup_safe(d['dump_id'])}: {markup_safe(reason)}[/red]")
     else:
         console.print("[bold]Dumps[/bold]: none yet")
 
@@ -174,7 +176,7 @@ def _render(report: dict[str, Any]) -> None:
     console.print()
     title = f"Last runs ({runs['where']})"
     if "error" in runs:
-        console.print(f"[bold]{title}[/bold]: {runs['error']}")
+        console.print(f"[bold]{title}[/bold]: {markup_safe(runs['error'])}")
     elif not runs["runs"]:
         console.print(f"[bold]{title}[/bold]: no runs yet")
     else:
@@ -185,9 +187,9 @@ def _render(report: dict[str, Any]) -> None:
     kafka = events["kafka"]
     reach = {True: "reachable", False: "NOT reachable", None: "not configured"}[kafka["reachable"]]
     console.print()
-    console.print(f"[bold]Outbox[/bold] {events['summary']}")
-    where = f" {kafka['bootstrap']}" if kafka["bootstrap"] else ""
-    console.print(f"[bold]Kafka[/bold]{where}: {reach} ({kafka['detail']})")
+    console.print(f"[bold]Outbox[/bold] {markup_safe(events['summary'])}")
+    where = f" {markup_safe(kafka['bootstrap'])}" if kafka["bootstrap"] else ""
+    console.print(f"[bold]Kafka[/bold]{where}: {reach} ({markup_safe(kafka['detail'])})")
 
 
 def _size(n: int) -> str:

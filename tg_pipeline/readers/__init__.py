@@ -27,6 +27,7 @@ from tg_pipeline.readers.detect import (
     open_dump,
     page_number,
 )
+from tg_pipeline.readers.limits import check_value_sizes
 from tg_pipeline.readers.safezip import ZipLimits
 from tg_pipeline.records import BackupScan, ReadOptions
 
@@ -120,6 +121,7 @@ def _guarded(dump: Dump, start: Callable[[], Iterable[pa.RecordBatch]]) -> Itera
         for batch in start():
             if dump.extracted_to is not None:
                 batch = _relabel(batch, dump)
+            check_value_sizes(batch)
             if batch.num_rows:
                 last_file = batch.column("source_file")[batch.num_rows - 1].as_py()
                 last_position = batch.column("source_position")[batch.num_rows - 1].as_py()

@@ -8,8 +8,12 @@ CSV cells are typed from :data:`MESSAGE_SCHEMA`, never guessed. An unquoted empt
 NULL and a quoted empty cell (``""``) is the empty string, which is how
 :mod:`tg_pipeline.warehouse.backup` writes them.
 
-When the backup's manifest (``<file>.manifest.json``) sits next to it, the row count read
-must match it, which catches a file cut off exactly at a row boundary.
+A backup cut short is refused, not restored in part. When its manifest
+(``<file>.manifest.json``) sits next to it, the rows read must match it, which catches a
+file cut off exactly at a row boundary; staging copies the manifest into the raw copy
+with its backup. Without a manifest, a file still named as the writer named it
+(``messages-<time>-<sha256 prefix>.<format>``) must hash to that prefix. A Parquet
+footer's row count must match the rows read and the count the writer put in its metadata.
 
 A .parquet or .csv backup is also offered to the warehouse as a scan
 (:meth:`ScannableBackup.direct_scan`) that DuckDB inserts in one statement across threads:
@@ -25,6 +29,7 @@ keys, is reached only by inflating all of it.
 from __future__ import annotations
 
 import csv
+import hashlib
 import io
 import re
 from collections.abc import Iterator
@@ -38,6 +43,7 @@ import pyarrow.csv as pacsv
 import pyarrow.parquet as pq
 
 from tg_pipeline.errors import DumpError
+from tg_pipeline.readers.limits import MAX_VALUE_BYTES, check_value_sizes
 from tg_pipeline.records import (
     FIELD_NAMES,
     MESSAGE_SCHEMA,
@@ -53,6 +59,9 @@ ROW_COUNT_KEY = b"tg_pipeline.row_count"
 #: Arrow's streaming CSV reader keeps many blocks in flight; 1 MB blocks bound that to a
 #: few tens of MB (4 MB blocks peaked near 150 MB on a 1M-row backup).
 _CSV_BLOCK_BYTES = 1 << 20
+#: Blocks for a CSV file with a longer row: a text at the value limit, its entities twice
+#: that, and room for the rest of the row.
+_CSV_LONG_BLOCK_BYTES = 4 * MAX_VALUE_BYTES
 _REQUIRED = [f.name for f in MESSAGE_SCHEMA if not f.nullable]
 
 
@@ -139,7 +148,10 @@ def _parquet_scan(path: Path) -> BackupScan | None:
     if not file.schema_arrow.equals(MESSAGE_SCHEMA):
         return None
     meta = file.metadata
-    expected = _manifest_rows(path)
+    try:
+        expected = _check_whole(path)
+    except _NotAsWritten:
+        return None  # the batches name the damage, or refuse the file once read
     if expected is not None and meta.num_rows != expected:
         raise DumpError(
             f"holds {meta.num_rows} rows but its manifest says {expected}; the file is incomplete",
@@ -195,6 +207,10 @@ def _csv_scan(path: Path, options: ReadOptions) -> BackupScan | None:
     writes rows in key order, so the two end rows bound every key; a file not in that
     order shows when the upsert checks the inserted rows.
     """
+    try:
+        rows = _check_whole(path)
+    except _NotAsWritten:
+        return None
     head = _csv_head(path)
     if head is None or head[0] != list(FIELD_NAMES):
         return None
@@ -204,8 +220,10 @@ def _csv_scan(path: Path, options: ReadOptions) -> BackupScan | None:
     if first_key is None or last_key is None:
         return None
     return BackupScan(
-        relation=pa.RecordBatchReader.from_batches(MESSAGE_SCHEMA, _read_batches(path, options)),
-        rows=_manifest_rows(path),
+        relation=pa.RecordBatchReader.from_batches(
+            MESSAGE_SCHEMA, _read_batches(path, options, checked=True)
+        ),
+        rows=rows,
         first_key=first_key,
         last_key=last_key,
     )
@@ -282,6 +300,14 @@ def _open_parquet(path: Path) -> pq.ParquetFile:
             f"missing record columns: {', '.join(missing)}", file=path, position="schema"
         )
     meta = file.metadata.metadata or {}
+    written = meta.get(ROW_COUNT_KEY)
+    if written is not None and written.isdigit() and int(written) != file.metadata.num_rows:
+        raise DumpError(
+            f"its footer counts {file.metadata.num_rows} rows but it was written with "
+            f"{int(written)}; rows were cut",
+            file=path,
+            position="footer",
+        )
     version = meta.get(SCHEMA_VERSION_KEY)
     if version is not None and int(version) > SCHEMA_VERSION:
         raise DumpError(
@@ -293,15 +319,22 @@ def _open_parquet(path: Path) -> pq.ParquetFile:
     return file
 
 
-def _read_batches(path: Path, options: ReadOptions) -> Iterator[pa.RecordBatch]:
+def _read_batches(
+    path: Path, options: ReadOptions, *, checked: bool = False
+) -> Iterator[pa.RecordBatch]:
+    """Batches of the file; ``checked`` when the caller already ran :func:`_check_whole`."""
     fmt = backup_format(path)
     if not path.is_file():
         raise DumpError("backup file not found", file=path)
     expected = _manifest_rows(path)
     rows = 0
-    reader = _read_parquet(path, options) if fmt == "parquet" else _read_csv(path, fmt, options)
+    footer: list[int] = []
+    reader = (
+        _read_parquet(path, options, footer) if fmt == "parquet" else _read_csv(path, fmt, options)
+    )
     for batch, where in reader:
         _check_required(batch, path, where, rows)
+        check_value_sizes(batch, file=str(path), where=where)
         rows += batch.num_rows
         yield batch
     if expected is not None and rows != expected:
@@ -310,6 +343,47 @@ def _read_batches(path: Path, options: ReadOptions) -> Iterator[pa.RecordBatch]:
             file=path,
             position="end of file",
         )
+    if footer and rows != footer[0]:
+        raise DumpError(
+            f"holds {rows} rows but its Parquet footer says {footer[0]}; the file is damaged",
+            file=path,
+            position="end of file",
+        )
+    if not checked:
+        # Last, so that damage the reading itself finds is named where it lies.
+        _check_whole(path)
+
+
+#: How the backup writer names a file: its time and the first 12 hex digits of its sha256.
+_WRITER_NAME = re.compile(r"messages-\d{8}T\d+Z-(?P<sha>[0-9a-f]{12})\.(?:parquet|csv)", re.I)
+
+
+class _NotAsWritten(DumpError):
+    """The file does not hash to the prefix its writer's name holds."""
+
+
+def _check_whole(path: Path) -> int | None:
+    """Refuse a backup that is not whole; the rows its manifest promises, if it has one.
+
+    With a manifest, the rows read are checked against it; without one, a file still under
+    the writer's name must hash to the prefix the name holds.
+    """
+    if manifest_path(path).is_file():
+        return _manifest_rows(path)
+    named = _WRITER_NAME.fullmatch(path.name)
+    if named is not None:
+        digest = hashlib.sha256()
+        with path.open("rb") as raw:
+            while chunk := raw.read(1 << 20):
+                digest.update(chunk)
+        if not digest.hexdigest().startswith(named["sha"].lower()):
+            raise _NotAsWritten(
+                f"its sha256 does not start with {named['sha']}, as the backup's name says: "
+                "the file was cut or changed since it was written",
+                file=path,
+                position="whole file",
+            )
+    return None
 
 
 def _manifest_rows(path: Path) -> int | None:
@@ -345,8 +419,12 @@ def _check_required(batch: pa.RecordBatch, path: Path, where: str, before: int) 
             )
 
 
-def _read_parquet(path: Path, options: ReadOptions) -> Iterator[tuple[pa.RecordBatch, str]]:
+def _read_parquet(
+    path: Path, options: ReadOptions, footer: list[int]
+) -> Iterator[tuple[pa.RecordBatch, str]]:
+    """Row groups as batches; ``footer`` receives the footer's row count."""
     file = _open_parquet(path)
+    footer.append(file.metadata.num_rows)
     for group in range(file.num_row_groups):
         where = f"row group {group}"
         try:
@@ -366,13 +444,43 @@ def _read_parquet(path: Path, options: ReadOptions) -> Iterator[tuple[pa.RecordB
             raise DumpError(f"corrupt data: {exc}", file=path, position=where) from exc
 
 
+def _check_block(exc: BaseException, block: int) -> None:
+    if block < _CSV_LONG_BLOCK_BYTES and "straddl" in str(exc):
+        raise _RowLongerThanBlock from exc
+
+
 def _csv_position(exc: BaseException, fallback: str) -> str:
     """Arrow numbers CSV rows from 1 with the header as row 1; say so plainly."""
     found = re.search(r"Row #(\d+)", str(exc))
     return f"CSV row {found.group(1)} (header = row 1)" if found else fallback
 
 
+class _RowLongerThanBlock(Exception):
+    """A CSV row does not fit one block of the streaming reader."""
+
+
 def _read_csv(path: Path, fmt: str, options: ReadOptions) -> Iterator[tuple[pa.RecordBatch, str]]:
+    """CSV batches in small blocks; a file with a row longer than one (a long text) is
+    read again in blocks that hold the longest row the value limit allows, past the rows
+    already given."""
+    given = 0
+    try:
+        for batch, where in _read_csv_blocks(path, fmt, options, _CSV_BLOCK_BYTES):
+            given += batch.num_rows
+            yield batch, where
+        return
+    except _RowLongerThanBlock:
+        pass
+    for batch, where in _read_csv_blocks(path, fmt, options, _CSV_LONG_BLOCK_BYTES):
+        skip = min(given, batch.num_rows)
+        given -= skip
+        if skip < batch.num_rows:
+            yield batch.slice(skip), where
+
+
+def _read_csv_blocks(
+    path: Path, fmt: str, options: ReadOptions, block: int
+) -> Iterator[tuple[pa.RecordBatch, str]]:
     try:
         raw = pa.input_stream(str(path), compression="gzip" if fmt == "csv.gz" else None)
     except (pa.ArrowException, OSError) as exc:
@@ -382,7 +490,7 @@ def _read_csv(path: Path, fmt: str, options: ReadOptions) -> Iterator[tuple[pa.R
         try:
             reader = pacsv.open_csv(
                 raw,
-                read_options=pacsv.ReadOptions(block_size=_CSV_BLOCK_BYTES, use_threads=False),
+                read_options=pacsv.ReadOptions(block_size=block, use_threads=False),
                 parse_options=pacsv.ParseOptions(newlines_in_values=True),
                 convert_options=pacsv.ConvertOptions(
                     column_types={f.name: f.type for f in MESSAGE_SCHEMA},
@@ -392,6 +500,7 @@ def _read_csv(path: Path, fmt: str, options: ReadOptions) -> Iterator[tuple[pa.R
                 ),
             )
         except (pa.ArrowException, OSError, EOFError) as exc:
+            _check_block(exc, block)
             raise DumpError(
                 f"corrupt CSV: {exc}", file=path, position=_csv_position(exc, "first block")
             ) from exc
@@ -410,6 +519,7 @@ def _read_csv(path: Path, fmt: str, options: ReadOptions) -> Iterator[tuple[pa.R
             except StopIteration:
                 return
             except (pa.ArrowException, OSError, EOFError) as exc:
+                _check_block(exc, block)
                 raise DumpError(
                     f"corrupt CSV: {exc}", file=path, position=_csv_position(exc, where)
                 ) from exc

@@ -37,6 +37,7 @@ Choices for what real exports leave open:
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import functools
 import gc
@@ -57,6 +58,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from tg_pipeline.errors import DumpError
+from tg_pipeline.readers.json_depth import MAX_DEPTH, DepthExceeded, feed_bounded, tree_depth
 from tg_pipeline.readers.json_message import (
     CHAT_ID,
     CHAT_NAME,
@@ -95,6 +97,8 @@ _SECTIONS = ("chats", "left_chats")
 _CHAT_KEYS = frozenset({"name", "type", "id", "messages"})
 _META_KEYS = ("name", "type", "id")
 _WHITESPACE = b" \t\r\n"
+#: The deepest level a skipped value is pruned at: ``chats.list[i].<key>`` in an account.
+_SKIPPED_LEVEL = 5
 #: Exports smaller than this are read on one core: starting workers costs more than it saves.
 PARALLEL_MIN_BYTES = PARALLEL_DUMP_BYTES
 #: Bytes of messages per piece a worker reads (about 3,500 tdesktop messages). Small pieces
@@ -336,16 +340,22 @@ def _last_key(obj: dict[str, Any]) -> str | None:
     return next(reversed(obj), None)
 
 
-def _prune(value: Any) -> None:
-    """Empty a skipped value, including the containers the parser is still filling."""
+def _prune(value: Any) -> list[Any]:
+    """Empty a skipped value, including the containers the parser is still filling.
+
+    Returns the containers emptied, outermost first: the parser may go on filling them,
+    detached from the tree, and the nesting limit still has to see them.
+    """
+    emptied: list[Any] = []
     while True:
         if type(value) is list:
             following = value[-1] if value else None
         elif type(value) is dict:
             following = next(reversed(value.values()), None) if value else None
         else:
-            return
+            return emptied
         value.clear()
+        emptied.append(value)
         value = following
 
 
@@ -645,6 +655,8 @@ class _Reader:
         self.repaired = 0
         self.fed = 0
         self.stream: RepairingStream | None = None
+        #: The containers of the skipped value pruned last, which the parser may still fill.
+        self.skipped: list[Any] = []
 
     def _new_map(self) -> Callable[[], dict[str, Any]]:
         """The parser's object factory: the root first, then new dicts, without a Python
@@ -692,12 +704,14 @@ class _Reader:
                     if collect:
                         gc.disable()
                     try:
-                        parser.send(chunk)
+                        feed_bounded(parser.send, chunk, self._depth)
                         self.fed += len(chunk)
                         sink.clear()
                         self._drain(final=False)
                     except ijson.JSONError as exc:
                         raise self._syntax_error(exc, chunk) from None
+                    except DepthExceeded as exc:
+                        raise self._depth_error(exc.offset) from None
                     finally:
                         if collect:
                             gc.enable()
@@ -771,7 +785,7 @@ class _Reader:
                 spine = not final and key == _last_key(root)
                 self._drain_section(key, value, on_spine=spine)
             elif key not in _CHAT_KEYS:
-                _prune(value)
+                self.skipped = _prune(value)
                 del root[key]
 
     def _drain_section(self, name: str, section: dict[str, Any], *, on_spine: bool) -> None:
@@ -781,7 +795,7 @@ class _Reader:
         spine_key = _last_key(section) if on_spine else None
         for key in list(section):
             if key != "list":
-                _prune(section[key])
+                self.skipped = _prune(section[key])
                 del section[key]
                 continue
             chats = section["list"]
@@ -829,12 +843,34 @@ class _Reader:
         if obj is not self.root:
             for key in list(obj):
                 if key not in _CHAT_KEYS:
-                    _prune(obj[key])
+                    self.skipped = _prune(obj[key])
                     del obj[key]
         if not on_spine:
             chat.finish(obj)
 
+    def _depth(self) -> int:
+        """How deep the parser is, at most; a pruned value counts as at the deepest
+        place a value is pruned (a chat's key in an account export, level 5)."""
+        depth = tree_depth(self.root)
+        for level, container in enumerate(self.skipped, start=_SKIPPED_LEVEL):
+            depth = max(depth, level - 1 + tree_depth(container))
+        return depth
+
     # -- errors ---------------------------------------------------------------------
+
+    def _depth_error(self, local: int) -> DumpError:
+        shift = self.stream.shift if self.stream is not None else 0
+        position = f"before byte {max(self.fed + local - shift, 0)}"
+        with contextlib.suppress(DumpError):
+            self._drain(final=False)
+        where = self._where()
+        if where:
+            position += f" ({where})"
+        return DumpError(
+            f"nesting depth exceeded: the JSON nests deeper than {MAX_DEPTH} levels",
+            file=self.file,
+            position=position,
+        )
 
     def _where(self) -> str | None:
         """Which message the parser was in, walking the spine of the half-built tree."""

@@ -96,8 +96,17 @@ class RepairingStream:
         if near >= 0:
             action = buf.rfind(b'"action"', 0, near)
             cut = min(cut, action if action >= 0 else near)
-        while cut > 0 and _BACKSLASH in buf[max(0, cut - 3) : cut]:
-            cut -= 1
+        # Not inside ``\\xHH``, and after an even part of a backslash run, so that the
+        # run's parity (which decides what it escapes) survives the cut. Each step is
+        # constant or linear in the chunk: a text of escaped quotes or backslashes never
+        # leaves the whole rest of the file to one chunk.
+        while cut > 0:
+            if buf[cut - 2 : cut] == b"\\x":
+                cut -= 2
+            elif buf[cut - 3 : cut - 1] == b"\\x":
+                cut -= 3
+            else:
+                return cut - (cut - len(buf[:cut].rstrip(b"\\"))) % 2
         return cut
 
     def _repair_fast(self, out: bytes) -> bytes:

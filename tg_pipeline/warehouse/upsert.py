@@ -30,6 +30,7 @@ Chats without an id (HTML) are resolved here, see :class:`ChatResolver`.
 
 from __future__ import annotations
 
+import contextlib
 import itertools
 from collections.abc import Iterable
 from dataclasses import dataclass, field
@@ -899,9 +900,14 @@ def ingest(
                 con.execute("SET threads = 1")
                 source = Prefetch(batches) if prefetch else None
                 result = upsert.run(source if source is not None else batches)
-            con.execute("COMMIT")
+            try:
+                con.execute("COMMIT")
+            except duckdb.TransactionException as exc:
+                raise _commit_error(exc, memory) from exc
         except BaseException:
-            con.execute("ROLLBACK")
+            # A failed COMMIT has already rolled back; its error is the one to report.
+            with contextlib.suppress(duckdb.TransactionException):
+                con.execute("ROLLBACK")
             raise
     finally:
         try:
@@ -911,6 +917,17 @@ def ingest(
             con.execute(f"SET threads = {int(threads)}")
             con.execute(f"SET memory_limit = '{memory}'")
     return result
+
+
+def _commit_error(exc: duckdb.TransactionException, memory: str) -> Exception:
+    """DuckDB pins a transaction's large values in memory at COMMIT; say what to change."""
+    detail = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+    if "pin block" not in detail and "allocate" not in detail:
+        return exc
+    return TgPipelineError(
+        f"the dump's large values do not fit DuckDB's memory limit ({memory}) at commit; "
+        f"nothing was stored. Raise TG_DUCKDB_MEMORY_LIMIT for this dump ({detail})"
+    )
 
 
 def _offered_scan(batches: Iterable[pa.RecordBatch]) -> BackupScan | None:

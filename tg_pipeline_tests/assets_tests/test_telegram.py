@@ -91,7 +91,11 @@ def test_materialization_metadata_reads_well(seed_dir, instance, settings, defs)
     assert meta["senders_touched"] >= 3
     schema = meta["dagster/column_schema"]
     assert {"chat_id", "message_id", "text", "sent_at"} <= {c.name for c in schema.columns}
-    assert "| message_id |" in meta["preview"] or "message_id" in meta["preview"]
+    preview = meta["preview"]
+    assert "message_id" in {c.name for c in preview.schema.columns}
+    assert len(preview.records) == 5 and all(
+        type(r.data["message_id"]) is int for r in preview.records
+    )
 
     counts = materialization_metadata(result, "user_message_counts")
     assert counts["total_messages_counted"] == 10

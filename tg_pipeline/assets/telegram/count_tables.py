@@ -9,6 +9,8 @@ from typing import Any
 
 import dagster as dg
 
+from tg_pipeline.visible import visible
+
 #: Chats in the per-chat table, busiest first.
 CHAT_ROWS = 50
 #: Senders named per chat in its ``top_senders`` cell.
@@ -41,7 +43,11 @@ def _utc(value: datetime | None) -> str | None:
 
 
 def _chat(row: Mapping[str, Any]) -> str:
-    return str(row.get("chat_name") or f"chat {row['chat_id']}")
+    return visible(str(row.get("chat_name") or f"chat {row['chat_id']}"))
+
+
+def _sender(row: Mapping[str, Any]) -> str:
+    return visible(str(row.get("sender_name") or row["sender_key"]))
 
 
 def per_chat_table(rows: Sequence[Mapping[str, Any]]) -> dg.TableMetadataValue:
@@ -65,7 +71,7 @@ def per_chat_table(rows: Sequence[Mapping[str, Any]]) -> dg.TableMetadataValue:
                 "messages": entry["messages"],
                 "senders": len(entry["senders"]),
                 "top_senders": ", ".join(
-                    f"{r.get('sender_name') or r['sender_key']} ({r['message_count']:,})"
+                    f"{_sender(r)} ({r['message_count']:,})"
                     for r in entry["senders"][:SENDERS_PER_CHAT]
                 ),
                 "last_message_utc": _utc(entry["last"]),
@@ -80,7 +86,7 @@ def top_senders_table(rows: Sequence[Mapping[str, Any]]) -> dg.TableMetadataValu
     records = [
         dg.TableRecord(
             {
-                "sender": str(row.get("sender_name") or row["sender_key"]),
+                "sender": _sender(row),
                 "chat": _chat(row),
                 "messages": int(row["message_count"]),
                 "first_message_utc": _utc(row.get("first_message_at")),

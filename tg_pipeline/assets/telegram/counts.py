@@ -13,7 +13,7 @@ from tg_pipeline.assets.telegram.common import (
 )
 from tg_pipeline.assets.telegram.count_tables import per_chat_table, top_senders_table
 from tg_pipeline.assets.telegram.messages import messages
-from tg_pipeline.assets.telegram.metadata import md_table, table_schema
+from tg_pipeline.assets.telegram.metadata import record_table, table_schema
 from tg_pipeline.events import emit, make_count_event
 from tg_pipeline.ingest import DataPaths
 from tg_pipeline.resources import PipelineSettings
@@ -84,5 +84,5 @@ def counts_metadata(warehouse: Warehouse, changed: Sequence[CountSnapshot]) -> d
         "dagster/column_schema": table_schema(warehouse.table_schema("user_message_counts")),
         "per_chat": per_chat_table(rows),
         "top_senders": top_senders_table(top),
-        "changed_counts": dg.MetadataValue.md(md_table(changed_rows)),
+        "changed_counts": record_table(changed_rows, ("chat_id", "sender", "messages")),
     }

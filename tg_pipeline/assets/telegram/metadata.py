@@ -2,6 +2,11 @@
 
 Assets and the inbox op report the same things in the same words, so a partition ingested
 by `dagster job execute` looks like one ingested by the sensor.
+
+Names and texts from a dump are data: they go to the UI as cells of a typed table
+(``MetadataValue.table``), never as Markdown, so a sender named
+``![x](http://host/p.png)`` shows as those characters instead of making every viewer's
+browser fetch the image, and control and bidi characters are spelled out.
 """
 
 from __future__ import annotations
@@ -14,6 +19,7 @@ from typing import Any
 import dagster as dg
 
 from tg_pipeline.ingest import StagedDump
+from tg_pipeline.visible import visible
 from tg_pipeline.warehouse import IngestResult, Warehouse
 
 PREVIEW_ROWS = 5
@@ -23,25 +29,32 @@ PREVIEW_COLUMNS = ("chat_id", "message_id", "kind", "sent_at", "sender_name", "t
 _LISTED = 20
 
 
-def md_table(rows: Sequence[Mapping[str, Any]], columns: Sequence[str] | None = None) -> str:
-    """A Markdown table, cells shortened to one line so the UI shows it without scrolling."""
-    if not rows:
-        return "_(no rows)_"
-    cols = list(columns) if columns else list(rows[0].keys())
-    lines = [
-        "| " + " | ".join(cols) + " |",
-        "| " + " | ".join("---" for _ in cols) + " |",
-    ]
-    for row in rows:
-        lines.append("| " + " | ".join(_cell(row.get(c)) for c in cols) + " |")
-    return "\n".join(lines)
+def record_table(
+    rows: Sequence[Mapping[str, Any]], columns: Sequence[str] | None = None
+) -> dg.TableMetadataValue:
+    """A typed table of plain cells, text shortened to one line: no Markdown from data."""
+    cols = list(columns) if columns else list(rows[0].keys()) if rows else []
+    kinds = {c: _kind(next((r.get(c) for r in rows if r.get(c) is not None), None)) for c in cols}
+    records = [dg.TableRecord(data={c: _cell(row.get(c), kinds[c]) for c in cols}) for row in rows]
+    schema = dg.TableSchema(columns=[dg.TableColumn(name=c, type=kinds[c]) for c in cols])
+    return dg.MetadataValue.table(records, schema=schema)
 
 
-def _cell(value: Any) -> str:
-    if value is None:
-        return ""
+def _kind(value: Any) -> str:
+    if isinstance(value, bool):
+        return "bool"
+    if isinstance(value, int):
+        return "int"
+    if isinstance(value, float):
+        return "float"
+    return "string"
+
+
+def _cell(value: Any, kind: str) -> str | int | float | bool | None:
+    if value is None or kind != "string":
+        return value  # type: ignore[no-any-return]
     text = value.isoformat(sep=" ") if isinstance(value, datetime) else str(value)
-    text = " ".join(text.split()).replace("|", "\\|")
+    text = visible(" ".join(text.split()))
     return text if len(text) <= _CELL_WIDTH else text[: _CELL_WIDTH - 1] + "…"
 
 
@@ -70,7 +83,7 @@ def raw_dump_metadata(staged: StagedDump) -> dict[str, Any]:
         "manifest": dg.MetadataValue.path(str(staged.manifest_path)),
         "files": len(staged.files),
         "total_bytes": staged.total_bytes,
-        "file_list": dg.MetadataValue.md(md_table(files[:50])),
+        "file_list": record_table(files[:50], ("file", "bytes", "sha256")),
     }
 
 
@@ -106,16 +119,16 @@ def messages_metadata(
         "dagster/row_count": counts.get("messages", 0),
         "table_rows": dg.MetadataValue.json(counts),
         "dagster/column_schema": table_schema(warehouse.table_schema("messages")),
-        "preview": dg.MetadataValue.md(md_table(preview, _preview_columns(preview))),
+        "preview": record_table(preview, _preview_columns(preview)),
         "warehouse": dg.MetadataValue.path(str(_warehouse_path(warehouse))),
     }
 
 
-def _preview_columns(rows: Sequence[Mapping[str, Any]]) -> list[str] | None:
+def _preview_columns(rows: Sequence[Mapping[str, Any]]) -> Sequence[str]:
     if not rows:
-        return None
+        return PREVIEW_COLUMNS
     present = [c for c in PREVIEW_COLUMNS if c in rows[0]]
-    return present or None
+    return present or list(rows[0])
 
 
 def _warehouse_path(warehouse: Warehouse) -> Path | str:

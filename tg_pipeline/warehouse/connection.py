@@ -329,5 +329,31 @@ class Warehouse:
     def chats(self) -> pa.Table:
         return _queries.chats(self.con)
 
+    # Streamed reads: Arrow batches produced as they are read, for outputs of any size.
+    # Each reader must be drained while the warehouse is open.
+
+    def messages_reader(
+        self, f: MessageFilter, *, limit: int | None, offset: int = 0, desc: bool = False
+    ) -> pa.RecordBatchReader:
+        return _queries.messages_reader(self.con, f, limit=limit, offset=offset, desc=desc)
+
+    def counts_reader(
+        self,
+        chat: str | None = None,
+        *,
+        overall: bool = False,
+        limit: int | None = None,
+        offset: int = 0,
+    ) -> pa.RecordBatchReader:
+        if overall:
+            return _queries.overall_counts_reader(self.con, limit=limit, offset=offset)
+        return _queries.counts_reader(self.con, chat, limit=limit, offset=offset)
+
+    def chats_reader(self, *, limit: int | None = None, offset: int = 0) -> pa.RecordBatchReader:
+        return _queries.chats_reader(self.con, limit=limit, offset=offset)
+
+    def count_rows(self, what: str, chat: str | None = None) -> int:
+        return _queries.count_rows(self.con, what, chat)
+
     def dumps(self) -> pa.Table:
         return _queries.dumps(self.con)

@@ -36,6 +36,7 @@ import pyarrow as pa
 from tg_pipeline.errors import DumpError, TgPipelineError
 from tg_pipeline.events import emit, make_audit_event
 from tg_pipeline.readers import Dump, DumpKind, copy_dump, fingerprint_dump, read_dump
+from tg_pipeline.readers import progress as read_progress
 from tg_pipeline.readers.backup import MANIFEST_SUFFIX, manifest_path
 from tg_pipeline.readers.workers import start_early_for
 from tg_pipeline.records import ReadOptions
@@ -612,33 +613,52 @@ def ingest_staged(
     return result
 
 
+#: Seconds between two progress lines in a run's log (``TG_PROGRESS_EVERY_S`` overrides).
+PROGRESS_EVERY_S = 2.0
+
+
 def reporting_progress(
     batches: Iterator[pa.RecordBatch],
     staged: StagedDump,
     log: Callable[[str], None],
-    every_s: float = 2.0,
+    every_s: float | None = None,
 ) -> Iterator[pa.RecordBatch]:
-    """Pass batches through, logging how far the read got at most every ``every_s``.
+    """Pass batches through, logging records and bytes read at most every ``every_s``.
 
-    Progress counts whole files: the bytes of every file before the one the latest record
-    came from. That is exact for paged HTML exports and coarse for a single result.json.
+    Bytes are those of every file before the one the latest record came from, plus what
+    the reader noted of the file it is in (:mod:`tg_pipeline.readers.progress`): a single
+    result.json moves as it is parsed, and HTML pages count page by page.
     """
+    if every_s is None:
+        every_s = float(os.environ.get("TG_PROGRESS_EVERY_S") or PROGRESS_EVERY_S)
     offsets: dict[str, int] = {}
+    raw_offsets: dict[str, int] = {}
     before = 0
     for staged_file in staged.files:
         offsets[str(staged.display_base / staged_file.path)] = before
+        raw_offsets[str(staged.root / staged_file.path)] = before
         before += staged_file.bytes
+    for raw in raw_offsets:
+        read_progress.forget(raw)
     total = staged.total_bytes
     rows = 0
+    done = 0
     last = time.monotonic()
     for batch in batches:
         rows += batch.num_rows
         now = time.monotonic()
         if now - last >= every_s and batch.num_rows:
             last = now
-            done = offsets.get(batch.column("source_file")[-1].as_py() or "", 0)
+            in_file = max(
+                (start + read_progress.bytes_read(raw) for raw, start in raw_offsets.items()),
+                default=0,
+            )
+            at_file = offsets.get(batch.column("source_file")[-1].as_py() or "", 0)
+            done = min(max(done, at_file, in_file), total)
             log(f"dump {staged.dump_id}: {rows:,} records read, {done:,} of {total:,} bytes")
         yield batch
+    for raw in raw_offsets:
+        read_progress.forget(raw)
     log(f"dump {staged.dump_id}: {rows:,} records read, {total:,} of {total:,} bytes")
 
 

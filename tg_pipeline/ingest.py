@@ -194,6 +194,8 @@ class StagedDump:
     staged_at: str
     #: "folder", "file" or "zip": how the dump arrived, which decides how its files are named.
     source_type: str = "folder"
+    #: What detection decided that a user may not expect (HTML pages left for the JSON).
+    notes: tuple[str, ...] = ()
 
     @property
     def directory(self) -> Path:
@@ -214,8 +216,9 @@ class StagedDump:
 
     @property
     def display_base(self) -> Path:
-        """Where the files were as dropped: records and errors name them there, exactly as
-        if the dump had been read in place, never by their path in the raw copy."""
+        """Where the files were as dropped: errors name them there, exactly as if the dump
+        had been read in place. Records name their file in the raw copy, which stays where
+        it is when the inbox entry moves on."""
         return self.source.parent if self.source_type == "file" else self.source
 
     def as_dump(self) -> Dump:
@@ -228,6 +231,7 @@ class StagedDump:
             fingerprint=self.fingerprint,
             total_bytes=self.total_bytes,
             extracted_to=self.root,
+            relabel_records=False,
         )
 
     def to_manifest(self) -> dict[str, Any]:
@@ -241,6 +245,7 @@ class StagedDump:
             "staged_at": self.staged_at,
             "total_bytes": self.total_bytes,
             "files": [{"path": f.path, "bytes": f.bytes, "sha256": f.sha256} for f in self.files],
+            "notes": list(self.notes),
         }
 
     @classmethod
@@ -256,6 +261,7 @@ class StagedDump:
             total_bytes=data["total_bytes"],
             staged_at=data["staged_at"],
             source_type=data.get("source_type", "folder"),
+            notes=tuple(data.get("notes", ())),
         )
 
 
@@ -374,6 +380,7 @@ def _keep_copy(
         total_bytes=dump.total_bytes,
         staged_at=datetime.now(UTC).isoformat(timespec="seconds"),
         source_type=source_type,
+        notes=dump.notes,
     )
     _write_json(scratch / MANIFEST_NAME, staged.to_manifest())
     (scratch / MANIFEST_NAME).chmod(read_only)
@@ -649,11 +656,10 @@ def reporting_progress(
         now = time.monotonic()
         if now - last >= every_s and batch.num_rows:
             last = now
-            in_file = max(
-                (start + read_progress.bytes_read(raw) for raw, start in raw_offsets.items()),
-                default=0,
-            )
-            at_file = offsets.get(batch.column("source_file")[-1].as_py() or "", 0)
+            noted = ((start, read_progress.bytes_read(raw)) for raw, start in raw_offsets.items())
+            in_file = max((start + n for start, n in noted if n), default=0)
+            latest = batch.column("source_file")[-1].as_py() or ""
+            at_file = raw_offsets.get(latest, offsets.get(latest, 0))
             done = min(max(done, at_file, in_file), total)
             log(f"dump {staged.dump_id}: {rows:,} records read, {done:,} of {total:,} bytes")
         yield batch

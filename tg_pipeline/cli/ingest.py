@@ -196,14 +196,20 @@ class RunProgress:
     def done(self, task: TaskID) -> None:
         self.progress.update(task, total=1, completed=1, step="done")
 
+    def note(self, text: str) -> None:
+        """A line above the bars: something about a dump the user may not expect."""
+        self.console.print(f"tg-pipeline: note: {markup_safe(text)}", soft_wrap=True)
 
-def _identify(path: Path) -> tuple[str, str, int]:
-    """Dump id, kind and size the way the sensor names a dropped dump; raises DumpError."""
+
+def _identify(path: Path) -> tuple[str, str, int, tuple[str, ...]]:
+    """Dump id, kind, size and detection notes the way the sensor names a dropped dump;
+    raises DumpError."""
     from tg_pipeline.ingest import dump_id_for
     from tg_pipeline.readers import open_dump
 
     with open_dump(path) as dump:
-        return dump_id_for(path.name, dump.fingerprint), str(dump.kind), dump.total_bytes
+        dump_id = dump_id_for(path.name, dump.fingerprint)
+        return dump_id, str(dump.kind), dump.total_bytes, dump.notes
 
 
 def ingest_paths(
@@ -221,7 +227,7 @@ def ingest_paths(
             summary = DumpSummary(path=str(path))
             summaries.append(summary)
             try:
-                summary.dump_id, summary.kind, total = _identify(path)
+                summary.dump_id, summary.kind, total, notes = _identify(path)
             except DumpError as err:
                 # Not even recognised as a dump: no run, nothing recorded, file left alone.
                 summary.status, summary.error = "rejected", str(err)
@@ -230,6 +236,8 @@ def ingest_paths(
                 summary.status = "refused"
                 summary.error = f"not a tg_pipeline backup but a {summary.kind} dump; use ingest"
                 continue
+            for note in notes:
+                progress.note(f"{path.name}: {note}")
             task = progress.add(path.name, total)
             outcome = _run_ingest(runner, path, summary.dump_id, chat_id, progress.on_log(task))
             progress.done(task)

@@ -84,6 +84,8 @@ def raw_dump_metadata(staged: StagedDump) -> dict[str, Any]:
         "files": len(staged.files),
         "total_bytes": staged.total_bytes,
         "file_list": record_table(files[:50], ("file", "bytes", "sha256")),
+        # Always present, so a dump whose detection chose for the user says so in the UI.
+        "notes": dg.MetadataValue.md("\n".join(f"- {note}" for note in staged.notes) or "none"),
     }
 
 

@@ -55,6 +55,8 @@ def raw_dump(
         f"dump {dump_id}: {staged.kind}, {len(staged.files)} file(s), "
         f"{staged.total_bytes} bytes, raw copy at {staged.directory}"
     )
+    for note in staged.notes:
+        context.log.warning(f"dump {dump_id}: {note}")
     return dg.MaterializeResult(metadata=raw_dump_metadata(staged))
 
 

@@ -1,0 +1,23 @@
+"""A dump holding both formats says which one was read, instead of choosing silently."""
+
+from __future__ import annotations
+
+import shutil
+from pathlib import Path
+
+from tg_pipeline_tests.cli_tests.conftest import run_cli
+from tg_pipeline_tests.conftest import shared_fixture
+
+
+def test_a_folder_with_json_and_html_notes_the_pages_left_unread(tmp_path: Path) -> None:
+    folder = tmp_path / "ChatExport_both"
+    shutil.copytree(shared_fixture("chatparser_seed"), folder)
+    result = run_cli("ingest", str(folder), data_dir=tmp_path / "data")
+    assert result.code == 0, str(result)
+    assert (
+        "tg-pipeline: note: ChatExport_both: 1 HTML page(s) next to result.json not read: "
+        "the JSON export is preferred" in " ".join(result.err.split())
+    ), str(result)
+    # The raw copy's manifest keeps the note for the UI and later runs.
+    (manifest,) = (tmp_path / "data" / "raw").glob("*/manifest.json")
+    assert "HTML page(s) next to result.json not read" in manifest.read_text()

@@ -271,11 +271,17 @@ def _summarize(summary: DumpSummary, outcome: RunOutcome) -> None:
         summary.duplicates = int(ingested.get("duplicates", 0))
         summary.warning = ingested.get("duplicates_note")
         summary.rows = ingested.get("rows_in_dump")
+    # An unreadable dump is recorded by the quarantine asset (the run itself succeeds);
+    # anything else (a busy warehouse, a cancelled run) fails the run and leaves the dump
+    # as it was: just "failed".
+    quarantined = outcome.metadata("quarantine")
+    if quarantined:
+        summary.status = "quarantined"
+        summary.error = str(quarantined.get("reason") or "unreadable")
+        return
     if outcome.succeeded:
         summary.status = "ingested"
         return
-    # A dump error is reported through a Failure naming the file and position; anything
-    # else (a busy warehouse, a cancelled run) leaves the dump as it was: just "failed".
     unreadable = "error_position" in outcome.failure_metadata
     summary.status = "quarantined" if unreadable else "failed"
     summary.error = outcome.error or f"run {outcome.run_id} ended {outcome.status}"

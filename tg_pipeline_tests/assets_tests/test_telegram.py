@@ -91,6 +91,10 @@ def test_materialization_metadata_reads_well(seed_dir, instance, settings, defs)
     assert meta["senders_touched"] >= 3
     schema = meta["dagster/column_schema"]
     assert {"chat_id", "message_id", "text", "sent_at"} <= {c.name for c in schema.columns}
+    # Every column the UI shows says what it holds.
+    counts_schema = materialization_metadata(result, "user_message_counts")["dagster/column_schema"]
+    undocumented = [c.name for c in [*schema.columns, *counts_schema.columns] if not c.description]
+    assert not undocumented
     preview = meta["preview"]
     assert "message_id" in {c.name for c in preview.schema.columns}
     assert len(preview.records) == 5 and all(

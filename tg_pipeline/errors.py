@@ -34,6 +34,10 @@ class WarehouseBusy(TgPipelineError):
     """Another process holds the DuckDB warehouse for writing."""
 
 
+class OutOfMemory(TgPipelineError):
+    """DuckDB ran out of memory under its limit; the message names the setting to raise."""
+
+
 #: How DuckDB words an allocation it could not make under its memory limit.
 _OUT_OF_MEMORY = ("Out of Memory Error", "OutOfMemoryException")
 

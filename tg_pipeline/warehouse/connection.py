@@ -31,7 +31,7 @@ import duckdb
 import orjson
 import pyarrow as pa
 
-from tg_pipeline.errors import TgPipelineError, WarehouseBusy
+from tg_pipeline.errors import OutOfMemory, TgPipelineError, WarehouseBusy, out_of_memory_hint
 from tg_pipeline.warehouse import backup as _backup
 from tg_pipeline.warehouse import counts as _counts
 from tg_pipeline.warehouse import queries as _queries
@@ -206,7 +206,11 @@ class Warehouse:
             else:
                 sidecar = _write_owner(path, owner)
                 apply_migrations(con)
-            yield cls(con, path, read_only)
+            try:
+                yield cls(con, path, read_only)
+            except duckdb.OutOfMemoryException as exc:
+                # Wherever it happens (a run, a CLI read), one line naming the setting.
+                raise OutOfMemory(out_of_memory_hint(exc) or str(exc)) from exc
         finally:
             try:
                 con.close()

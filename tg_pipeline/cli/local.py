@@ -8,6 +8,7 @@ lives in ``DAGSTER_HOME`` when that is set, else in ``<data dir>/dagster_home`` 
 
 from __future__ import annotations
 
+import contextlib
 import os
 import threading
 import uuid
@@ -181,10 +182,8 @@ class LocalRunner:
         job; best effort, a run that cannot be stamped is still a run."""
         from tg_pipeline.ui_origin import attach_ui_origin
 
-        try:
+        with contextlib.suppress(Exception):
             attach_ui_origin(self.instance, run_id, self._definitions_module)
-        except Exception:
-            pass
 
     def _abandon(self, run_id: str) -> None:
         """Ctrl-C: the process ends with the run unfinished. Its warehouse transaction dies

@@ -52,6 +52,7 @@ from tg_pipeline.warehouse.columns import (
     sender_key_sql,
     surrogate_chat_id,
 )
+from tg_pipeline.warehouse.counts import mark_counts_stale
 from tg_pipeline.warehouse.models import DumpRecord, IngestResult
 from tg_pipeline.warehouse.prefetch import Prefetch
 
@@ -900,6 +901,8 @@ def ingest(
                 con.execute("SET threads = 1")
                 source = Prefetch(batches) if prefetch else None
                 result = upsert.run(source if source is not None else batches)
+            if result.new or result.updated:
+                mark_counts_stale(con)
             try:
                 con.execute("COMMIT")
             except duckdb.TransactionException as exc:

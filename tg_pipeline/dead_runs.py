@@ -19,45 +19,42 @@ from tg_pipeline import liveness
 
 WAREHOUSE_POOL = "warehouse"
 
-_UNFINISHED = [
-    dg.DagsterRunStatus.STARTING,
-    dg.DagsterRunStatus.STARTED,
-    dg.DagsterRunStatus.CANCELING,
-]
-
 
 def sweep_dead_runs(
-    instance: dg.DagsterInstance, data_dir: Path, log: Callable[[str], None] | None = None
+    instance: dg.DagsterInstance,
+    data_dir: Path,
+    log: Callable[[str], None] | None = None,
+    *,
+    free_finished: bool = True,
 ) -> list[str]:
-    """End the unfinished runs whose process has died; returns their run ids."""
+    """End the unfinished runs whose process has died; returns their run ids.
+
+    Only runs whose liveness marker outlived their process are looked up, so a sweep that
+    finds nothing asks Dagster nothing (``free_finished`` adds one query: the pool's slots
+    still claimed by runs that have ended)."""
     swept: list[str] = []
-    runs = instance.get_runs(filters=dg.RunsFilter(statuses=_UNFINISHED))
-    for run in runs:
-        if not liveness.process_gone(data_dir, run.run_id):
-            continue
-        pid = liveness.marker_pid(data_dir, run.run_id)
-        who = f"pid {pid}" if pid is not None else "its process"
-        current = instance.get_run_by_id(run.run_id)
-        if current is None or current.is_finished:
-            liveness.forget(data_dir, run.run_id)
-            continue
-        canceling = current.status == dg.DagsterRunStatus.CANCELING
-        if canceling:
-            instance.report_run_canceled(
-                current, message=f"canceled: {who} ended before the run did"
-            )
-        else:
-            instance.report_run_failed(
-                current,
-                message=f"{who} running this run is gone (killed or crashed); nothing it "
-                "had not committed was stored",
-            )
-        _free_slots(instance, run.run_id)
-        liveness.forget(data_dir, run.run_id)
-        swept.append(run.run_id)
-        if log is not None:
-            log(f"run {run.run_id} marked {'canceled' if canceling else 'failed'}: {who} is gone")
-    _free_slots_of_finished_runs(instance)
+    for run_id in liveness.gone_runs(data_dir):
+        run = instance.get_run_by_id(run_id)
+        if run is not None and not run.is_finished:
+            pid = liveness.marker_pid(data_dir, run_id)
+            who = f"pid {pid}" if pid is not None else "its process"
+            if run.status == dg.DagsterRunStatus.CANCELING:
+                instance.report_run_canceled(run, message=f"canceled: {who} ended before the run")
+                verb = "canceled"
+            else:
+                instance.report_run_failed(
+                    run,
+                    message=f"{who}, which ran this run, is gone (killed or crashed); nothing "
+                    "it had not committed was stored",
+                )
+                verb = "failed"
+            swept.append(run_id)
+            if log is not None:
+                log(f"run {run_id} marked {verb}: {who}, which ran it, is gone")
+        _free_slots(instance, run_id)
+        liveness.forget(data_dir, run_id)
+    if free_finished:
+        _free_slots_of_finished_runs(instance)
     return swept
 
 

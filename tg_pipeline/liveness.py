@@ -96,6 +96,17 @@ def process_gone(data_dir: Path, run_id: str) -> bool:
         os.close(fd)
 
 
+def gone_runs(data_dir: Path) -> list[str]:
+    """The runs whose marker is still here while their process is not (a quick scan of one
+    small folder; nothing is read from Dagster)."""
+    try:
+        names = [e.name for e in os.scandir(markers_dir(data_dir)) if e.name.endswith(SUFFIX)]
+    except OSError:
+        return []
+    run_ids = [name[: -len(SUFFIX)] for name in names if not name.startswith(".")]
+    return [run_id for run_id in run_ids if process_gone(data_dir, run_id)]
+
+
 def marker_pid(data_dir: Path, run_id: str) -> int | None:
     with contextlib.suppress(OSError, orjson.JSONDecodeError, AttributeError):
         pid = orjson.loads(marker_path(data_dir, run_id).read_bytes()).get("pid")

@@ -22,6 +22,7 @@ from typing import Any
 
 import dagster as dg
 
+from tg_pipeline.dead_runs import sweep_dead_runs
 from tg_pipeline.errors import DumpError
 from tg_pipeline.events import emit, make_audit_event
 from tg_pipeline.ingest import (
@@ -337,6 +338,9 @@ def inbox_sensor(
 ) -> dg.SensorResult:
     paths = settings.paths()
     paths.inbox.mkdir(parents=True, exist_ok=True)
+    # A run killed with its process stays STARTED and keeps its place in the run queue;
+    # ending it here frees the queue without waiting for some new write to notice.
+    sweep_dead_runs(context.instance, paths.data_dir, log=context.log.warning, free_finished=False)
 
     plan = plan_tick(
         paths,

@@ -318,6 +318,14 @@ class LocalRunner:
             for r in records
         ]
 
+    def sweep_dead_runs(self) -> list[str]:
+        """Mark the runs whose process died as failed and give back their slots."""
+        if not self.dagster_home.exists():
+            return []
+        from tg_pipeline.dead_runs import sweep_dead_runs
+
+        return sweep_dead_runs(self.instance, self.data_dir)
+
     def recent_runs(self, limit: int) -> list[RunInfo]:
         return self._runs(limit, None)
 

@@ -25,6 +25,8 @@ import pytest
 from dagster._core.instance.ref import InstanceRef
 
 from tg_pipeline.ingest import DataPaths
+from tg_pipeline.synthetic import generate_big_export
+from tg_pipeline.warehouse.lock import Holder, read_holder
 from tg_pipeline_tests.dagster_harness import scalar
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
@@ -104,6 +106,69 @@ def _assert_every_check_passed(home: Path, runs: list[dg.DagsterRun]) -> None:
             assert len(evaluations) >= 3, run.run_id
             failed = [e.check_name for e in evaluations if not e.passed]
             assert not failed, f"run {run.run_id}: {failed}"
+
+
+def test_a_killed_run_leaves_the_queue_and_the_next_dump_runs(tmp_path, seed_dir) -> None:
+    """`kill -9` of a run's process: the daemon's sensor ends that run, and the next dropped
+    dump is ingested instead of waiting behind it."""
+    home = tmp_path / "dagster_home"
+    home.mkdir()
+    shutil.copyfile(REPO_ROOT / "dagster.yaml", home / "dagster.yaml")
+    paths = DataPaths.under(tmp_path / "data")
+    paths.inbox.mkdir(parents=True)
+    staging = tmp_path / "staging"
+    generate_big_export(staging, 20_000, formats=("json",))
+    with _instance(home) as instance:
+        assert list(instance.get_runs()) == []
+    log = (tmp_path / "daemon.log").open("w")
+    daemon = subprocess.Popen(
+        [str(DAEMON), "run", "-m", "tg_pipeline.definitions"],
+        cwd=tmp_path,
+        env=_env(home, paths.data_dir),
+        stdout=log,
+        stderr=subprocess.STDOUT,
+        start_new_session=True,
+    )
+    try:
+        (staging / "json").rename(paths.inbox / "big")
+        holder = _wait_for_holder(paths, daemon)
+        os.kill(holder.pid, signal.SIGKILL)
+        seed = json.loads((seed_dir / "result.json").read_text(encoding="utf-8"))
+        (paths.inbox / "next").mkdir()
+        (paths.inbox / "next" / "result.json").write_text(json.dumps(seed), "utf-8")
+        with _instance(home) as instance:
+            deadline = time.monotonic() + DEADLINE_S
+            while True:
+                assert daemon.poll() is None, "dagster-daemon exited"
+                killed = instance.get_run_by_id(holder.run_id)
+                others = [r for r in instance.get_runs() if r.run_id != holder.run_id]
+                if killed.status in FINISHED and any(
+                    r.status == dg.DagsterRunStatus.SUCCESS for r in others
+                ):
+                    break
+                assert time.monotonic() < deadline, (tmp_path / "daemon.log").read_text()
+                time.sleep(1.0)
+            assert killed.status == dg.DagsterRunStatus.FAILURE
+    finally:
+        os.killpg(daemon.pid, signal.SIGTERM)
+        try:
+            daemon.wait(timeout=30)
+        except subprocess.TimeoutExpired:
+            os.killpg(daemon.pid, signal.SIGKILL)
+        log.close()
+    assert scalar(paths, "SELECT count(*) FROM messages") == 12
+
+
+def _wait_for_holder(paths: DataPaths, daemon: subprocess.Popen) -> Holder:
+    """The run that holds the warehouse, once it holds it."""
+    deadline = time.monotonic() + DEADLINE_S
+    while True:
+        assert daemon.poll() is None, "dagster-daemon exited"
+        holder = read_holder(paths.warehouse)
+        if holder is not None and holder.alive and holder.run_id and holder.pid:
+            return holder
+        assert time.monotonic() < deadline, "no run took the warehouse"
+        time.sleep(0.2)
 
 
 def _instance(home: Path) -> dg.DagsterInstance:

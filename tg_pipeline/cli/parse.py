@@ -21,6 +21,7 @@ from tg_pipeline.errors import DumpError, TgPipelineError
 from tg_pipeline.readers import Dump, open_dump, read_dump
 from tg_pipeline.readers.timeparse import zone as lookup_zone
 from tg_pipeline.records import DEFAULT_BATCH_SIZE, ReadOptions, to_jsonl
+from tg_pipeline.visible import visible
 
 
 class Tally:
@@ -54,13 +55,14 @@ def _size(n: int) -> str:
 
 def _summary(dump: Dump, tally: Tally, elapsed: float) -> None:
     files = len(dump.files)
+    source = visible(str(dump.source))
     click.echo(
-        f"tg-pipeline: {dump.source}: {dump.kind}, {files} file{'s' if files != 1 else ''}, "
+        f"tg-pipeline: {source}: {dump.kind}, {files} file{'s' if files != 1 else ''}, "
         f"{_size(dump.total_bytes)}, fingerprint {dump.fingerprint[:12]}",
         err=True,
     )
     for note in dump.notes:
-        click.echo(f"tg-pipeline: note: {note}", err=True)
+        click.echo(f"tg-pipeline: note: {visible(note)}", err=True)
     kinds = ", ".join(f"{count} {kind}" for kind, count in sorted(tally.kinds.items()))
     chats = len(tally.chats)
     rate = tally.records / elapsed if elapsed > 0 else 0.0

@@ -138,6 +138,15 @@ def test_the_ingest_progress_line_and_summary_show_the_file_name_literally(
     assert "[bold]x[red] \\x1b[2J.json" in hostile.ingest_out
 
 
+def test_the_parse_summary_shows_the_file_name_literally(tmp_path: Path) -> None:
+    source = tmp_path / FILE_NAME
+    source.write_bytes(orjson.dumps(hostile_export()))
+    result = run_cli("parse", str(source), data_dir=tmp_path / "data")
+    assert result.code == 0, str(result)
+    assert_literal(result.err)
+    assert "[bold]x[red] \\x1b[2J.json" in result.err.splitlines()[0]
+
+
 @pytest.mark.parametrize(
     "args",
     [

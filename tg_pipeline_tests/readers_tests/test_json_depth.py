@@ -21,6 +21,9 @@ from tg_pipeline_tests.readers_tests.test_bad_input import read_all
 
 #: Address space a capped reader may use; the reader alone needs about 150 MB.
 CAP_BYTES = 1 << 30
+#: An ingest also opens DuckDB, whose threads and buffer pool reserve address space they
+#: never touch; the cap still sits far below what an unguarded 100,000-level file takes.
+INGEST_CAP_BYTES = 4 << 30
 MAX_RSS_MB = 300
 HEAD = (
     '{\n "name": "Deep", "type": "personal_chat", "id": 7,\n "messages": [\n  {\n'
@@ -39,6 +42,10 @@ def nested_export(path: Path, levels: int) -> Path:
 
 def _cap() -> None:
     resource.setrlimit(resource.RLIMIT_AS, (CAP_BYTES, CAP_BYTES))
+
+
+def _ingest_cap() -> None:
+    resource.setrlimit(resource.RLIMIT_AS, (INGEST_CAP_BYTES, INGEST_CAP_BYTES))
 
 
 @pytest.mark.timeout(120)
@@ -120,7 +127,7 @@ def test_a_deep_dump_in_the_inbox_is_quarantined_and_not_left_to_retry(tmp_path:
         capture_output=True,
         text=True,
         env=clean_env(),
-        preexec_fn=_cap,
+        preexec_fn=_ingest_cap,
         timeout=100,
     )
     assert proc.returncode == 0, proc.stderr

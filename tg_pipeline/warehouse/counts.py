@@ -94,7 +94,7 @@ def refresh_counts(con: duckdb.DuckDBPyConnection) -> list[CountSnapshot]:
         con.execute("COMMIT")
     except BaseException:
         # A failed COMMIT has rolled back already; its error is the one to report.
-        with contextlib.suppress(duckdb.TransactionException):
+        with contextlib.suppress(duckdb.Error):
             con.execute("ROLLBACK")
         raise
     return changed

@@ -909,7 +909,7 @@ def ingest(
                 raise _commit_error(exc, memory) from exc
         except BaseException:
             # A failed COMMIT has already rolled back; its error is the one to report.
-            with contextlib.suppress(duckdb.TransactionException):
+            with contextlib.suppress(duckdb.Error):
                 con.execute("ROLLBACK")
             raise
     finally:
@@ -917,8 +917,11 @@ def ingest(
             if source is not None:
                 source.close()
         finally:
-            con.execute(f"SET threads = {int(threads)}")
-            con.execute(f"SET memory_limit = '{memory}'")
+            # After a fatal error (a full disk) DuckDB refuses every statement; that refusal
+            # must not hide the error that caused it.
+            with contextlib.suppress(duckdb.Error):
+                con.execute(f"SET threads = {int(threads)}")
+                con.execute(f"SET memory_limit = '{memory}'")
     return result
 
 

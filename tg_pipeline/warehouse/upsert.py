@@ -845,6 +845,29 @@ def ingest(
     prefetch: bool = True,
     recognise_unchanged: bool = True,
 ) -> IngestResult:
+    """:func:`_ingest`, with DuckDB running out of memory said in one line naming the file."""
+    try:
+        return _ingest(
+            con,
+            batches,
+            dump=dump,
+            chat_id=chat_id,
+            prefetch=prefetch,
+            recognise_unchanged=recognise_unchanged,
+        )
+    except duckdb.OutOfMemoryException as exc:
+        raise _out_of_memory(con, exc) from exc
+
+
+def _ingest(
+    con: duckdb.DuckDBPyConnection,
+    batches: Iterable[pa.RecordBatch],
+    *,
+    dump: DumpRecord,
+    chat_id: int | None = None,
+    prefetch: bool = True,
+    recognise_unchanged: bool = True,
+) -> IngestResult:
     """Upsert one dump in one transaction; any exception (the reader's too) rolls it back.
 
     A dump already applied (see :func:`recognise`) is not read at all: ``batches`` is
@@ -923,6 +946,22 @@ def ingest(
                 con.execute(f"SET threads = {int(threads)}")
                 con.execute(f"SET memory_limit = '{memory}'")
     return result
+
+
+def _out_of_memory(
+    con: duckdb.DuckDBPyConnection, exc: duckdb.OutOfMemoryException
+) -> TgPipelineError:
+    """Name the warehouse file and the knob: DuckDB's own message names neither."""
+    path, memory = "the warehouse", "?"
+    with contextlib.suppress(duckdb.Error, IndexError, TypeError):
+        memory = str(con.execute("SELECT current_setting('memory_limit')").fetchone()[0])
+        row = con.execute("SELECT path FROM duckdb_databases() WHERE NOT internal").fetchone()
+        path = str(row[0])
+    detail = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+    return TgPipelineError(
+        f"{path}: DuckDB ran out of memory (limit {memory}); nothing of the dump was stored. "
+        f"Raise TG_DUCKDB_MEMORY_LIMIT ({detail})"
+    )
 
 
 def _commit_error(exc: duckdb.TransactionException, memory: str) -> Exception:

@@ -31,3 +31,7 @@ class DumpError(TgPipelineError):
 
 class WarehouseBusy(TgPipelineError):
     """Another process holds the DuckDB warehouse for writing."""
+
+
+class RunInterrupted(TgPipelineError):
+    """Ctrl-C or SIGTERM stopped a run the CLI was executing; the run is marked canceled."""

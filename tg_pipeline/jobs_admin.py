@@ -18,6 +18,7 @@ from tg_pipeline.assets.telegram.common import WAREHOUSE_POOL
 from tg_pipeline.assets.telegram.counts import publish_counts
 from tg_pipeline.events import emit, make_audit_event
 from tg_pipeline.resources import PipelineSettings
+from tg_pipeline.resources.guard import GuardParam
 from tg_pipeline.warehouse import MessageFilter, Warehouse
 
 DELETE_JOB = "delete_job"
@@ -76,7 +77,10 @@ def _instant(text: str | None) -> datetime | None:
     ),
 )
 def delete_messages(
-    context: dg.OpExecutionContext, config: DeleteConfig, settings: PipelineSettings
+    context: dg.OpExecutionContext,
+    config: DeleteConfig,
+    settings: PipelineSettings,
+    warehouse_guard: GuardParam,
 ) -> dg.Output[None]:
     message_filter = config.message_filter()
     if message_filter.is_empty() and not config.delete_all:

@@ -25,11 +25,34 @@ RECENT_RUNS = 10
 KAFKA_TIMEOUT_S = 3.0
 
 
+def _holder_part(env: CliEnv) -> dict[str, Any] | None:
+    """Who holds the warehouse lock, or who held it last and died holding it."""
+    from tg_pipeline.warehouse.lock import read_holder
+
+    holder = read_holder(env.paths.warehouse)
+    if holder is None:
+        return None
+    return {
+        "run_id": holder.run_id,
+        "owner": holder.owner,
+        "pid": holder.pid,
+        "host": holder.host,
+        "since": holder.since,
+        "command": holder.command,
+        "alive": holder.alive,
+    }
+
+
 def _warehouse_part(env: CliEnv, wait_s: float) -> dict[str, Any]:
     from tg_pipeline.warehouse import Warehouse
 
     path = env.paths.warehouse
-    part: dict[str, Any] = {"path": str(path), "state": "missing", "dumps": []}
+    part: dict[str, Any] = {
+        "path": str(path),
+        "state": "missing",
+        "dumps": [],
+        "holder": _holder_part(env),
+    }
     if not path.exists():
         return part
     part["bytes"] = path.stat().st_size
@@ -49,11 +72,14 @@ def _warehouse_part(env: CliEnv, wait_s: float) -> dict[str, Any]:
 def _runs_part(env: CliEnv) -> dict[str, Any]:
     try:
         runner = env.runner()
+        sweep = getattr(runner, "sweep_dead_runs", None)
+        swept = sweep() if sweep is not None else []
         runs = runner.recent_runs(RECENT_RUNS)
     except TgPipelineError as err:
         return {"where": env.url or "local instance", "error": str(err), "runs": []}
     return {
         "where": runner.where,
+        "swept": swept,
         "runs": [
             {
                 "run_id": r.run_id,
@@ -162,6 +188,10 @@ def _render(report: dict[str, Any]) -> None:
         counts = ", ".join(f"{k} {v}" for k, v in wh["row_counts"].items())
         console.print(f"[bold]Warehouse[/bold] {where} ({_size(wh['bytes'])}): {counts}")
 
+    holder = wh.get("holder")
+    if holder is not None:
+        console.print(_holder_line(holder))
+
     console.print()
     if wh["dumps"]:
         render_table(pa.Table.from_pylist(wh["dumps"]), DUMPS_VIEW, title="Dumps", console=console)
@@ -190,6 +220,20 @@ def _render(report: dict[str, Any]) -> None:
     console.print(f"[bold]Outbox[/bold] {markup_safe(events['summary'])}")
     where = f" {markup_safe(kafka['bootstrap'])}" if kafka["bootstrap"] else ""
     console.print(f"[bold]Kafka[/bold]{where}: {reach} ({markup_safe(kafka['detail'])})")
+
+
+def _holder_line(holder: dict[str, Any]) -> str:
+    who = f"run {holder['run_id']}" if holder.get("run_id") else holder.get("owner") or "a writer"
+    where = f"pid {holder['pid']}" + (f" on {holder['host']}" if holder.get("host") else "")
+    since = f", since {holder['since']}" if holder.get("since") else ""
+    if holder["alive"]:
+        text = f"held by {who} ({where}{since}), which is alive and writing"
+    else:
+        text = (
+            f"last held by {who} ({where}{since}), which is gone (killed or crashed); "
+            "it blocks nothing: the next write proceeds"
+        )
+    return f"[bold]Writer[/bold] {markup_safe(text)}"
 
 
 def _size(n: int) -> str:

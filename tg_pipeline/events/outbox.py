@@ -19,6 +19,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+from tg_pipeline.errors import TgPipelineError
 from tg_pipeline.events.model import encode_event, key_of, stream_of
 
 try:
@@ -122,10 +123,18 @@ class Outbox:
                 con.execute("BEGIN IMMEDIATE")
             try:
                 yield con
-            except BaseException:
-                con.execute("ROLLBACK")
+                con.execute("COMMIT")
+            except BaseException as exc:
+                # SQLite has already rolled back after some failures (a full disk); a
+                # ROLLBACK then would replace the real error with "no transaction is active".
+                if con.in_transaction:
+                    with contextlib.suppress(sqlite3.Error):
+                        con.execute("ROLLBACK")
+                if isinstance(exc, sqlite3.Error):
+                    raise TgPipelineError(
+                        f"cannot write the event outbox {self.path}: {exc}"
+                    ) from exc
                 raise
-            con.execute("COMMIT")
 
     def add(self, events: Iterable[Mapping[str, Any]]) -> int:
         """Append events in one transaction; an event_id already present is ignored.

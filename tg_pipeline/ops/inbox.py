@@ -20,6 +20,7 @@ from tg_pipeline.assets.telegram.report import refresh_report
 from tg_pipeline.ingest import StagedDump, inbox_entries, ingest_paths
 from tg_pipeline.partitions import DUMPS
 from tg_pipeline.resources import PipelineSettings
+from tg_pipeline.resources.guard import GuardParam
 from tg_pipeline.warehouse import IngestResult, Warehouse
 
 
@@ -33,7 +34,9 @@ from tg_pipeline.warehouse import IngestResult, Warehouse
         "the others still load; the run then fails naming it."
     ),
 )
-def ingest_inbox(context: dg.OpExecutionContext, settings: PipelineSettings) -> None:
+def ingest_inbox(
+    context: dg.OpExecutionContext, settings: PipelineSettings, warehouse_guard: GuardParam
+) -> None:
     paths = settings.paths().ensure()
     entries = inbox_entries(paths.inbox)
     if not entries:

@@ -9,6 +9,7 @@ removed.
 
 from __future__ import annotations
 
+import contextlib
 from datetime import UTC, datetime
 
 import duckdb
@@ -47,6 +48,21 @@ WHERE u.chat_id IS NULL OR f.chat_id IS NULL
 """
 
 
+#: ``warehouse_state`` row set in the transaction that changes messages and cleared in the
+#: one that recomputes the counts: 1 after a crash between the two.
+STALE_KEY = "counts_stale"
+
+
+def mark_counts_stale(con: duckdb.DuckDBPyConnection) -> None:
+    """Inside the caller's transaction: messages changed, the counts have not caught up."""
+    con.execute("INSERT OR REPLACE INTO warehouse_state VALUES (?, 1)", [STALE_KEY])
+
+
+def counts_stale(con: duckdb.DuckDBPyConnection) -> bool:
+    row = con.execute("SELECT value FROM warehouse_state WHERE key = ?", [STALE_KEY]).fetchone()
+    return bool(row and row[0])
+
+
 def refresh_counts_in_transaction(con: duckdb.DuckDBPyConnection) -> list[CountSnapshot]:
     """The work of :func:`refresh_counts`, inside a transaction the caller owns."""
     con.execute(_CHANGED)
@@ -66,6 +82,7 @@ def refresh_counts_in_transaction(con: duckdb.DuckDBPyConnection) -> list[CountS
             [datetime.now(UTC)],
         )
     con.execute("DROP TABLE _tg_count_changes")
+    con.execute("INSERT OR REPLACE INTO warehouse_state VALUES (?, 0)", [STALE_KEY])
     return [CountSnapshot(*row) for row in rows]
 
 
@@ -76,7 +93,9 @@ def refresh_counts(con: duckdb.DuckDBPyConnection) -> list[CountSnapshot]:
         changed = refresh_counts_in_transaction(con)
         con.execute("COMMIT")
     except BaseException:
-        con.execute("ROLLBACK")
+        # A failed COMMIT has rolled back already; its error is the one to report.
+        with contextlib.suppress(duckdb.Error):
+            con.execute("ROLLBACK")
         raise
     return changed
 

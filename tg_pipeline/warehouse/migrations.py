@@ -8,6 +8,7 @@ behind (it cannot upgrade it) or ahead (this code does not know its tables).
 
 from __future__ import annotations
 
+import contextlib
 from collections.abc import Sequence
 from dataclasses import dataclass
 
@@ -258,7 +259,9 @@ def apply_migrations(
             )
             con.execute("COMMIT")
         except BaseException:
-            con.execute("ROLLBACK")
+            # A failed COMMIT has rolled back already; its error is the one to report.
+            with contextlib.suppress(duckdb.Error):
+                con.execute("ROLLBACK")
             raise
         done.append(migration.version)
     return done

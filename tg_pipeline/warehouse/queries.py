@@ -8,6 +8,7 @@ service's delete ran ``WHERE 1=1``; here an empty filter is refused outright.)
 
 from __future__ import annotations
 
+import contextlib
 from dataclasses import dataclass, fields
 from datetime import UTC, datetime
 from typing import Any
@@ -153,10 +154,14 @@ def _delete(
         changed = refresh_counts_in_transaction(con)
         con.execute("COMMIT")
     except duckdb.InvalidInputException as exc:
-        con.execute("ROLLBACK")
+        # A failed COMMIT has rolled back already; its error is the one to report.
+        with contextlib.suppress(duckdb.Error):
+            con.execute("ROLLBACK")
         raise TgPipelineError(f"invalid filter: {str(exc).splitlines()[0]}") from exc
     except BaseException:
-        con.execute("ROLLBACK")
+        # A failed COMMIT has rolled back already; its error is the one to report.
+        with contextlib.suppress(duckdb.Error):
+            con.execute("ROLLBACK")
         raise
     return deleted, changed
 

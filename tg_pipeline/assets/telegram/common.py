@@ -14,6 +14,9 @@ OWNERS = ["team:data-platform"]
 #: Every step that opens the DuckDB file takes a slot of this pool; its limit is 1
 #: (dagster.yaml), so writers in different runs take turns instead of failing on the lock.
 WAREHOUSE_POOL = "warehouse"
+#: The resource every step that touches the warehouse requires: it holds the warehouse for
+#: the whole run (see :mod:`tg_pipeline.resources.guard`).
+GUARD_KEY = "warehouse_guard"
 
 
 def run_context(context: dg.OpExecutionContext | dg.AssetExecutionContext, paths: DataPaths):

@@ -17,6 +17,7 @@ from tg_pipeline.assets.telegram.metadata import record_table, table_schema
 from tg_pipeline.events import emit, make_count_event
 from tg_pipeline.ingest import DataPaths
 from tg_pipeline.resources import PipelineSettings
+from tg_pipeline.resources.guard import GuardParam
 from tg_pipeline.warehouse import CountSnapshot, Warehouse
 
 TOP_SENDERS = 10
@@ -36,7 +37,7 @@ TOP_SENDERS = 10
     ),
 )
 def user_message_counts(
-    context: dg.AssetExecutionContext, settings: PipelineSettings
+    context: dg.AssetExecutionContext, settings: PipelineSettings, warehouse_guard: GuardParam
 ) -> dg.MaterializeResult:
     paths = settings.paths().ensure()
     with Warehouse.open(paths.warehouse, owner=owner_of(context)) as warehouse:

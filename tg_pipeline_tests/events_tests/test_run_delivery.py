@@ -1,0 +1,112 @@
+"""Runs deliver their own events: the CLI and `dagster job execute`, with or without a daemon.
+
+Real processes against the real broker; a plain confluent-kafka reader checks the topics.
+"""
+
+from __future__ import annotations
+
+import json
+import shutil
+import time
+from pathlib import Path
+
+import dagster as dg
+import pytest
+from dagster._core.instance.ref import InstanceRef
+
+from tg_pipeline_tests.events_tests.delivery import (
+    SEED_CHAT_ID,
+    Setup,
+    duplicates,
+    latest_counts,
+    lifecycle,
+    wait_for_events,
+)
+
+
+def _ingest_then_job_execute(setup: Setup, seed_dir: Path) -> tuple[list[dict], str, str]:
+    setup.prepare()
+    ingest = setup.cli("ingest", str(seed_dir / "result.json"), "--format", "jsonl")
+    assert ingest.returncode == 0, ingest.stdout + ingest.stderr
+    cli_run = json.loads(ingest.stdout.splitlines()[0])["run_id"]
+
+    def first_ready(events: list[dict]) -> bool:
+        return sum(latest_counts(events, SEED_CHAT_ID).values()) == 10 and lifecycle(
+            events, cli_run
+        ) == ["run_started", "run_succeeded"]
+
+    events = wait_for_events(setup, first_ready)
+    assert sum(latest_counts(events, SEED_CHAT_ID).values()) == 10
+    assert lifecycle(events, cli_run) == ["run_started", "run_succeeded"]
+
+    setup.inbox.mkdir(parents=True, exist_ok=True)
+    shutil.copyfile(seed_dir / "messages.html", setup.inbox / "seed_chat.html")
+    job = setup.job_execute("ingest_inbox_job")
+    assert job.returncode == 0, job.stdout[-3000:] + job.stderr[-3000:]
+    assert (setup.data_dir / "processed" / "seed_chat.html").is_file()
+
+    def job_run(events: list[dict]) -> str | None:
+        runs = {e["run_id"] for e in events if e["job"] == "ingest_inbox_job"}
+        return runs.pop() if len(runs) == 1 else None
+
+    def second_ready(events: list[dict]) -> bool:
+        run = job_run(events)
+        return run is not None and lifecycle(events, run) == ["run_started", "run_succeeded"]
+
+    events = wait_for_events(setup, second_ready)
+    job_run_id = job_run(events)
+    assert job_run_id is not None, events
+    assert lifecycle(events, job_run_id) == ["run_started", "run_succeeded"]
+    # The HTML dump is the same chat: the counts stay as the JSON made them.
+    assert sum(latest_counts(events, SEED_CHAT_ID).values()) == 10
+    return events, cli_run, job_run_id
+
+
+def test_cli_and_job_execute_deliver_without_a_daemon(
+    tmp_path: Path, kafka_broker: str, seed_dir: Path
+) -> None:
+    setup = Setup(tmp_path, kafka_broker)
+    events, _, _ = _ingest_then_job_execute(setup, seed_dir)
+    assert duplicates(events) == []
+    assert {e["event_type"] for e in events} >= {"user_count", "dump_ingested"}
+
+
+@pytest.mark.slow
+def test_with_the_daemon_running_each_event_arrives_once(
+    tmp_path: Path, kafka_broker: str, seed_dir: Path
+) -> None:
+    setup = Setup(tmp_path, kafka_broker)
+    setup.prepare()
+    with _instance(setup.home) as instance:  # storage created before two processes race
+        assert list(instance.get_runs()) == []
+    with setup.daemon() as daemon:
+        events, cli_run, job_run = _ingest_then_job_execute(setup, seed_dir)
+        # The daemon's run-status sensors report both runs too; wait until they have.
+        _wait_for_sensor_success(
+            setup.home, "audit_run_succeeded", after=time.time(), daemon=daemon
+        )
+        events = wait_for_events(setup, lambda _: False, within_s=2)
+    assert duplicates(events) == []
+    assert lifecycle(events, cli_run) == ["run_started", "run_succeeded"]
+    assert lifecycle(events, job_run) == ["run_started", "run_succeeded"]
+    assert sum(latest_counts(events, SEED_CHAT_ID).values()) == 10
+
+
+def _instance(home: Path) -> dg.DagsterInstance:
+    return dg.DagsterInstance.from_ref(InstanceRef.from_dir(str(home)))
+
+
+def _wait_for_sensor_success(home: Path, name: str, *, after: float, daemon, timeout_s=90) -> None:
+    """Until a tick of sensor ``name`` that found runs to report ran after ``after``."""
+    deadline = time.monotonic() + timeout_s
+    with _instance(home) as instance:
+        while time.monotonic() < deadline:
+            assert daemon.poll() is None, "dagster-daemon exited"
+            for state in instance.all_instigator_state(instigator_type=dg.InstigatorType.SENSOR):
+                if state.instigator_name != name:
+                    continue
+                ticks = instance.get_ticks(state.instigator_origin_id, state.selector_id, limit=20)
+                if any(t.status == dg.TickStatus.SUCCESS and t.timestamp > after for t in ticks):
+                    return
+            time.sleep(1.0)
+    raise AssertionError(f"sensor {name} reported no run within {timeout_s}s")

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import json
 import shutil
+import subprocess
 import time
 from pathlib import Path
 
@@ -96,17 +97,21 @@ def _instance(home: Path) -> dg.DagsterInstance:
     return dg.DagsterInstance.from_ref(InstanceRef.from_dir(str(home)))
 
 
-def _wait_for_sensor_success(home: Path, name: str, *, after: float, daemon, timeout_s=90) -> None:
-    """Until a tick of sensor ``name`` that found runs to report ran after ``after``."""
+def _wait_until_reported(
+    home: Path, sensor: str, run_ids: set[str], daemon: subprocess.Popen, timeout_s: float = 120
+) -> None:
+    """Until the daemon's run-status sensor ``sensor`` has reacted to every run given."""
     deadline = time.monotonic() + timeout_s
+    seen: set[str] = set()
     with _instance(home) as instance:
         while time.monotonic() < deadline:
             assert daemon.poll() is None, "dagster-daemon exited"
             for state in instance.all_instigator_state(instigator_type=dg.InstigatorType.SENSOR):
-                if state.instigator_name != name:
+                if state.instigator_name != sensor:
                     continue
-                ticks = instance.get_ticks(state.instigator_origin_id, state.selector_id, limit=20)
-                if any(t.status == dg.TickStatus.SUCCESS and t.timestamp > after for t in ticks):
-                    return
+                for tick in instance.get_ticks(state.instigator_origin_id, state.selector_id):
+                    seen.update(tick.origin_run_ids or ())
+            if run_ids <= seen:
+                return
             time.sleep(1.0)
-    raise AssertionError(f"sensor {name} reported no run within {timeout_s}s")
+    raise AssertionError(f"sensor {sensor} reacted to {seen}, not all of {run_ids}")

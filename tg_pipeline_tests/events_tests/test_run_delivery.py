@@ -83,9 +83,7 @@ def test_with_the_daemon_running_each_event_arrives_once(
     with setup.daemon() as daemon:
         events, cli_run, job_run = _ingest_then_job_execute(setup, seed_dir)
         # The daemon's run-status sensors report both runs too; wait until they have.
-        _wait_for_sensor_success(
-            setup.home, "audit_run_succeeded", after=time.time(), daemon=daemon
-        )
+        _wait_until_reported(setup.home, "audit_run_succeeded", {cli_run, job_run}, daemon)
         events = wait_for_events(setup, lambda _: False, within_s=2)
     assert duplicates(events) == []
     assert lifecycle(events, cli_run) == ["run_started", "run_succeeded"]

@@ -96,12 +96,12 @@ class Setup:
         )
 
     @contextmanager
-    def daemon(self) -> Iterator[subprocess.Popen]:
+    def daemon(self, **env: str) -> Iterator[subprocess.Popen]:
         log = (self.root / "daemon.log").open("w")
         proc = subprocess.Popen(
             [str(DAEMON), "run", "-m", "tg_pipeline.definitions"],
             cwd=self.root,
-            env=self.env(),
+            env=self.env(**env),
             stdout=log,
             stderr=subprocess.STDOUT,
             start_new_session=True,

@@ -76,23 +76,74 @@ def test_cli_and_job_execute_deliver_without_a_daemon(
 def test_with_the_daemon_running_each_event_arrives_once(
     tmp_path: Path, kafka_broker: str, seed_dir: Path
 ) -> None:
+    """The daemon relays the outbox at the same time, and for the run its inbox sensor
+    starts, its run-status sensors write the lifecycle events the run wrote itself."""
     setup = Setup(tmp_path, kafka_broker)
     setup.prepare()
     with _instance(setup.home) as instance:  # storage created before two processes race
         assert list(instance.get_runs()) == []
-    with setup.daemon() as daemon:
+    watched = tmp_path / "watched_inbox"
+    watched.mkdir()
+    with setup.daemon(TG_INBOX_DIR=str(watched), TG_SETTLE_SECONDS="0") as daemon:
+        # A run-status sensor reacts to the runs that end after its first tick.
+        _wait_until_ticked(setup.home, "audit_run_succeeded", daemon)
         events, cli_run, job_run = _ingest_then_job_execute(setup, seed_dir)
-        # The daemon's run-status sensors report both runs too; wait until they have.
-        _wait_until_reported(setup.home, "audit_run_succeeded", {cli_run, job_run}, daemon)
-        events = wait_for_events(setup, lambda _: False, within_s=2)
+        other_chat = json.loads((seed_dir / "result.json").read_text(encoding="utf-8"))
+        other_chat.update(id=SEED_CHAT_ID + 1, name="another chat")
+        (watched / "other.json").write_text(json.dumps(other_chat), encoding="utf-8")
+        sensor_run = _wait_for_sensor_run(setup.home, daemon)
+        _wait_until_reported(setup.home, "audit_run_succeeded", {sensor_run}, daemon)
+
+        def all_there(events: list[dict]) -> bool:
+            return lifecycle(events, sensor_run) == ["run_started", "run_succeeded"] and (
+                sum(latest_counts(events, SEED_CHAT_ID + 1).values()) == 10
+            )
+
+        events = wait_for_events(setup, all_there, within_s=40)
     assert duplicates(events) == []
-    assert lifecycle(events, cli_run) == ["run_started", "run_succeeded"]
-    assert lifecycle(events, job_run) == ["run_started", "run_succeeded"]
+    for run in (cli_run, job_run, sensor_run):
+        assert lifecycle(events, run) == ["run_started", "run_succeeded"], run
     assert sum(latest_counts(events, SEED_CHAT_ID).values()) == 10
+    assert sum(latest_counts(events, SEED_CHAT_ID + 1).values()) == 10
+
+
+def _wait_for_sensor_run(home: Path, daemon: subprocess.Popen, timeout_s: float = 120) -> str:
+    """The id of the ingest run the inbox sensor started, once it has ended."""
+    deadline = time.monotonic() + timeout_s
+    with _instance(home) as instance:
+        while time.monotonic() < deadline:
+            assert daemon.poll() is None, "dagster-daemon exited"
+            runs = [r for r in instance.get_runs() if "dagster/sensor_name" in r.tags]
+            runs = [r for r in runs if r.job_name == "ingest_job"]
+            if runs and runs[0].is_finished:
+                assert runs[0].status == dg.DagsterRunStatus.SUCCESS
+                return runs[0].run_id
+            time.sleep(1.0)
+    raise AssertionError("the inbox sensor started no ingest run")
 
 
 def _instance(home: Path) -> dg.DagsterInstance:
     return dg.DagsterInstance.from_ref(InstanceRef.from_dir(str(home)))
+
+
+def _ticks(instance: dg.DagsterInstance, sensor: str) -> list:
+    return [
+        tick
+        for state in instance.all_instigator_state()
+        if state.instigator_name == sensor
+        for tick in instance.get_ticks(state.instigator_origin_id, state.selector_id)
+    ]
+
+
+def _wait_until_ticked(
+    home: Path, sensor: str, daemon: subprocess.Popen, timeout_s: float = 90
+) -> None:
+    deadline = time.monotonic() + timeout_s
+    with _instance(home) as instance:
+        while not _ticks(instance, sensor):
+            assert daemon.poll() is None, "dagster-daemon exited"
+            assert time.monotonic() < deadline, f"sensor {sensor} never ticked"
+            time.sleep(0.5)
 
 
 def _wait_until_reported(
@@ -104,11 +155,8 @@ def _wait_until_reported(
     with _instance(home) as instance:
         while time.monotonic() < deadline:
             assert daemon.poll() is None, "dagster-daemon exited"
-            for state in instance.all_instigator_state(instigator_type=dg.InstigatorType.SENSOR):
-                if state.instigator_name != sensor:
-                    continue
-                for tick in instance.get_ticks(state.instigator_origin_id, state.selector_id):
-                    seen.update(tick.origin_run_ids or ())
+            for tick in _ticks(instance, sensor):
+                seen.update(tick.origin_run_ids or ())
             if run_ids <= seen:
                 return
             time.sleep(1.0)

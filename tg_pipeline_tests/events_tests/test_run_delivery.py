@@ -15,14 +15,17 @@ import dagster as dg
 import pytest
 from dagster._core.instance.ref import InstanceRef
 
+from tg_pipeline.events.drain import DRAIN_TIMEOUT_ENV
 from tg_pipeline_tests.events_tests.delivery import (
     SEED_CHAT_ID,
     Setup,
     duplicates,
     latest_counts,
     lifecycle,
+    read_topics,
     wait_for_events,
 )
+from tg_pipeline_tests.kafka_broker import LoopbackProxy
 
 
 def _ingest_then_job_execute(setup: Setup, seed_dir: Path) -> tuple[list[dict], str, str]:
@@ -161,3 +164,49 @@ def _wait_until_reported(
                 return
             time.sleep(1.0)
     raise AssertionError(f"sensor {sensor} reacted to {seen}, not all of {run_ids}")
+
+
+def test_broker_down_the_run_succeeds_and_the_next_run_drains(
+    tmp_path: Path, kafka_broker: str, seed_dir: Path
+) -> None:
+    broker_port = int(kafka_broker.rsplit(":", 1)[1])
+    gate = LoopbackProxy(broker_port)  # not started: the broker's address refuses connections
+    setup = Setup(tmp_path, f"127.0.0.1:{gate.port}", extra_env={DRAIN_TIMEOUT_ENV: "3"})
+    setup.prepare()
+
+    down = setup.cli("ingest", str(seed_dir / "result.json"))
+    assert down.returncode == 0, down.stdout + down.stderr
+    status = _status(setup)
+    waiting = status["pending"]
+    assert waiting >= 6 + 2  # six count events, run_started, run_succeeded, …
+    assert f"tg-pipeline: {waiting} events wait for Kafka" in down.stderr
+    assert "Traceback" not in down.stderr
+    assert {t["topic"]: t["waiting"] for t in status["topics"]} == {
+        f"{setup.prefix}.user-counts": 6,
+        f"{setup.prefix}.audit": waiting - 6,
+    }
+    assert "did not answer" in status["last_error"]
+    assert status["kafka"]["reachable"] is False
+
+    with gate:
+        assert _status(setup)["kafka"]["reachable"] is True
+        again = setup.cli("ingest", str(seed_dir / "messages.html"))
+        assert again.returncode == 0, again.stdout + again.stderr
+        assert "wait for Kafka" not in again.stderr
+        after = _status(setup)
+        events = read_topics(setup.bootstrap, setup.prefix)
+    assert after["pending"] == 0 and after["last_error"] is None
+    assert sum(t["delivered"] for t in after["topics"]) == len(events)
+    assert duplicates(events) == []
+    assert sum(latest_counts(events, SEED_CHAT_ID).values()) == 10
+    runs = {e["run_id"] for e in events if e["event_type"] == "run_succeeded"}
+    assert len(runs) == 2
+    for run in runs:
+        assert lifecycle(events, run) == ["run_started", "run_succeeded"]
+
+
+def _status(setup: Setup) -> dict:
+    result = setup.cli("status", "--format", "json")
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert "FAIL" not in result.stderr, result.stderr  # no librdkafka lines on the terminal
+    return json.loads(result.stdout)["events"]

@@ -132,7 +132,11 @@ class Outbox:
             try:
                 yield con
             except BaseException:
-                con.execute("ROLLBACK")
+                # SQLite may have rolled back already (a full disk does): the original
+                # error is the one to report, never "no transaction is active".
+                if con.in_transaction:
+                    with contextlib.suppress(sqlite3.Error):
+                        con.execute("ROLLBACK")
                 raise
             con.execute("COMMIT")
 

@@ -40,6 +40,8 @@ class Setup:
     bootstrap: str
     prefix: str = field(default_factory=lambda: f"it-{uuid.uuid4().hex[:10]}")
     extra_env: dict[str, str] = field(default_factory=dict)
+    #: The Dagster instance's directory; another one stands for another instance.
+    home_name: str = "dagster_home"
 
     @property
     def data_dir(self) -> Path:
@@ -47,7 +49,7 @@ class Setup:
 
     @property
     def home(self) -> Path:
-        return self.data_dir / "dagster_home"
+        return self.data_dir / self.home_name
 
     @property
     def inbox(self) -> Path:

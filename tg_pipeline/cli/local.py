@@ -8,6 +8,7 @@ lives in ``DAGSTER_HOME`` when that is set, else in ``<data dir>/dagster_home`` 
 
 from __future__ import annotations
 
+import contextlib
 import os
 import threading
 import uuid
@@ -181,6 +182,19 @@ class LocalRunner:
         run = self.instance.get_run_by_id(run_id)
         if run is not None and not run.is_finished:
             self.instance.report_run_canceled(run, message="interrupted in tg-pipeline")
+            self._audit_canceled(run_id)
+
+    def _audit_canceled(self, run_id: str) -> None:
+        """No daemon reports a run of this process: write its run_canceled event here."""
+        from tg_pipeline import run_audit
+        from tg_pipeline.events import emit
+        from tg_pipeline.sensors.events import UNAUDITED_JOBS
+
+        run = self.instance.get_run_by_id(run_id)
+        if run is None or run.job_name in UNAUDITED_JOBS:
+            return
+        with contextlib.suppress(Exception):  # Ctrl-C must end the command regardless
+            emit(self.data_dir, [run_audit.run_canceled(self.instance, run)])
 
     def _forward_logs(self, run_id: str, cursor: str | None, on_log: LogSink) -> str | None:
         while True:

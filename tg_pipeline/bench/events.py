@@ -126,9 +126,11 @@ def run(ctx: BenchContext) -> list[Measurement]:
             float(e2e["total_s"]),
             end_to_end.peak_rss_mb,
             notes=[
-                f"tg-pipeline ingest of {ctx.messages:,} messages, fresh broker and data dir; "
-                f"{e2e['count_events']:,} count + {e2e['events'] - e2e['count_events']:,} audit "
-                f"events; command {e2e['command_s']:.1f} s",
+                f"tg-pipeline ingest of {ctx.messages:,} messages "
+                f"({ctx.messages / float(e2e['total_s']):,.0f} msg/s end to end), fresh broker "
+                f"and data dir; {e2e['count_events']:,} count + "
+                f"{e2e['events'] - e2e['count_events']:,} audit events; command "
+                f"{e2e['command_s']:.1f} s",
                 f"run end → last count event visible: {when} the command returned",
             ],
         ),

@@ -16,6 +16,7 @@ import pytest
 from dagster._core.instance.ref import InstanceRef
 
 from tg_pipeline.events.drain import DRAIN_TIMEOUT_ENV
+from tg_pipeline.hooks import EVENTS_WAITING_TAG
 from tg_pipeline_tests.events_tests.delivery import (
     SEED_CHAT_ID,
     Setup,
@@ -174,12 +175,18 @@ def test_broker_down_the_run_succeeds_and_the_next_run_drains(
     setup = Setup(tmp_path, f"127.0.0.1:{gate.port}", extra_env={DRAIN_TIMEOUT_ENV: "3"})
     setup.prepare()
 
-    down = setup.cli("ingest", str(seed_dir / "result.json"))
+    down = setup.cli("ingest", str(seed_dir / "result.json"), "--format", "jsonl")
     assert down.returncode == 0, down.stdout + down.stderr
     status = _status(setup)
     waiting = status["pending"]
     assert waiting >= 6 + 2  # six count events, run_started, run_succeeded, …
     assert f"tg-pipeline: {waiting} events wait for Kafka" in down.stderr
+    run_id = json.loads(down.stdout.splitlines()[0])["run_id"]
+    with _instance(setup.home) as instance:
+        run = instance.get_run_by_id(run_id)
+        assert run is not None and run.tags[EVENTS_WAITING_TAG] == str(waiting)
+        logged = [e.user_message for e in instance.all_logs(run_id) if e.dagster_event is None]
+    assert any(f"{waiting} events wait for Kafka" in line for line in logged)
     assert "Traceback" not in down.stderr
     assert {t["topic"]: t["waiting"] for t in status["topics"]} == {
         f"{setup.prefix}.user-counts": 6,

@@ -71,8 +71,13 @@ def test_cli_and_job_execute_deliver_without_a_daemon(
     tmp_path: Path, kafka_broker: str, seed_dir: Path
 ) -> None:
     setup = Setup(tmp_path, kafka_broker)
-    events, _, _ = _ingest_then_job_execute(setup, seed_dir)
+    events, cli_run, job_run = _ingest_then_job_execute(setup, seed_dir)
     assert duplicates(events) == []
+    for run in (cli_run, job_run):
+        # One partition per run on the audit topic: its events arrive in order.
+        kinds = [e["event_type"] for e in events if e["run_id"] == run and "payload" in e]
+        assert kinds[0] == "run_started" and kinds[-1] == "run_succeeded", kinds
+        assert "dump_ingested" in kinds
     assert {e["event_type"] for e in events} >= {"user_count", "dump_ingested"}
 
 

@@ -28,6 +28,7 @@ CLI = BIN / "tg-pipeline"
 DAGSTER = BIN / "dagster"
 DAEMON = BIN / "dagster-daemon"
 SEED_CHAT_ID = 1124496986
+CROWD_CHAT_ID = 777_000_001
 #: How long after a command returns its events must be readable (acceptance bound).
 VISIBLE_WITHIN_S = 20.0
 
@@ -191,3 +192,24 @@ def duplicates(events: list[dict]) -> list[str]:
             doubled.append(e["event_id"])
         seen.add(e["event_id"])
     return doubled
+
+
+def crowd_export(path: Path, senders: int) -> Path:
+    """One chat where each of ``senders`` people wrote one message."""
+    messages = [
+        {
+            "id": i,
+            "type": "message",
+            "date": "2024-05-01T10:00:00",
+            "date_unixtime": str(1714557600 + i),
+            "from": f"Person {i}",
+            "from_id": f"user{1_000_000 + i}",
+            "text": "hello",
+            "text_entities": [{"type": "plain", "text": "hello"}],
+        }
+        for i in range(1, senders + 1)
+    ]
+    chat = {"name": "crowd", "type": "private_supergroup", "id": CROWD_CHAT_ID}
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(json.dumps({**chat, "messages": messages}), encoding="utf-8")
+    return path

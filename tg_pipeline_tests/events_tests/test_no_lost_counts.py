@@ -9,7 +9,6 @@ moment between the two writes.
 from __future__ import annotations
 
 import contextlib
-import json
 import os
 import subprocess
 from collections.abc import Iterator
@@ -21,36 +20,16 @@ from tg_pipeline.count_events import KILL_BEFORE_COUNT_EVENTS_ENV
 from tg_pipeline.events import OUTBOX_FILENAME
 from tg_pipeline.warehouse import Warehouse
 from tg_pipeline_tests.events_tests.delivery import (
+    CROWD_CHAT_ID,
     SEED_CHAT_ID,
     Setup,
+    crowd_export,
     duplicates,
     latest_counts,
     wait_for_events,
 )
 
 SENDERS = 20_000
-CROWD_CHAT_ID = 777_000_001
-
-
-def crowd_export(path: Path, senders: int = SENDERS) -> Path:
-    """One chat where each of ``senders`` people wrote one message."""
-    messages = [
-        {
-            "id": i,
-            "type": "message",
-            "date": "2024-05-01T10:00:00",
-            "date_unixtime": str(1714557600 + i),
-            "from": f"Person {i}",
-            "from_id": f"user{1_000_000 + i}",
-            "text": "hello",
-            "text_entities": [{"type": "plain", "text": "hello"}],
-        }
-        for i in range(1, senders + 1)
-    ]
-    chat = {"name": "crowd", "type": "private_supergroup", "id": CROWD_CHAT_ID}
-    path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text(json.dumps({**chat, "messages": messages}), encoding="utf-8")
-    return path
 
 
 @contextlib.contextmanager
@@ -88,7 +67,7 @@ def test_full_outbox_disk_fails_the_run_and_the_next_run_sends_every_count(
 ) -> None:
     setup = Setup(tmp_path, kafka_broker)
     setup.prepare()
-    crowd = crowd_export(tmp_path / "crowd" / "result.json")
+    crowd = crowd_export(tmp_path / "crowd" / "result.json", SENDERS)
     with small_tmpfs(tmp_path / "outbox_disk", "1m") as disk:
         setup.data_dir.mkdir(parents=True, exist_ok=True)
         (setup.data_dir / OUTBOX_FILENAME).symlink_to(disk / OUTBOX_FILENAME)

@@ -7,19 +7,24 @@ from __future__ import annotations
 
 import json
 import shutil
+import signal
 import subprocess
 import time
 from pathlib import Path
 
 import dagster as dg
+import orjson
 import pytest
 from dagster._core.instance.ref import InstanceRef
 
+from tg_pipeline.events import Outbox
 from tg_pipeline.events.drain import DRAIN_TIMEOUT_ENV
 from tg_pipeline.hooks import EVENTS_WAITING_TAG
 from tg_pipeline_tests.events_tests.delivery import (
+    CLI,
     SEED_CHAT_ID,
     Setup,
+    crowd_export,
     duplicates,
     latest_counts,
     lifecycle,
@@ -222,3 +227,45 @@ def _status(setup: Setup) -> dict:
     assert result.returncode == 0, result.stdout + result.stderr
     assert "FAIL" not in result.stderr, result.stderr  # no librdkafka lines on the terminal
     return json.loads(result.stdout)["events"]
+
+
+def test_ctrl_c_in_the_cli_writes_run_canceled(tmp_path: Path) -> None:
+    """No daemon watches a run of the command line: the command reports its cancel itself."""
+    setup = Setup(tmp_path, "")
+    setup.prepare()
+    crowd = crowd_export(tmp_path / "crowd" / "result.json", senders=100_000)
+    env = setup.env()
+    env.pop("TG_KAFKA_BOOTSTRAP")
+    command = subprocess.Popen(
+        [str(CLI), "--data-dir", str(setup.data_dir), "ingest", str(crowd)],
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        run_id = _wait_for_started_run(setup)
+        command.send_signal(signal.SIGINT)
+        command.communicate(timeout=60)
+    finally:
+        if command.poll() is None:
+            command.kill()
+    outbox = Outbox.in_data_dir(setup.data_dir)
+    events = [orjson.loads(row.value) for row in outbox.pending(limit=1_000_000)]
+    kinds = [e["event_type"] for e in events if e["run_id"] == run_id and "payload" in e]
+    assert kinds[0] == "run_started" and kinds.count("run_canceled") == 1, kinds
+    assert "run_succeeded" not in kinds
+
+
+def _wait_for_started_run(setup: Setup, timeout_s: float = 60) -> str:
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        if setup.home.joinpath("history", "runs.db").exists():
+            with dg.DagsterInstance.from_ref(InstanceRef.from_dir(str(setup.home))) as instance:
+                started = instance.get_runs(
+                    filters=dg.RunsFilter(statuses=[dg.DagsterRunStatus.STARTED])
+                )
+                if started:
+                    return started[0].run_id
+        time.sleep(0.2)
+    raise AssertionError("the ingest run never started")

@@ -18,6 +18,7 @@ from tg_pipeline.assets.quarantine import QUARANTINE_ASSETS
 from tg_pipeline.jobs import JOBS
 from tg_pipeline.jobs_admin import ADMIN_JOBS
 from tg_pipeline.resources import settings_from_env
+from tg_pipeline.resources.guard import GUARD_KEY, warehouse_guard
 from tg_pipeline.resources.kafka import kafka_resource_from_env
 from tg_pipeline.sensors import SENSORS
 from tg_pipeline.sensors.events import EVENT_SENSORS
@@ -30,7 +31,11 @@ SENSOR_DEFS: list[Any] = [*SENSORS, *EVENT_SENSORS]
 
 def build_resources() -> dict[str, Any]:
     """Resources from the environment, with defaults that work on a bare machine."""
-    return {"settings": settings_from_env(), "kafka": kafka_resource_from_env()}
+    return {
+        "settings": settings_from_env(),
+        "kafka": kafka_resource_from_env(),
+        GUARD_KEY: warehouse_guard,
+    }
 
 
 def make_definitions(resources: dict[str, Any] | None = None) -> dg.Definitions:

@@ -58,3 +58,7 @@ def out_of_memory_hint(error: BaseException | str) -> str | None:
         + "; raise TG_DUCKDB_MEMORY_LIMIT (e.g. TG_DUCKDB_MEMORY_LIMIT=1GB) or lower "
         "TG_DUCKDB_THREADS, and run again"
     )
+
+
+class RunInterrupted(TgPipelineError):
+    """Ctrl-C or SIGTERM stopped a run the CLI was executing; the run is marked canceled."""

@@ -15,9 +15,11 @@ import dagster as dg
 from pydantic import Field
 
 from tg_pipeline.assets.telegram.common import WAREHOUSE_POOL
-from tg_pipeline.assets.telegram.counts import publish_counts
+from tg_pipeline.assets.telegram.counts import queue_counts
 from tg_pipeline.events import emit, make_audit_event
+from tg_pipeline.hooks import RUN_EVENT_HOOKS
 from tg_pipeline.resources import PipelineSettings
+from tg_pipeline.resources.guard import GuardParam
 from tg_pipeline.warehouse import MessageFilter, Warehouse
 
 DELETE_JOB = "delete_job"
@@ -76,7 +78,10 @@ def _instant(text: str | None) -> datetime | None:
     ),
 )
 def delete_messages(
-    context: dg.OpExecutionContext, config: DeleteConfig, settings: PipelineSettings
+    context: dg.OpExecutionContext,
+    config: DeleteConfig,
+    settings: PipelineSettings,
+    warehouse_guard: GuardParam,
 ) -> dg.Output[None]:
     message_filter = config.message_filter()
     if message_filter.is_empty() and not config.delete_all:
@@ -94,9 +99,7 @@ def delete_messages(
             deleted = warehouse.delete_messages(message_filter)
         changed = warehouse.last_count_changes
         remaining = warehouse.row_counts().get("messages", 0)
-    count_events = publish_counts(
-        paths, changed, run_id=context.run_id, job=context.job_name, dump=None
-    )
+        count_events = queue_counts(context, warehouse, paths, dump=None, job=context.job_name)
     described = config.described()
     event = make_audit_event(
         "messages_deleted",
@@ -127,6 +130,7 @@ def delete_messages(
 @dg.job(
     name=DELETE_JOB,
     executor_def=dg.in_process_executor,
+    hooks=RUN_EVENT_HOOKS,
     description=(
         "Deletes messages by filter (chat, sender, time range, text, kind) in one "
         "transaction, recomputes the per-user counts and records a `messages_deleted` audit "

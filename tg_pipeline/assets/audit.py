@@ -12,6 +12,7 @@ from tg_pipeline.assets.telegram.common import OWNERS, WAREHOUSE_POOL
 from tg_pipeline.events.consumer import AUDIT_GROUP_ID, consume_audit_log
 from tg_pipeline.events.errors import BrokerUnavailable
 from tg_pipeline.resources import PipelineSettings
+from tg_pipeline.resources.guard import GuardParam
 from tg_pipeline.resources.kafka import KafkaResource
 from tg_pipeline.warehouse import Warehouse
 
@@ -32,7 +33,10 @@ GROUP = "audit"
     ),
 )
 def audit_log(
-    context: dg.AssetExecutionContext, settings: PipelineSettings, kafka: KafkaResource
+    context: dg.AssetExecutionContext,
+    settings: PipelineSettings,
+    warehouse_guard: GuardParam,
+    kafka: KafkaResource,
 ) -> dg.MaterializeResult:
     paths = settings.paths().ensure()
     if not kafka.enabled:

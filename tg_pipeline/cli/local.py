@@ -9,14 +9,17 @@ lives in ``DAGSTER_HOME`` when that is set, else in ``<data dir>/dagster_home`` 
 from __future__ import annotations
 
 import contextlib
+import fcntl
 import os
+import signal
 import threading
 import uuid
 import warnings
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from tg_pipeline import liveness
 from tg_pipeline.cli.runner import (
     LogSink,
     Materialization,
@@ -24,6 +27,7 @@ from tg_pipeline.cli.runner import (
     RunOutcome,
     clean_error,
 )
+from tg_pipeline.errors import RunInterrupted
 
 if TYPE_CHECKING:
     import dagster as dg
@@ -45,6 +49,38 @@ run_monitoring:
 telemetry:
   enabled: false
 """
+
+
+@contextlib.contextmanager
+def _sigterm_as_interrupt() -> Iterator[None]:
+    """SIGTERM (``kill``, a container stop) ends a run the way Ctrl-C does."""
+
+    def interrupt(signum: int, frame: object) -> None:
+        raise KeyboardInterrupt
+
+    try:
+        previous = signal.signal(signal.SIGTERM, interrupt)
+    except ValueError:  # not the main thread: leave signals alone
+        yield
+        return
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGTERM, previous)
+
+
+@contextlib.contextmanager
+def instance_setup_lock(dagster_home: Path) -> Iterator[None]:
+    """Held while an instance is opened: a brand-new ``DAGSTER_HOME`` gets its SQLite
+    tables from whichever process opens it first, and two doing so at once collide
+    ("table ... already exists")."""
+    dagster_home.mkdir(parents=True, exist_ok=True)
+    fd = os.open(dagster_home / ".setup.lock", os.O_RDWR | os.O_CREAT, 0o644)
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX)
+        yield
+    finally:
+        os.close(fd)
 
 
 def dagster_home_for(data_dir: Path) -> Path:
@@ -99,7 +135,8 @@ class LocalRunner:
             if not os.environ.get("DAGSTER_HOME") and not config.exists():
                 config.write_text(EMBEDDED_INSTANCE_YAML)
             os.environ["DAGSTER_HOME"] = str(self.dagster_home)
-            self._instance = dg.DagsterInstance.get()
+            with instance_setup_lock(self.dagster_home):
+                self._instance = dg.DagsterInstance.get()
         return self._instance
 
     @property
@@ -146,6 +183,11 @@ class LocalRunner:
         box: dict[str, Any] = {}
 
         def execute() -> None:
+            # Ctrl-C is for the main thread, which cancels the run. Blocked here, it stays
+            # blocked in the processes the run starts (Dagster's log watchers, reader
+            # workers), which a terminal's Ctrl-C also reaches and which would each print a
+            # traceback. SIGTERM stays open: it is how those helpers are stopped.
+            signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGINT})
             try:
                 box["result"] = job.execute_in_process(
                     run_config=config,
@@ -160,18 +202,20 @@ class LocalRunner:
                 box["error"] = exc
 
         worker = threading.Thread(target=execute, name=f"run-{run_id[:8]}", daemon=True)
-        worker.start()
         cursor: str | None = None
-        try:
-            while True:
-                worker.join(self._poll_s)
-                if on_log is not None:
-                    cursor = self._forward_logs(run_id, cursor, on_log)
-                if not worker.is_alive():
-                    break
-        except KeyboardInterrupt:
-            self._abandon(run_id)
-            raise
+        # The marker tells a later sweep that this run died with this process, even if it is
+        # killed before the run reaches its first step.
+        with liveness.run_alive(self.data_dir, run_id), _sigterm_as_interrupt():
+            worker.start()
+            try:
+                while True:
+                    worker.join(self._poll_s)
+                    if on_log is not None:
+                        cursor = self._forward_logs(run_id, cursor, on_log)
+                    if not worker.is_alive():
+                        break
+            except KeyboardInterrupt:
+                raise self._abandon(run_id, job_name, partition) from None
         self._file_under_job(run_id)
         if "error" in box:
             raise box["error"]
@@ -185,12 +229,52 @@ class LocalRunner:
         with contextlib.suppress(Exception):
             attach_ui_origin(self.instance, run_id, self._definitions_module)
 
-    def _abandon(self, run_id: str) -> None:
-        """Ctrl-C: the process ends with the run unfinished. Its warehouse transaction dies
-        with it; mark the run canceled so the UI and ``status`` do not show it running."""
-        run = self.instance.get_run_by_id(run_id)
+    def _abandon(self, run_id: str, job_name: str, partition: str | None) -> RunInterrupted:
+        """Ctrl-C or SIGTERM: the process ends with the run unfinished. Its open warehouse
+        transaction dies with the process; the run is marked canceled (so the UI and
+        ``status`` do not show it running) and its pool slots are given back."""
+        import dagster as dg
+
+        instance = self.instance
+        run = instance.get_run_by_id(run_id)
         if run is not None and not run.is_finished:
-            self.instance.report_run_canceled(run, message="interrupted in tg-pipeline")
+            instance.report_run_canceled(run, message="interrupted (Ctrl-C or SIGTERM)")
+            self._audit_canceled(run_id)
+        if instance.event_log_storage.supports_global_concurrency_limits:
+            instance.event_log_storage.free_concurrency_slots_for_run(run_id)
+        stored = sorted(
+            {
+                record.event_log_entry.dagster_event.asset_key.to_user_string()
+                for record in instance.get_records_for_run(
+                    run_id, of_type=dg.DagsterEventType.ASSET_MATERIALIZATION
+                ).records
+                if record.event_log_entry.dagster_event is not None
+                and record.event_log_entry.dagster_event.asset_key is not None
+            }
+        )
+        what = {"ingest_job": "ingest", "backup_job": "backup", "delete_job": "delete"}.get(
+            job_name, job_name
+        )
+        if partition:
+            what += f" of dump {partition}"
+        done = (
+            "nothing was stored"
+            if not stored or stored == ["raw_dump"]
+            else f"already stored: {', '.join(stored)}; the rest was not"
+        )
+        return RunInterrupted(f"interrupted: {what} canceled (run {run_id}); {done}")
+
+    def _audit_canceled(self, run_id: str) -> None:
+        """No daemon reports a run of this process: write its run_canceled event here."""
+        from tg_pipeline import run_audit
+        from tg_pipeline.events import emit
+        from tg_pipeline.sensors.events import UNAUDITED_JOBS
+
+        run = self.instance.get_run_by_id(run_id)
+        if run is None or run.job_name in UNAUDITED_JOBS:
+            return
+        with contextlib.suppress(Exception):  # Ctrl-C must end the command regardless
+            emit(self.data_dir, [run_audit.run_canceled(self.instance, run)])
 
     def _forward_logs(self, run_id: str, cursor: str | None, on_log: LogSink) -> str | None:
         while True:
@@ -271,6 +355,14 @@ class LocalRunner:
             )
             for r in records
         ]
+
+    def sweep_dead_runs(self) -> list[str]:
+        """Mark the runs whose process died as failed and give back their slots."""
+        if not self.dagster_home.exists():
+            return []
+        from tg_pipeline.dead_runs import sweep_dead_runs
+
+        return sweep_dead_runs(self.instance, self.data_dir)
 
     def recent_runs(self, limit: int) -> list[RunInfo]:
         return self._runs(limit, None)

@@ -8,6 +8,8 @@ Every command reports failures the same way, so scripts can rely on the exit sta
 - 2: bad usage (click's own message);
 - 1 also when DuckDB runs out of memory: one line naming the setting to raise;
 - 3: a bug: its type and message, with the traceback only under ``--debug``;
+- 130: interrupted (Ctrl-C, SIGTERM): one line says what was canceled and what, if
+  anything, was stored;
 - 141: the reader of stdout went away (``| head``); nothing more is printed, as with any
   tool stopped by SIGPIPE.
 
@@ -17,6 +19,7 @@ New commands live in their own module in this package and are registered below w
 
 from __future__ import annotations
 
+import contextlib
 import os
 import signal
 import sys
@@ -33,12 +36,13 @@ from tg_pipeline.cli.query import chats_command, counts_command, messages_comman
 from tg_pipeline.cli.report import report_command
 from tg_pipeline.cli.safe_text import visible
 from tg_pipeline.cli.status import status_command
-from tg_pipeline.errors import DumpError, TgPipelineError, out_of_memory_hint
+from tg_pipeline.errors import DumpError, RunInterrupted, TgPipelineError, out_of_memory_hint
 
 PROG = "tg-pipeline"
 EXIT_ERROR = 1
 EXIT_INTERNAL = 3
 EXIT_BROKEN_PIPE = 128 + signal.SIGPIPE
+EXIT_INTERRUPTED = 128 + signal.SIGINT
 
 
 def _debug(ctx: click.Context) -> bool:
@@ -76,6 +80,14 @@ class _Group(click.Group):
         except BrokenPipeError:
             _silence_stdout()
             ctx.exit(EXIT_BROKEN_PIPE)
+        except RunInterrupted as err:
+            with contextlib.suppress(OSError, ValueError):
+                sys.stdout.flush()
+            print(f"{PROG}: {visible(str(err))}", file=sys.stderr, flush=True)
+            # The run's thread is still inside DuckDB: end the process now, as a signal
+            # would, instead of letting interpreter shutdown tear that thread down noisily.
+            # Nothing uncommitted survives the process, and the kernel drops its locks.
+            os._exit(EXIT_INTERRUPTED)
         except TgPipelineError as err:
             if _debug(ctx):
                 raise

@@ -25,11 +25,34 @@ RECENT_RUNS = 10
 KAFKA_TIMEOUT_S = 3.0
 
 
+def _holder_part(env: CliEnv) -> dict[str, Any] | None:
+    """Who holds the warehouse lock, or who held it last and died holding it."""
+    from tg_pipeline.warehouse.lock import read_holder
+
+    holder = read_holder(env.paths.warehouse)
+    if holder is None:
+        return None
+    return {
+        "run_id": holder.run_id,
+        "owner": holder.owner,
+        "pid": holder.pid,
+        "host": holder.host,
+        "since": holder.since,
+        "command": holder.command,
+        "alive": holder.alive,
+    }
+
+
 def _warehouse_part(env: CliEnv, wait_s: float) -> dict[str, Any]:
     from tg_pipeline.warehouse import Warehouse
 
     path = env.paths.warehouse
-    part: dict[str, Any] = {"path": str(path), "state": "missing", "dumps": []}
+    part: dict[str, Any] = {
+        "path": str(path),
+        "state": "missing",
+        "dumps": [],
+        "holder": _holder_part(env),
+    }
     if not path.exists():
         return part
     part["bytes"] = path.stat().st_size
@@ -49,11 +72,14 @@ def _warehouse_part(env: CliEnv, wait_s: float) -> dict[str, Any]:
 def _runs_part(env: CliEnv) -> dict[str, Any]:
     try:
         runner = env.runner()
+        sweep = getattr(runner, "sweep_dead_runs", None)
+        swept = sweep() if sweep is not None else []
         runs = runner.recent_runs(RECENT_RUNS)
     except TgPipelineError as err:
         return {"where": env.url or "local instance", "error": str(err), "runs": []}
     return {
         "where": runner.where,
+        "swept": swept,
         "runs": [
             {
                 "run_id": r.run_id,
@@ -78,6 +104,7 @@ def _events_part(env: CliEnv) -> dict[str, Any]:
     from tg_pipeline.events import KafkaSettings, Outbox
 
     outbox = Outbox.in_data_dir(env.paths.data_dir)
+    settings = KafkaSettings.from_env()
     part: dict[str, Any] = {"outbox": str(outbox.path)}
     if outbox.path.exists():
         backlog = outbox.backlog()
@@ -87,11 +114,24 @@ def _events_part(env: CliEnv) -> dict[str, Any]:
             pending_audit=backlog.pending_audit,
             delivered=backlog.delivered,
             last_error=backlog.last_error,
+            last_delivery_at=backlog.last_delivery_at,
+            oldest_waiting_at=backlog.oldest_pending_at,
             summary=backlog.summary(),
+            topics=[
+                {"topic": settings.topic_for(stream), "stream": stream, **figures}
+                for stream, figures in backlog.by_stream().items()
+            ],
         )
     else:
-        part.update(pending=0, summary="outbox empty (no events yet)")
-    settings = KafkaSettings.from_env()
+        part.update(
+            pending=0,
+            last_error=None,
+            summary="outbox empty (no events yet)",
+            topics=[
+                {"topic": settings.topic_for(s), "stream": s, "delivered": 0, "waiting": 0}
+                for s in ("counts", "audit")
+            ],
+        )
     part["kafka"] = _kafka_reachability(settings)
     return part
 
@@ -105,9 +145,17 @@ def _kafka_reachability(settings: Any) -> dict[str, Any]:
         }
     from confluent_kafka.admin import AdminClient
 
-    config = {**settings.client_config(), "socket.timeout.ms": int(KAFKA_TIMEOUT_S * 1000)}
+    from tg_pipeline.events.topics import kafka_log
+
+    config = {
+        **settings.client_config(),
+        "socket.timeout.ms": int(KAFKA_TIMEOUT_S * 1000),
+        "log.connection.close": False,
+    }
     try:
-        metadata = AdminClient(config).list_topics(timeout=KAFKA_TIMEOUT_S)
+        # librdkafka's connection errors go to logging, not a stream of lines on stderr;
+        # the one-line reachability below says the same.
+        metadata = AdminClient(config, logger=kafka_log).list_topics(timeout=KAFKA_TIMEOUT_S)
     except Exception as exc:  # KafkaException: broker down, DNS, auth
         detail = exc.args[0].str() if exc.args and hasattr(exc.args[0], "str") else str(exc)
         return {"bootstrap": settings.bootstrap_servers, "reachable": False, "detail": detail}
@@ -141,6 +189,7 @@ DUMPS_VIEW = View(
     wide=("dump_id",),
     headers={"new_count": "new", "updated_count": "updated", "unchanged_count": "unchanged"},
 )
+TOPICS_VIEW = View(columns=("topic", "delivered", "waiting"), wide=("topic",))
 RUNS_VIEW = View(
     columns=("run_id", "job", "partition", "status", "started", "seconds"),
     optional=("started", "seconds"),
@@ -161,6 +210,10 @@ def _render(report: dict[str, Any]) -> None:
     else:
         counts = ", ".join(f"{k} {v}" for k, v in wh["row_counts"].items())
         console.print(f"[bold]Warehouse[/bold] {where} ({_size(wh['bytes'])}): {counts}")
+
+    holder = wh.get("holder")
+    if holder is not None:
+        console.print(_holder_line(holder))
 
     console.print()
     if wh["dumps"]:
@@ -188,8 +241,25 @@ def _render(report: dict[str, Any]) -> None:
     reach = {True: "reachable", False: "NOT reachable", None: "not configured"}[kafka["reachable"]]
     console.print()
     console.print(f"[bold]Outbox[/bold] {markup_safe(events['summary'])}")
+    render_table(pa.Table.from_pylist(events["topics"]), TOPICS_VIEW, console=console)
+    if events.get("last_error"):
+        console.print(f"[bold]Last delivery error[/bold] {markup_safe(events['last_error'])}")
     where = f" {markup_safe(kafka['bootstrap'])}" if kafka["bootstrap"] else ""
     console.print(f"[bold]Kafka[/bold]{where}: {reach} ({markup_safe(kafka['detail'])})")
+
+
+def _holder_line(holder: dict[str, Any]) -> str:
+    who = f"run {holder['run_id']}" if holder.get("run_id") else holder.get("owner") or "a writer"
+    where = f"pid {holder['pid']}" + (f" on {holder['host']}" if holder.get("host") else "")
+    since = f", since {holder['since']}" if holder.get("since") else ""
+    if holder["alive"]:
+        text = f"held by {who} ({where}{since}), which is alive and writing"
+    else:
+        text = (
+            f"last held by {who} ({where}{since}), which is gone (killed or crashed); "
+            "it blocks nothing: the next write proceeds"
+        )
+    return f"[bold]Writer[/bold] {markup_safe(text)}"
 
 
 def _size(n: int) -> str:

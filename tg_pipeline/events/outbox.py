@@ -19,6 +19,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+from tg_pipeline.errors import TgPipelineError
 from tg_pipeline.events.model import encode_event, key_of, stream_of
 
 try:
@@ -69,6 +70,15 @@ class Backlog:
     oldest_pending_at: datetime | None
     last_delivery_at: datetime | None
     last_error: str | None
+    delivered_counts: int = 0
+    delivered_audit: int = 0
+
+    def by_stream(self) -> dict[str, dict[str, int]]:
+        """Delivered and waiting events per stream (``counts``, ``audit``)."""
+        return {
+            "counts": {"delivered": self.delivered_counts, "waiting": self.pending_counts},
+            "audit": {"delivered": self.delivered_audit, "waiting": self.pending_audit},
+        }
 
     def summary(self) -> str:
         if not self.pending:
@@ -122,10 +132,18 @@ class Outbox:
                 con.execute("BEGIN IMMEDIATE")
             try:
                 yield con
-            except BaseException:
-                con.execute("ROLLBACK")
+                con.execute("COMMIT")
+            except BaseException as exc:
+                # SQLite has already rolled back after some failures (a full disk); a
+                # ROLLBACK then would replace the real error with "no transaction is active".
+                if con.in_transaction:
+                    with contextlib.suppress(sqlite3.Error):
+                        con.execute("ROLLBACK")
+                if isinstance(exc, sqlite3.Error):
+                    raise TgPipelineError(
+                        f"cannot write the event outbox {self.path}: {exc}"
+                    ) from exc
                 raise
-            con.execute("COMMIT")
 
     def add(self, events: Iterable[Mapping[str, Any]]) -> int:
         """Append events in one transaction; an event_id already present is ignored.
@@ -217,9 +235,13 @@ class Outbox:
                     "SELECT stream, count(*) FROM outbox WHERE delivered_at IS NULL GROUP BY stream"
                 ).fetchall()
             )
-            delivered = con.execute(
-                "SELECT count(*) FROM outbox WHERE delivered_at IS NOT NULL"
-            ).fetchone()[0]
+            delivered_by_stream = dict(
+                con.execute(
+                    "SELECT stream, count(*) FROM outbox WHERE delivered_at IS NOT NULL"
+                    " GROUP BY stream"
+                ).fetchall()
+            )
+            delivered = sum(delivered_by_stream.values())
             oldest = con.execute(
                 "SELECT min(added_at) FROM outbox WHERE delivered_at IS NULL"
             ).fetchone()[0]
@@ -235,6 +257,8 @@ class Outbox:
             oldest_pending_at=_from_epoch(oldest),
             last_delivery_at=_from_epoch(float(last_delivery) if last_delivery else None),
             last_error=state.get("last_error"),
+            delivered_counts=delivered_by_stream.get("counts", 0),
+            delivered_audit=delivered_by_stream.get("audit", 0),
         )
 
     def prune_delivered(self, older_than_s: float) -> int:

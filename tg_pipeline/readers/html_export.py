@@ -39,7 +39,7 @@ import pyarrow as pa
 from tg_pipeline.errors import DumpError
 from tg_pipeline.readers.html_account import ListedChat, is_chat_list, read_chat_list
 from tg_pipeline.readers.html_page import PageResult, parse_page, parse_page_job
-from tg_pipeline.readers.workers import pool_context
+from tg_pipeline.readers.workers import pool_context, watch_owner
 from tg_pipeline.records import UTC_US, ReadOptions
 
 _PAGE_NAME = re.compile(r"messages(\d*)\.html?", re.IGNORECASE)
@@ -79,7 +79,12 @@ def _sequential(pages: Sequence[Path], options: ReadOptions) -> Iterator[PageRes
 
 
 def _parallel(pages: Sequence[Path], options: ReadOptions, workers: int) -> Iterator[PageResult]:
-    pool = ProcessPoolExecutor(max_workers=workers, mp_context=pool_context())
+    pool = ProcessPoolExecutor(
+        max_workers=workers,
+        mp_context=pool_context(),
+        initializer=watch_owner,
+        initargs=(os.getpid(),),
+    )
     in_flight: deque[tuple[Path, Future[Any]]] = deque()
     queue = iter(pages)
 

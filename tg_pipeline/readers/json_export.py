@@ -79,7 +79,7 @@ from tg_pipeline.readers.json_repair import RepairingStream
 from tg_pipeline.readers.json_split import CLOSE, Piece, Plan, plan_pieces
 from tg_pipeline.readers.progress import note_bytes
 from tg_pipeline.readers.timeparse import zone
-from tg_pipeline.readers.workers import PARALLEL_DUMP_BYTES, pool_context
+from tg_pipeline.readers.workers import PARALLEL_DUMP_BYTES, pool_context, watch_owner
 from tg_pipeline.records import FIELD_NAMES, BatchBuilder, ReadOptions
 
 logger = logging.getLogger("tg_pipeline.readers")
@@ -254,7 +254,12 @@ def _read_pieces(
     gives that pass's records and errors.
     """
     try:
-        pool = ProcessPoolExecutor(max_workers=workers, mp_context=pool_context())
+        pool = ProcessPoolExecutor(
+            max_workers=workers,
+            mp_context=pool_context(),
+            initializer=watch_owner,
+            initargs=(os.getpid(),),
+        )
     except (OSError, NotImplementedError):
         return
     in_flight: deque[Future[Any]] = deque()

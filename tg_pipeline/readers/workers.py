@@ -10,13 +10,20 @@ from __future__ import annotations
 
 import multiprocessing
 import os
+import signal
 import threading
+import time
 from multiprocessing import forkserver
 from multiprocessing.context import BaseContext
 from pathlib import Path
 
-#: Imported by the fork server before it forks anything.
-PRELOAD = ["tg_pipeline.readers.json_export", "tg_pipeline.readers.html_export"]
+#: Imported by the fork server before it forks anything. The first one makes the server,
+#: and so every worker it forks, ignore Ctrl-C: the process that owns the pool cancels.
+PRELOAD = [
+    "tg_pipeline.readers.worker_signals",
+    "tg_pipeline.readers.json_export",
+    "tg_pipeline.readers.html_export",
+]
 
 #: A file smaller than this is read on one core: starting workers would cost more than
 #: they save. A dump this big gets its workers prepared while it is staged.
@@ -33,6 +40,24 @@ def pool_context() -> BaseContext:
         context.set_forkserver_preload(PRELOAD)
         return context
     return multiprocessing.get_context("spawn")
+
+
+def watch_owner(owner_pid: int) -> None:
+    """Pool initializer: a worker ends when the process that owns its pool is gone (killed
+    with ``kill -9``, say), instead of living on as an orphan holding its memory."""
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+
+    def watch() -> None:
+        while True:
+            time.sleep(1.0)
+            try:
+                os.kill(owner_pid, 0)
+            except ProcessLookupError:
+                os._exit(1)
+            except PermissionError:
+                pass
+
+    threading.Thread(target=watch, name="owner-watch", daemon=True).start()
 
 
 def start_early() -> None:

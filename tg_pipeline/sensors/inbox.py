@@ -14,6 +14,7 @@ few times (see :data:`MAX_RUN_ATTEMPTS`).
 
 import json
 import os
+import re
 import time
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
@@ -23,6 +24,7 @@ from typing import Any
 import dagster as dg
 
 from tg_pipeline.assets.quarantine import quarantine_event
+from tg_pipeline.dead_runs import sweep_dead_runs
 from tg_pipeline.errors import DumpError
 from tg_pipeline.events import emit, make_audit_event
 from tg_pipeline.ingest import (
@@ -227,6 +229,9 @@ class PastRun:
     dump_id: str
     state: str  # "pending", "succeeded", "failed" or "canceled"
     ended_at: float | None
+    #: For a failed run: the error when it was the machine's fault (a full disk, memory),
+    #: which another run would only repeat.
+    resource_error: str | None = None
 
 
 @dataclass(frozen=True)
@@ -270,7 +275,15 @@ def plan_retries(
         if not past or any(run.state != "failed" for run in past):
             continue
         failed = len(past)
-        last = max((run.ended_at or 0.0) for run in past)
+        latest = max(past, key=lambda run: run.ended_at or 0.0)
+        last = latest.ended_at or 0.0
+        if latest.resource_error is not None:
+            if now - last < retry_after:
+                log.append(
+                    f"{name}: run {failed} of dump {dump_id} failed: {latest.resource_error}; "
+                    "not run again: free disk space or memory, then re-execute its last run"
+                )
+            continue
         if failed >= max_attempts:
             if now - last < retry_after:
                 # Said in the minute after the last run failed, not on every tick forever.
@@ -294,7 +307,8 @@ _RUN_STATES = {
 
 
 def past_runs(instance: dg.DagsterInstance, dump_ids: list[str]) -> list[PastRun]:
-    """The ingest runs of ``dump_ids``: one query, made only while some entry waits."""
+    """The ingest runs of ``dump_ids``: one query, made only while some entry waits (and
+    one more per failed run, for its error)."""
     if not dump_ids:
         return []
     records = instance.get_run_records(
@@ -305,9 +319,37 @@ def past_runs(instance: dg.DagsterInstance, dump_ids: list[str]) -> list[PastRun
             record.dagster_run.tags.get(DUMP_TAG, ""),
             _RUN_STATES.get(record.dagster_run.status, "pending"),
             record.end_time,
+            _resource_error(instance, record.dagster_run)
+            if record.dagster_run.status == dg.DagsterRunStatus.FAILURE
+            else None,
         )
         for record in records
     ]
+
+
+#: Failures of the machine, not of the dump or the code: DuckDB's and SQLite's words for a
+#: full disk, and for memory that ran out.
+_RESOURCE_ERRORS = re.compile(
+    r"no space left on device|disk is full|disk quota|out of memory|memory limit|"
+    r"could not allocate|failed to pin block",
+    re.IGNORECASE,
+)
+
+
+def _resource_error(instance: dg.DagsterInstance, run: dg.DagsterRun) -> str | None:
+    records = instance.get_records_for_run(
+        run.run_id, of_type=dg.DagsterEventType.STEP_FAILURE, limit=1
+    ).records
+    for record in records:
+        event = record.event_log_entry.dagster_event
+        data = event.step_failure_data if event is not None else None
+        error = data.error if data is not None else None
+        while error is not None:
+            first = (error.message or "").strip().splitlines()
+            if first and _RESOURCE_ERRORS.search(first[0]):
+                return first[0]
+            error = error.cause
+    return None
 
 
 def run_request_for(
@@ -341,6 +383,9 @@ def inbox_sensor(
 ) -> dg.SensorResult:
     paths = settings.paths()
     paths.inbox.mkdir(parents=True, exist_ok=True)
+    # A run killed with its process stays STARTED and keeps its place in the run queue;
+    # ending it here frees the queue without waiting for some new write to notice.
+    sweep_dead_runs(context.instance, paths.data_dir, log=context.log.warning, free_finished=False)
 
     plan = plan_tick(
         paths,

@@ -520,6 +520,29 @@ def _fsync_dir(directory: Path) -> None:
             os.close(fd)
 
 
+def remove_orphan_temp_files(dest_dir: Path) -> list[Path]:
+    """Remove the temporary files of backups whose process died while writing them.
+
+    A temporary file's name ends in ``.<pid>.tmp``; it is an orphan once no process has
+    that pid (a backup in progress keeps its own)."""
+    removed: list[Path] = []
+    for path in Path(dest_dir).glob(".*.tmp"):
+        pid_text = path.name[: -len(".tmp")].rsplit(".", 1)[-1]
+        if not pid_text.isdigit() or int(pid_text) == os.getpid():
+            continue
+        try:
+            os.kill(int(pid_text), 0)
+            continue
+        except ProcessLookupError:
+            pass
+        except PermissionError:
+            continue
+        with contextlib.suppress(OSError):
+            path.unlink()
+            removed.append(path)
+    return removed
+
+
 def write_backup(
     con: duckdb.DuckDBPyConnection,
     dest_dir: Path,
@@ -537,6 +560,7 @@ def write_backup(
         raise TgPipelineError("keep_last must be at least 1 (the backup just written)")
     dest_dir = Path(dest_dir)
     dest_dir.mkdir(parents=True, exist_ok=True)
+    remove_orphan_temp_files(dest_dir)
     created = datetime.now(UTC)
     stamp = created.strftime("%Y%m%dT%H%M%S%fZ")
     tmp = dest_dir / f".messages-{stamp}.{fmt}.{os.getpid()}.tmp"
@@ -550,7 +574,9 @@ def write_backup(
                 _write(con, sink, fmt, rows, row_group_size, created)
             con.execute("COMMIT")
         except BaseException:
-            con.execute("ROLLBACK")
+            # A COMMIT that failed has rolled back already; its error is the one to report.
+            with contextlib.suppress(duckdb.Error):
+                con.execute("ROLLBACK")
             # The write already failed; a close that fails too (the same full disk) must
             # not keep the half-written file from being removed.
             with contextlib.suppress(OSError):

@@ -2,10 +2,10 @@
 
 DuckDB lets one process write a database file, and while it does, no other process can
 open the file at all, not even read-only. So an open retries with a short backoff for
-``wait_s`` seconds and then raises :class:`WarehouseBusy`, naming the holder: a writer
-leaves ``<warehouse>.owner.json`` (pid, command, run, since) next to the file while it
-holds it. The connection is always closed when the ``with`` block ends, exceptions
-included, so a failed run never leaves the file locked.
+``wait_s`` seconds and then raises :class:`WarehouseBusy`, naming the holder. Writers take
+turns through the lock beside the file (:mod:`.lock`), whose holder record names them. The
+connection is always closed when the ``with`` block ends, exceptions included, so a failed
+run never leaves the file locked.
 
 DuckDB's memory is capped (``TG_DUCKDB_MEMORY_LIMIT``, default 128MB; it spills beyond
 that, indexes included) and insertion order is only kept where a query asks for an order.
@@ -18,17 +18,14 @@ from __future__ import annotations
 
 import contextlib
 import os
-import socket
-import sys
 import time
 from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
-from datetime import UTC, datetime
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 
 import duckdb
-import orjson
 import pyarrow as pa
 
 from tg_pipeline.errors import OutOfMemory, TgPipelineError, WarehouseBusy, out_of_memory_hint
@@ -38,12 +35,12 @@ from tg_pipeline.warehouse import queries as _queries
 from tg_pipeline.warehouse import upsert as _upsert
 from tg_pipeline.warehouse.audit import store_audit_events
 from tg_pipeline.warehouse.backup import BackupCheck, BackupFile
+from tg_pipeline.warehouse.lock import hold_warehouse, read_holder
 from tg_pipeline.warehouse.migrations import apply_migrations, check_readable
-from tg_pipeline.warehouse.models import CountSnapshot, DumpRecord, IngestResult
+from tg_pipeline.warehouse.models import CountSnapshot, DumpRecord, IngestResult, PendingCount
 from tg_pipeline.warehouse.queries import MessageFilter
 
 DEFAULT_MEMORY_LIMIT = "128MB"
-OWNER_SUFFIX = ".owner.json"
 
 _TABLES = (
     "messages",
@@ -55,10 +52,6 @@ _TABLES = (
     "user_message_counts",
     "audit_log",
 )
-
-
-def owner_path(path: Path) -> Path:
-    return path.with_name(path.name + OWNER_SUFFIX)
 
 
 def _config(read_only: bool, memory_limit: str | None, threads: int | None) -> dict[str, Any]:
@@ -83,34 +76,14 @@ def _is_lock_error(exc: duckdb.Error) -> bool:
 
 
 def _holder(path: Path, exc: duckdb.Error) -> str:
-    info: dict[str, Any] = {}
-    with contextlib.suppress(OSError, orjson.JSONDecodeError):
-        info = orjson.loads(owner_path(path).read_bytes())
-    pid = info.get("pid")
-    if isinstance(pid, int) and _alive(pid):
-        parts = [f"pid {pid}"]
-        if info.get("owner"):
-            parts.append(str(info["owner"]))
-        if info.get("command"):
-            parts.append(f"command {info['command']!r}")
-        if info.get("since"):
-            parts.append(f"since {info['since']}")
-        return "held by " + ", ".join(parts)
+    holder = read_holder(path)
+    if holder is not None and holder.alive:
+        return "held by " + holder.describe()
     marker = "(PID "
     text = str(exc)
     if marker in text:
         return "held by pid " + text.split(marker, 1)[1].split(")", 1)[0]
     return "held by another process"
-
-
-def _alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    return True
 
 
 def connect(
@@ -155,21 +128,6 @@ def connect(
     return con
 
 
-def _write_owner(path: Path, owner: str | None) -> Path:
-    sidecar = owner_path(path)
-    info = {
-        "pid": os.getpid(),
-        "host": socket.gethostname(),
-        "owner": owner,
-        "command": " ".join(sys.argv)[:300],
-        "since": datetime.now(UTC).isoformat(timespec="seconds"),
-    }
-    tmp = sidecar.with_name(sidecar.name + f".{os.getpid()}.tmp")
-    tmp.write_bytes(orjson.dumps(info))
-    os.replace(tmp, sidecar)
-    return sidecar
-
-
 class Warehouse:
     """The DuckDB warehouse: one connection, the upsert, backups and queries."""
 
@@ -196,28 +154,29 @@ class Warehouse:
         ``owner`` (e.g. "dagster run 1a2b…") is shown to anyone who finds it busy.
         """
         path = Path(path)
-        con = connect(
-            path, read_only=read_only, wait_s=wait_s, memory_limit=memory_limit, threads=threads
-        )
-        sidecar: Path | None = None
-        try:
-            if read_only:
-                check_readable(con, f"warehouse {path}")
-            else:
-                sidecar = _write_owner(path, owner)
-                apply_migrations(con)
+        with contextlib.ExitStack() as stack:
+            if not read_only:
+                # Re-entrant: a run's steps open it under the hold their run already has.
+                stack.enter_context(hold_warehouse(path, owner=owner, wait_s=wait_s))
+            con = connect(
+                path,
+                read_only=read_only,
+                wait_s=wait_s,
+                memory_limit=memory_limit,
+                threads=threads,
+            )
             try:
-                yield cls(con, path, read_only)
-            except duckdb.OutOfMemoryException as exc:
-                # Wherever it happens (a run, a CLI read), one line naming the setting.
-                raise OutOfMemory(out_of_memory_hint(exc) or str(exc)) from exc
-        finally:
-            try:
-                con.close()
+                if read_only:
+                    check_readable(con, f"warehouse {path}")
+                else:
+                    apply_migrations(con)
+                try:
+                    yield cls(con, path, read_only)
+                except duckdb.OutOfMemoryException as exc:
+                    # Wherever it happens (a run, a CLI read), one line naming the setting.
+                    raise OutOfMemory(out_of_memory_hint(exc) or str(exc)) from exc
             finally:
-                if sidecar is not None:
-                    with contextlib.suppress(OSError):
-                        sidecar.unlink()
+                con.close()
 
     # -- writing -------------------------------------------------------------------------
 
@@ -244,9 +203,21 @@ class Warehouse:
     def record_dump_failure(self, dump: DumpRecord, error: str) -> None:
         _upsert.record_dump_failure(self.con, dump, error)
 
+    def counts_stale(self) -> bool:
+        """Whether messages changed after the counts were last recomputed (a crash)."""
+        return _counts.counts_stale(self.con)
+
     def refresh_counts(self) -> list[CountSnapshot]:
         self.last_count_changes = _counts.refresh_counts(self.con)
         return self.last_count_changes
+
+    def pending_count_events(self) -> list[PendingCount]:
+        """Count changes whose events are not in the outbox yet (see migration 5)."""
+        return _counts.pending_count_events(self.con)
+
+    def count_events_queued(self, up_to_version: int) -> int:
+        """The outbox holds the events of every pending change up to ``up_to_version``."""
+        return _counts.count_events_queued(self.con, up_to_version)
 
     def store_audit_events(self, events: Iterable[dict[str, Any]]) -> int:
         return store_audit_events(self.con, events)

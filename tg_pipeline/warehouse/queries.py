@@ -270,10 +270,14 @@ def _delete(
         changed = refresh_counts_in_transaction(con)
         con.execute("COMMIT")
     except duckdb.InvalidInputException as exc:
-        con.execute("ROLLBACK")
+        # A failed COMMIT has rolled back already; its error is the one to report.
+        with contextlib.suppress(duckdb.Error):
+            con.execute("ROLLBACK")
         raise TgPipelineError(f"invalid filter: {str(exc).splitlines()[0]}") from exc
     except BaseException:
-        con.execute("ROLLBACK")
+        # A failed COMMIT has rolled back already; its error is the one to report.
+        with contextlib.suppress(duckdb.Error):
+            con.execute("ROLLBACK")
         raise
     return deleted, changed
 

@@ -52,6 +52,7 @@ from tg_pipeline.warehouse.columns import (
     sender_key_sql,
     surrogate_chat_id,
 )
+from tg_pipeline.warehouse.counts import mark_counts_stale
 from tg_pipeline.warehouse.models import DumpRecord, IngestResult
 from tg_pipeline.warehouse.prefetch import Prefetch
 
@@ -844,6 +845,29 @@ def ingest(
     prefetch: bool = True,
     recognise_unchanged: bool = True,
 ) -> IngestResult:
+    """:func:`_ingest`, with DuckDB running out of memory said in one line naming the file."""
+    try:
+        return _ingest(
+            con,
+            batches,
+            dump=dump,
+            chat_id=chat_id,
+            prefetch=prefetch,
+            recognise_unchanged=recognise_unchanged,
+        )
+    except duckdb.OutOfMemoryException as exc:
+        raise _out_of_memory(con, exc) from exc
+
+
+def _ingest(
+    con: duckdb.DuckDBPyConnection,
+    batches: Iterable[pa.RecordBatch],
+    *,
+    dump: DumpRecord,
+    chat_id: int | None = None,
+    prefetch: bool = True,
+    recognise_unchanged: bool = True,
+) -> IngestResult:
     """Upsert one dump in one transaction; any exception (the reader's too) rolls it back.
 
     A dump already applied (see :func:`recognise`) is not read at all: ``batches`` is
@@ -900,13 +924,15 @@ def ingest(
                 con.execute("SET threads = 1")
                 source = Prefetch(batches) if prefetch else None
                 result = upsert.run(source if source is not None else batches)
+            if result.new or result.updated:
+                mark_counts_stale(con)
             try:
                 con.execute("COMMIT")
             except duckdb.TransactionException as exc:
                 raise _commit_error(exc, memory) from exc
         except BaseException:
             # A failed COMMIT has already rolled back; its error is the one to report.
-            with contextlib.suppress(duckdb.TransactionException):
+            with contextlib.suppress(duckdb.Error):
                 con.execute("ROLLBACK")
             raise
     finally:
@@ -914,9 +940,28 @@ def ingest(
             if source is not None:
                 source.close()
         finally:
-            con.execute(f"SET threads = {int(threads)}")
-            con.execute(f"SET memory_limit = '{memory}'")
+            # After a fatal error (a full disk) DuckDB refuses every statement; that refusal
+            # must not hide the error that caused it.
+            with contextlib.suppress(duckdb.Error):
+                con.execute(f"SET threads = {int(threads)}")
+                con.execute(f"SET memory_limit = '{memory}'")
     return result
+
+
+def _out_of_memory(
+    con: duckdb.DuckDBPyConnection, exc: duckdb.OutOfMemoryException
+) -> TgPipelineError:
+    """Name the warehouse file and the knob: DuckDB's own message names neither."""
+    path, memory = "the warehouse", "?"
+    with contextlib.suppress(duckdb.Error, IndexError, TypeError):
+        memory = str(con.execute("SELECT current_setting('memory_limit')").fetchone()[0])
+        row = con.execute("SELECT path FROM duckdb_databases() WHERE NOT internal").fetchone()
+        path = str(row[0])
+    detail = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+    return TgPipelineError(
+        f"{path}: DuckDB ran out of memory (limit {memory}); nothing of the dump was stored. "
+        f"Raise TG_DUCKDB_MEMORY_LIMIT ({detail})"
+    )
 
 
 def _commit_error(exc: duckdb.TransactionException, memory: str) -> Exception:

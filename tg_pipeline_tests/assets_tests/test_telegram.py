@@ -312,16 +312,18 @@ def test_a_partition_rematerializes_from_its_raw_copy(seed_dir, instance, settin
 def test_unique_keys_check_fails_on_a_duplicated_key(seed_dir, instance, settings, defs):
     """``messages`` has no key index, so this check is what notices a key stored twice."""
     from tg_pipeline.assets.telegram.checks import messages_unique_keys
+    from tg_pipeline.resources.guard import WarehouseGuard
     from tg_pipeline.warehouse import Warehouse
 
     ingest(instance, defs, seed_dir / "result.json")
-    assert messages_unique_keys(settings=settings).passed
+    guard = WarehouseGuard(run_id="direct", paths=settings.paths())
+    assert messages_unique_keys(settings=settings, warehouse_guard=guard).passed
 
     with Warehouse.open(settings.paths().warehouse) as warehouse:
         warehouse.con.execute(
             "INSERT INTO messages SELECT * FROM messages ORDER BY message_id LIMIT 2"
         )
-    result = messages_unique_keys(settings=settings)
+    result = messages_unique_keys(settings=settings, warehouse_guard=guard)
     assert not result.passed
     assert result.metadata["duplicate_keys"].value == 2
     assert result.description == "2 duplicated key(s)"

@@ -34,5 +34,5 @@ def test_a_run_out_of_memory_names_the_setting_to_raise(tmp_path: Path) -> None:
     )
     assert result.code == 1, str(result)
     errors = [line for line in result.err.splitlines() if "error:" in line]
-    assert len(errors) == 1 and "raise TG_DUCKDB_MEMORY_LIMIT" in errors[0], str(result)
+    assert len(errors) == 1 and "raise tg_duckdb_memory_limit" in errors[0].lower(), str(result)
     assert "Traceback" not in result.err

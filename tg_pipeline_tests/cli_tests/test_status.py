@@ -2,6 +2,11 @@
 
 from __future__ import annotations
 
+import subprocess
+import sys
+import textwrap
+from pathlib import Path
+
 import orjson
 
 from tg_pipeline_tests.cli_tests.conftest import Built, cli_env, run_cli
@@ -68,3 +73,40 @@ def test_status_on_a_fresh_data_dir(tmp_path) -> None:
     assert result.code == 0, str(result)
     assert "not created yet" in result.out and "no runs yet" in result.out
     assert "not configured" in result.out
+
+
+_LOCK_HOLDER = textwrap.dedent(
+    """
+    import sys
+    from tg_pipeline.warehouse.lock import hold_warehouse
+
+    with hold_warehouse(sys.argv[1], run_id="5eedf00d-0000-4000-8000-00000000000a"):
+        print("holding", flush=True)
+        sys.stdin.read()
+    """
+)
+
+
+def test_status_names_the_writer_and_whether_it_lives(data_copy: Path) -> None:
+    holder = subprocess.Popen(
+        [sys.executable, "-c", _LOCK_HOLDER, str(data_copy / "warehouse.duckdb")],
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        text=True,
+        env=cli_env(),
+    )
+    try:
+        assert holder.stdout is not None and holder.stdout.readline().strip() == "holding"
+        live = orjson.loads(run_cli("status", "--format", "json", data_dir=data_copy).out)
+        table = run_cli("status", data_dir=data_copy).out
+    finally:
+        holder.kill()
+        holder.wait(timeout=30)
+    writer = live["warehouse"]["holder"]
+    assert writer["run_id"] == "5eedf00d-0000-4000-8000-00000000000a"
+    assert (writer["pid"], writer["alive"]) == (holder.pid, True) and writer["since"]
+    assert f"pid {holder.pid}" in table and "alive" in table
+
+    dead = orjson.loads(run_cli("status", "--format", "json", data_dir=data_copy).out)
+    assert dead["warehouse"]["holder"]["alive"] is False
+    assert "gone" in run_cli("status", data_dir=data_copy).out

@@ -362,6 +362,17 @@ def test_a_retry_waits_longer_after_each_failure(tmp_path):
     assert plan_retries(paths, entries, twice, now=1000.0 + 120, retry_after=60)[0][0].attempt == 3
 
 
+def test_a_full_disk_is_reported_not_retried(tmp_path):
+    """Another run would fill the same disk: the cause is said once, with its path."""
+    paths, entries, dump_id = _waiting(tmp_path)
+    full = 'IO Error: Could not write file "/d/warehouse.duckdb": No space left on device'
+    failed = [PastRun(dump_id, "failed", 1000.0, full)]
+    retries, log = plan_retries(paths, entries, failed, now=1000.0 + 30, retry_after=60)
+    assert retries == []
+    assert full in log[0] and "not run again" in log[0]
+    assert plan_retries(paths, entries, failed, now=1e9, retry_after=60) == ([], [])
+
+
 def test_no_retry_while_a_run_is_going_after_a_success_or_cancel_or_before_any_run(tmp_path):
     paths, entries, dump_id = _waiting(tmp_path)
     failed = PastRun(dump_id, "failed", 0.0)

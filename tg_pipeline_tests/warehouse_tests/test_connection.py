@@ -14,7 +14,7 @@ import pytest
 
 from tg_pipeline.errors import TgPipelineError, WarehouseBusy
 from tg_pipeline.warehouse import Warehouse
-from tg_pipeline.warehouse.connection import owner_path
+from tg_pipeline.warehouse.lock import holder_path, read_holder
 from tg_pipeline_tests.warehouse_tests.builders import batches, dump, json_row
 
 HOLDER = textwrap.dedent(
@@ -79,12 +79,24 @@ def test_open_waits_for_the_holder_to_finish(
     assert holder.wait(timeout=10) == 0
 
 
-def test_owner_file_exists_only_while_open(warehouse_path: Path) -> None:
+def test_holder_record_exists_only_while_open(warehouse_path: Path) -> None:
     with Warehouse.open(warehouse_path, owner="cli ingest"):
-        assert b"cli ingest" in owner_path(warehouse_path).read_bytes()
-    assert not owner_path(warehouse_path).exists()
+        assert b"cli ingest" in holder_path(warehouse_path).read_bytes()
+    assert not holder_path(warehouse_path).exists()
     with Warehouse.open(warehouse_path, read_only=True):
-        assert not owner_path(warehouse_path).exists()
+        assert not holder_path(warehouse_path).exists()
+
+
+def test_a_killed_holder_blocks_nobody(warehouse_path: Path, holder: subprocess.Popen[str]) -> None:
+    live = read_holder(warehouse_path)
+    assert live is not None and live.alive and live.pid == holder.pid
+    holder.kill()
+    holder.wait(timeout=30)
+    # Its record stays behind, but the kernel dropped its lock with the process.
+    dead = read_holder(warehouse_path)
+    assert dead is not None and not dead.alive and dead.pid == holder.pid
+    with Warehouse.open(warehouse_path, wait_s=0) as warehouse:
+        assert warehouse.row_counts()["messages"] == 0
 
 
 def test_connection_is_closed_when_the_block_raises(warehouse_path: Path) -> None:
@@ -103,7 +115,7 @@ def test_connection_is_closed_when_the_block_raises(warehouse_path: Path) -> Non
         timeout=60,
     )
     assert done.returncode == 0
-    assert not owner_path(warehouse_path).exists()
+    assert not holder_path(warehouse_path).exists()
     with Warehouse.open(warehouse_path, read_only=True) as warehouse:
         assert warehouse.row_counts()["chat_dumps"] == 0
 

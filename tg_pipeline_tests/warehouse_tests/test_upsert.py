@@ -9,7 +9,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 
-from tg_pipeline.errors import DumpError
+from tg_pipeline.errors import DumpError, TgPipelineError
 from tg_pipeline.readers.html_export import read_html_export
 from tg_pipeline.readers.json_export import read_json_export
 from tg_pipeline.records import BackupScan, ReadOptions
@@ -166,6 +166,22 @@ def test_reader_failure_midway_rolls_back_everything(
     assert snapshot(warehouse) == before
     # The connection is usable and not left inside a transaction.
     assert warehouse.ingest(batches([json_row(9)]), dump=dump("after")).new == 1
+
+
+def test_a_value_too_big_for_the_memory_limit_names_the_file_and_the_cause(
+    warehouse_path: Path,
+) -> None:
+    with Warehouse.open(warehouse_path, memory_limit="8MB") as warehouse:
+        warehouse.ingest(batches([json_row(1)]), dump=dump("base"))
+        before = snapshot(warehouse)
+        with pytest.raises(TgPipelineError) as caught:
+            huge = json_row(2, text="x" * 30_000_000)
+            warehouse.ingest(batches([huge]), dump=dump("huge"))
+        message = str(caught.value)
+        assert str(warehouse_path) in message and "out of memory" in message
+        assert "TG_DUCKDB_MEMORY_LIMIT" in message and "\n" not in message
+        assert "rollback" not in message.lower()
+        assert snapshot(warehouse) == before
 
 
 def test_duplicate_keys_within_a_dump_keep_newest_edit_then_last(

@@ -7,6 +7,7 @@ import dagster as dg
 from tg_pipeline.assets.telegram.common import GROUP, OWNERS, WAREHOUSE_POOL, owner_of
 from tg_pipeline.assets.telegram.messages import messages
 from tg_pipeline.resources import PipelineSettings
+from tg_pipeline.resources.guard import GuardParam
 from tg_pipeline.warehouse import BackupFile, Warehouse
 
 _SUFFIXES = {"parquet": (".parquet",), "csv": (".csv", ".csv.gz")}
@@ -29,7 +30,7 @@ def _backup_asset(fmt: str, kinds: set[str], about: str) -> dg.AssetsDefinition:
         ),
     )
     def backup_asset(
-        context: dg.AssetExecutionContext, settings: PipelineSettings
+        context: dg.AssetExecutionContext, settings: PipelineSettings, warehouse_guard: GuardParam
     ) -> dg.MaterializeResult:
         paths = settings.paths().ensure()
         with Warehouse.open(paths.warehouse, owner=owner_of(context)) as warehouse:

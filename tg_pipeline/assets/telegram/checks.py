@@ -16,6 +16,7 @@ from tg_pipeline.assets.telegram.common import WAREHOUSE_POOL
 from tg_pipeline.assets.telegram.counts import user_message_counts
 from tg_pipeline.assets.telegram.messages import messages
 from tg_pipeline.resources import PipelineSettings
+from tg_pipeline.resources.guard import GuardParam
 from tg_pipeline.warehouse import BackupCheck, Warehouse
 
 
@@ -25,7 +26,9 @@ from tg_pipeline.warehouse import BackupCheck, Warehouse
     blocking=True,
     description="No two rows of `messages` share a (chat_id, message_id) key.",
 )
-def messages_unique_keys(settings: PipelineSettings) -> dg.AssetCheckResult:
+def messages_unique_keys(
+    settings: PipelineSettings, warehouse_guard: GuardParam
+) -> dg.AssetCheckResult:
     with Warehouse.open(settings.paths().warehouse, read_only=True) as warehouse:
         duplicates = warehouse.duplicate_keys()
     return dg.AssetCheckResult(
@@ -43,7 +46,9 @@ def messages_unique_keys(settings: PipelineSettings) -> dg.AssetCheckResult:
         "the message replied to, so this is a warning to read, not a failure."
     ),
 )
-def messages_reply_targets(settings: PipelineSettings) -> dg.AssetCheckResult:
+def messages_reply_targets(
+    settings: PipelineSettings, warehouse_guard: GuardParam
+) -> dg.AssetCheckResult:
     with Warehouse.open(settings.paths().warehouse, read_only=True) as warehouse:
         missing = warehouse.missing_reply_targets()
     return dg.AssetCheckResult(
@@ -60,7 +65,9 @@ def messages_reply_targets(settings: PipelineSettings) -> dg.AssetCheckResult:
     blocking=True,
     description="Every count equals a fresh GROUP BY over `messages` (kind = 'message').",
 )
-def user_message_counts_match_messages(settings: PipelineSettings) -> dg.AssetCheckResult:
+def user_message_counts_match_messages(
+    settings: PipelineSettings, warehouse_guard: GuardParam
+) -> dg.AssetCheckResult:
     with Warehouse.open(settings.paths().warehouse, read_only=True) as warehouse:
         mismatched = warehouse.counts_mismatch()
     return dg.AssetCheckResult(
@@ -82,7 +89,9 @@ def _backup_check(asset: dg.AssetsDefinition, fmt: str) -> dg.AssetChecksDefinit
         ),
     )
     def check(
-        context: dg.AssetCheckExecutionContext, settings: PipelineSettings
+        context: dg.AssetCheckExecutionContext,
+        settings: PipelineSettings,
+        warehouse_guard: GuardParam,
     ) -> dg.AssetCheckResult:
         path = latest_backup_path(context.instance, asset.key, settings.paths().backups, fmt)
         if path is None or not Path(path).exists():

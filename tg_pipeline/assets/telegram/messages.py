@@ -19,6 +19,7 @@ from tg_pipeline.errors import DumpError
 from tg_pipeline.ingest import ingest_staged, load_staged
 from tg_pipeline.partitions import dumps_partitions
 from tg_pipeline.resources import PipelineSettings
+from tg_pipeline.resources.guard import GuardParam
 from tg_pipeline.warehouse import Warehouse
 
 
@@ -49,7 +50,10 @@ class MessagesConfig(dg.Config):
     ),
 )
 def messages(
-    context: dg.AssetExecutionContext, config: MessagesConfig, settings: PipelineSettings
+    context: dg.AssetExecutionContext,
+    config: MessagesConfig,
+    settings: PipelineSettings,
+    warehouse_guard: GuardParam,
 ) -> Iterator[dg.MaterializeResult]:
     paths = settings.paths().ensure()
     dump_id = context.partition_key

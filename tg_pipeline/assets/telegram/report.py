@@ -12,6 +12,7 @@ from tg_pipeline.assets.telegram.messages import messages
 from tg_pipeline.ingest import DataPaths
 from tg_pipeline.report import ReportPlan, ReportResult, ZoneLookup, plan_report, write_report
 from tg_pipeline.resources import PipelineSettings
+from tg_pipeline.resources.guard import GuardParam
 from tg_pipeline.warehouse import Warehouse
 
 #: Chats listed in the UI's table, busiest first; the report itself has them all.
@@ -87,7 +88,7 @@ def report_metadata(result: ReportResult) -> dict[str, Any]:
     ),
 )
 def chat_report(
-    context: dg.AssetExecutionContext, settings: PipelineSettings
+    context: dg.AssetExecutionContext, settings: PipelineSettings, warehouse_guard: GuardParam
 ) -> dg.MaterializeResult:
     paths = settings.paths().ensure()
     with Warehouse.open(paths.warehouse, owner=owner_of(context)) as warehouse:

@@ -39,7 +39,14 @@ class OutOfMemory(TgPipelineError):
 
 
 #: How DuckDB words an allocation it could not make under its memory limit.
-_OUT_OF_MEMORY = ("Out of Memory Error", "OutOfMemoryException")
+_OUT_OF_MEMORY = (
+    "Out of Memory Error",
+    "OutOfMemoryException",
+    # A COMMIT that fails for want of memory is reported as a transaction error.
+    "could not allocate block",
+    "failed to allocate data",
+    "failed to pin block",
+)
 
 
 def out_of_memory_hint(error: BaseException | str) -> str | None:
@@ -51,6 +58,7 @@ def out_of_memory_hint(error: BaseException | str) -> str | None:
         return None
     lines = [line.strip() for line in text.splitlines() if line.strip()]
     detail = next((line for line in lines if "allocate" in line or "used" in line), "")
+    detail = detail.split("Failed to commit: ")[-1]
     limit = os.environ.get("TG_DUCKDB_MEMORY_LIMIT") or "128MB (the default)"
     return (
         f"DuckDB ran out of memory under its limit of {limit}"

@@ -211,21 +211,25 @@ class LocalRunner:
         import dagster as dg
 
         instance = self.instance
-        run = instance.get_run_by_id(run_id)
-        if run is not None and not run.is_finished:
-            instance.report_run_canceled(run, message="interrupted (Ctrl-C or SIGTERM)")
-        if instance.event_log_storage.supports_global_concurrency_limits:
-            instance.event_log_storage.free_concurrency_slots_for_run(run_id)
-        stored = sorted(
-            {
-                record.event_log_entry.dagster_event.asset_key.to_user_string()
-                for record in instance.get_records_for_run(
-                    run_id, of_type=dg.DagsterEventType.ASSET_MATERIALIZATION
-                ).records
-                if record.event_log_entry.dagster_event is not None
-                and record.event_log_entry.dagster_event.asset_key is not None
-            }
-        )
+        stored: list[str] = []
+        try:
+            run = instance.get_run_by_id(run_id)
+            if run is not None and not run.is_finished:
+                instance.report_run_canceled(run, message="interrupted (Ctrl-C or SIGTERM)")
+            if instance.event_log_storage.supports_global_concurrency_limits:
+                instance.event_log_storage.free_concurrency_slots_for_run(run_id)
+            stored = sorted(
+                {
+                    record.event_log_entry.dagster_event.asset_key.to_user_string()
+                    for record in instance.get_records_for_run(
+                        run_id, of_type=dg.DagsterEventType.ASSET_MATERIALIZATION
+                    ).records
+                    if record.event_log_entry.dagster_event is not None
+                    and record.event_log_entry.dagster_event.asset_key is not None
+                }
+            )
+        except Exception:  # a second Ctrl-C, a locked instance: the next sweep ends the run
+            pass
         what = {"ingest_job": "ingest", "backup_job": "backup", "delete_job": "delete"}.get(
             job_name, job_name
         )

@@ -16,10 +16,12 @@ from tg_pipeline.assets.telegram import (
     raw_dump,
     user_message_counts,
 )
+from tg_pipeline.hooks import RUN_EVENT_HOOKS
 from tg_pipeline.ops.inbox import ingest_inbox
 
 ingest_job = dg.define_asset_job(
     name="ingest_job",
+    hooks=RUN_EVENT_HOOKS,
     selection=dg.AssetSelection.assets(raw_dump, messages, user_message_counts, chat_report),
     executor_def=dg.in_process_executor,
     description=(
@@ -31,6 +33,7 @@ ingest_job = dg.define_asset_job(
 
 report_job = dg.define_asset_job(
     name="report_job",
+    hooks=RUN_EVENT_HOOKS,
     selection=dg.AssetSelection.assets(chat_report),
     executor_def=dg.in_process_executor,
     description="Rebuilds the HTML chat report under `<data dir>/report/` from the warehouse.",
@@ -38,6 +41,7 @@ report_job = dg.define_asset_job(
 
 backup_job = dg.define_asset_job(
     name="backup_job",
+    hooks=RUN_EVENT_HOOKS,
     selection=dg.AssetSelection.assets(messages_backup_parquet, messages_backup_csv),
     executor_def=dg.in_process_executor,
     description=(
@@ -50,6 +54,7 @@ backup_job = dg.define_asset_job(
 @dg.job(
     name="ingest_inbox_job",
     executor_def=dg.in_process_executor,
+    hooks=RUN_EVENT_HOOKS,
     description=(
         "Ingests every dump waiting in the inbox in one run, registering their partitions "
         "itself: `dagster job execute -m tg_pipeline.definitions -j ingest_inbox_job` "

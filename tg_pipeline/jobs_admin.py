@@ -15,8 +15,9 @@ import dagster as dg
 from pydantic import Field
 
 from tg_pipeline.assets.telegram.common import WAREHOUSE_POOL
-from tg_pipeline.assets.telegram.counts import publish_counts
+from tg_pipeline.assets.telegram.counts import queue_counts
 from tg_pipeline.events import emit, make_audit_event
+from tg_pipeline.hooks import RUN_EVENT_HOOKS
 from tg_pipeline.resources import PipelineSettings
 from tg_pipeline.resources.guard import GuardParam
 from tg_pipeline.warehouse import MessageFilter, Warehouse
@@ -98,9 +99,7 @@ def delete_messages(
             deleted = warehouse.delete_messages(message_filter)
         changed = warehouse.last_count_changes
         remaining = warehouse.row_counts().get("messages", 0)
-    count_events = publish_counts(
-        paths, changed, run_id=context.run_id, job=context.job_name, dump=None
-    )
+        count_events = queue_counts(context, warehouse, paths, dump=None, job=context.job_name)
     described = config.described()
     event = make_audit_event(
         "messages_deleted",
@@ -131,6 +130,7 @@ def delete_messages(
 @dg.job(
     name=DELETE_JOB,
     executor_def=dg.in_process_executor,
+    hooks=RUN_EVENT_HOOKS,
     description=(
         "Deletes messages by filter (chat, sender, time range, text, kind) in one "
         "transaction, recomputes the per-user counts and records a `messages_deleted` audit "

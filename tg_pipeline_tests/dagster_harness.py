@@ -16,7 +16,7 @@ from tg_pipeline.resources import PipelineSettings
 from tg_pipeline.warehouse import Warehouse
 
 #: Tables whose content is "the warehouse data"; the audit log and migrations are bookkeeping.
-BOOKKEEPING_TABLES = frozenset({"audit_log", "schema_migrations"})
+BOOKKEEPING_TABLES = frozenset({"audit_log", "schema_migrations", "count_events_pending"})
 
 
 def make_settings(data_dir: Path, **overrides: Any) -> PipelineSettings:

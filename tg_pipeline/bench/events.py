@@ -11,6 +11,11 @@ against its own topics:
   and consumed into the warehouse; the time is from the outbox write to the rows being
   committed. In Dagster the sensor intervals come on top (run status 10 s, relay 15 s, audit
   trigger 30 s, plus launching ``audit_job``).
+- ``ingest → last count event readable``: ``tg-pipeline ingest`` of the synthetic JSON export
+  into an empty data directory, with a broker that has never seen these topics; the time is
+  from starting the command to a plain consumer (subscribed before the command starts) having
+  read the last count event. The run publishes its events itself before it ends, so the note
+  gives when the last one became readable relative to the command's return.
 """
 
 from __future__ import annotations
@@ -26,11 +31,15 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 from tg_pipeline.bench import BenchContext, Measurement
+from tg_pipeline.bench.exports import ensure_export
 from tg_pipeline.bench.harness import emit, run_child
 from tg_pipeline.events.settings import KafkaSettings
 from tg_pipeline.warehouse import CountSnapshot
 
-DESCRIPTION = "Kafka events: count events/s to the local broker, run end → audit_log latency"
+DESCRIPTION = (
+    "Kafka events: ingest → last count event readable (end to end), count events/s to the "
+    "local broker, run end → audit_log latency"
+)
 
 COUNT_EVENTS = 100_000
 
@@ -56,6 +65,22 @@ def run(ctx: BenchContext) -> list[Measurement]:
     events = min(COUNT_EVENTS, ctx.messages)
     workdir = ctx.out / "events"
     workdir.mkdir(parents=True, exist_ok=True)
+    export = ensure_export(ctx.out, ctx.messages)
+    # A broker of its own, so the end-to-end figure includes creating the topics.
+    with _broker() as (bootstrap, where):
+        end_to_end = run_child(
+            __name__,
+            [
+                "--child",
+                "end-to-end",
+                "--bootstrap",
+                bootstrap,
+                "--export",
+                str(export.json),
+                "--dir",
+                str(workdir / f"e2e-{uuid.uuid4().hex[:8]}"),
+            ],
+        )
     with _broker() as (bootstrap, where):
         counts = run_child(
             __name__,
@@ -90,7 +115,25 @@ def run(ctx: BenchContext) -> list[Measurement]:
     if delivered != events:
         count_notes.append(f"only {delivered:,} of {events:,} delivered")
     lat = latency.report
+    e2e = end_to_end.report
+    after = float(e2e["visible_after_return_s"])
+    when = f"{after:.2f} s after" if after >= 0 else f"{-after:.2f} s before"
     return [
+        Measurement(
+            "events",
+            "ingest → last count event readable",
+            int(e2e["events"]),
+            float(e2e["total_s"]),
+            end_to_end.peak_rss_mb,
+            notes=[
+                f"tg-pipeline ingest of {ctx.messages:,} messages "
+                f"({ctx.messages / float(e2e['total_s']):,.0f} msg/s end to end), fresh broker "
+                f"and data dir; {e2e['count_events']:,} count + "
+                f"{e2e['events'] - e2e['count_events']:,} audit events; command "
+                f"{e2e['command_s']:.1f} s",
+                f"run end → last count event visible: {when} the command returned",
+            ],
+        ),
         Measurement(
             "events",
             "count events → broker",
@@ -210,14 +253,92 @@ def _child_latency(bootstrap: str, workdir: Path) -> None:
     )
 
 
+def _child_end_to_end(bootstrap: str, export: Path, workdir: Path) -> None:
+    import subprocess
+    import sys
+    import threading
+
+    from confluent_kafka import Consumer, TopicPartition
+
+    from tg_pipeline.events import Outbox
+    from tg_pipeline.events.topics import admin_client, ensure_topics
+    from tg_pipeline.warehouse import Warehouse
+
+    settings = _settings(bootstrap, workdir)
+    workdir.mkdir(parents=True, exist_ok=True)
+    # The reader subscribes before the command starts; it needs the topics for that, which
+    # the run would otherwise create itself.
+    ensure_topics(settings)
+    partitions = admin_client(settings).list_topics(timeout=10).topics[settings.counts_topic]
+    consumer = Consumer(
+        {
+            **settings.client_config(),
+            "group.id": f"bench-{workdir.name}",
+            "enable.auto.commit": False,
+            "auto.offset.reset": "earliest",
+            "fetch.wait.max.ms": 50,
+        }
+    )
+    consumer.assign([TopicPartition(settings.counts_topic, p, 0) for p in partitions.partitions])
+    seen: list[float] = []
+    stop = threading.Event()
+
+    def read() -> None:
+        while not stop.is_set():
+            for msg in consumer.consume(num_messages=10_000, timeout=0.1):
+                if msg.error() is None:
+                    seen.append(time.perf_counter())
+
+    reader = threading.Thread(target=read, daemon=True)
+    reader.start()
+    env = {
+        **os.environ,
+        "TG_DATA_DIR": str(workdir / "data"),
+        "DAGSTER_HOME": str(workdir / "dagster_home"),
+        "TG_KAFKA_BOOTSTRAP": bootstrap,
+        "TG_KAFKA_TOPIC_PREFIX": settings.topic_prefix,
+    }
+    cli = Path(sys.executable).with_name("tg-pipeline")
+    started = time.perf_counter()
+    done = subprocess.run(
+        [str(cli), "ingest", str(export)], env=env, capture_output=True, text=True, check=False
+    )
+    returned = time.perf_counter()
+    if done.returncode != 0:
+        raise SystemExit(f"ingest failed: {done.stderr.strip()[-2000:]}")
+    with Warehouse.open(workdir / "data" / "warehouse.duckdb", read_only=True) as warehouse:
+        expected = warehouse.con.execute("SELECT count(*) FROM user_message_counts").fetchone()[0]
+    deadline = returned + 120
+    while len(seen) < expected and time.perf_counter() < deadline:
+        time.sleep(0.01)
+    stop.set()
+    reader.join(timeout=5)
+    consumer.close()
+    if len(seen) < expected:
+        raise SystemExit(f"only {len(seen)} of {expected} count events readable after 120 s")
+    backlog = Outbox.in_data_dir(workdir / "data").backlog()
+    emit(
+        {
+            "events": backlog.delivered,
+            "count_events": expected,
+            "total_s": seen[-1] - started,
+            "command_s": returned - started,
+            "visible_after_return_s": seen[-1] - returned,
+        }
+    )
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description="one events measurement (internal)")
-    parser.add_argument("--child", choices=("counts", "latency"), required=True)
+    parser.add_argument("--child", choices=("counts", "latency", "end-to-end"), required=True)
     parser.add_argument("--bootstrap", required=True)
     parser.add_argument("--events", type=int, default=COUNT_EVENTS)
     parser.add_argument("--dir", type=Path, required=True)
+    parser.add_argument("--export", type=Path)
     args = parser.parse_args(argv)
-    if args.child == "counts":
+    if args.child == "end-to-end":
+        _child_end_to_end(args.bootstrap, args.export, args.dir)
+    elif args.child == "counts":
         _child_counts(args.bootstrap, args.events, args.dir)
     else:
         _child_latency(args.bootstrap, args.dir)

@@ -239,11 +239,28 @@ def print_summaries(summaries: Sequence[DumpSummary], fmt: str) -> None:
     render_table(table, SUMMARY_VIEW)
 
 
+def waiting_events_line(env: CliEnv) -> str | None:
+    """ "N events wait for Kafka (why)" when a broker is set and the runs could not reach it."""
+    from tg_pipeline.events import KafkaSettings, Outbox
+
+    outbox = Outbox.in_data_dir(env.paths.data_dir)
+    if not KafkaSettings.from_env().enabled or not outbox.path.exists():
+        return None
+    backlog = outbox.backlog()
+    if not backlog.pending:
+        return None
+    line = f"{backlog.pending} events wait for Kafka; the next run or the relay sensor sends them"
+    return f"{line}. Last error: {backlog.last_error}" if backlog.last_error else line
+
+
 def _finish(summaries: Sequence[DumpSummary], fmt: str) -> None:
     for summary in summaries:
         if summary.warning:
             click.echo(f"tg-pipeline: warning: {summary.warning}", err=True)
     print_summaries(summaries, fmt)
+    waiting = waiting_events_line(cli_env())
+    if waiting:
+        click.echo(f"tg-pipeline: {waiting}", err=True)
     failed = [s for s in summaries if s.failed]
     if failed:
         raise TgPipelineError(

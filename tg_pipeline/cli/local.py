@@ -216,6 +216,7 @@ class LocalRunner:
             run = instance.get_run_by_id(run_id)
             if run is not None and not run.is_finished:
                 instance.report_run_canceled(run, message="interrupted (Ctrl-C or SIGTERM)")
+                self._audit_canceled(run_id)
             if instance.event_log_storage.supports_global_concurrency_limits:
                 instance.event_log_storage.free_concurrency_slots_for_run(run_id)
             stored = sorted(
@@ -241,6 +242,18 @@ class LocalRunner:
             else f"already stored: {', '.join(stored)}; the rest was not"
         )
         return RunInterrupted(f"interrupted: {what} canceled (run {run_id}); {done}")
+
+    def _audit_canceled(self, run_id: str) -> None:
+        """No daemon reports a run of this process: write its run_canceled event here."""
+        from tg_pipeline import run_audit
+        from tg_pipeline.events import emit
+        from tg_pipeline.sensors.events import UNAUDITED_JOBS
+
+        run = self.instance.get_run_by_id(run_id)
+        if run is None or run.job_name in UNAUDITED_JOBS:
+            return
+        with contextlib.suppress(Exception):  # Ctrl-C must end the command regardless
+            emit(self.data_dir, [run_audit.run_canceled(self.instance, run)])
 
     def _forward_logs(self, run_id: str, cursor: str | None, on_log: LogSink) -> str | None:
         while True:

@@ -104,6 +104,7 @@ def _events_part(env: CliEnv) -> dict[str, Any]:
     from tg_pipeline.events import KafkaSettings, Outbox
 
     outbox = Outbox.in_data_dir(env.paths.data_dir)
+    settings = KafkaSettings.from_env()
     part: dict[str, Any] = {"outbox": str(outbox.path)}
     if outbox.path.exists():
         backlog = outbox.backlog()
@@ -113,11 +114,24 @@ def _events_part(env: CliEnv) -> dict[str, Any]:
             pending_audit=backlog.pending_audit,
             delivered=backlog.delivered,
             last_error=backlog.last_error,
+            last_delivery_at=backlog.last_delivery_at,
+            oldest_waiting_at=backlog.oldest_pending_at,
             summary=backlog.summary(),
+            topics=[
+                {"topic": settings.topic_for(stream), "stream": stream, **figures}
+                for stream, figures in backlog.by_stream().items()
+            ],
         )
     else:
-        part.update(pending=0, summary="outbox empty (no events yet)")
-    settings = KafkaSettings.from_env()
+        part.update(
+            pending=0,
+            last_error=None,
+            summary="outbox empty (no events yet)",
+            topics=[
+                {"topic": settings.topic_for(s), "stream": s, "delivered": 0, "waiting": 0}
+                for s in ("counts", "audit")
+            ],
+        )
     part["kafka"] = _kafka_reachability(settings)
     return part
 
@@ -131,9 +145,17 @@ def _kafka_reachability(settings: Any) -> dict[str, Any]:
         }
     from confluent_kafka.admin import AdminClient
 
-    config = {**settings.client_config(), "socket.timeout.ms": int(KAFKA_TIMEOUT_S * 1000)}
+    from tg_pipeline.events.topics import kafka_log
+
+    config = {
+        **settings.client_config(),
+        "socket.timeout.ms": int(KAFKA_TIMEOUT_S * 1000),
+        "log.connection.close": False,
+    }
     try:
-        metadata = AdminClient(config).list_topics(timeout=KAFKA_TIMEOUT_S)
+        # librdkafka's connection errors go to logging, not a stream of lines on stderr;
+        # the one-line reachability below says the same.
+        metadata = AdminClient(config, logger=kafka_log).list_topics(timeout=KAFKA_TIMEOUT_S)
     except Exception as exc:  # KafkaException: broker down, DNS, auth
         detail = exc.args[0].str() if exc.args and hasattr(exc.args[0], "str") else str(exc)
         return {"bootstrap": settings.bootstrap_servers, "reachable": False, "detail": detail}
@@ -167,6 +189,7 @@ DUMPS_VIEW = View(
     wide=("dump_id",),
     headers={"new_count": "new", "updated_count": "updated", "unchanged_count": "unchanged"},
 )
+TOPICS_VIEW = View(columns=("topic", "delivered", "waiting"), wide=("topic",))
 RUNS_VIEW = View(
     columns=("run_id", "job", "partition", "status", "started", "seconds"),
     optional=("started", "seconds"),
@@ -218,6 +241,9 @@ def _render(report: dict[str, Any]) -> None:
     reach = {True: "reachable", False: "NOT reachable", None: "not configured"}[kafka["reachable"]]
     console.print()
     console.print(f"[bold]Outbox[/bold] {markup_safe(events['summary'])}")
+    render_table(pa.Table.from_pylist(events["topics"]), TOPICS_VIEW, console=console)
+    if events.get("last_error"):
+        console.print(f"[bold]Last delivery error[/bold] {markup_safe(events['last_error'])}")
     where = f" {markup_safe(kafka['bootstrap'])}" if kafka["bootstrap"] else ""
     console.print(f"[bold]Kafka[/bold]{where}: {reach} ({markup_safe(kafka['detail'])})")
 

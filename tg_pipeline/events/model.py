@@ -24,6 +24,7 @@ AUDIT_EVENT_TYPES = (
     "run_started",
     "run_succeeded",
     "run_failed",
+    "run_canceled",
     "asset_materialized",
     "log_warning",
     "log_error",
@@ -73,22 +74,27 @@ def make_count_event(
     job: str | None = None,
     dump: str | None = None,
     occurred_at: datetime | None = None,
+    version: int | None = None,
 ) -> dict[str, Any]:
     """A count snapshot event; its id depends only on the snapshot itself (chat, sender,
-    count, first and last time, name), so re-publishing an unchanged count is a no-op for
-    consumers, while a rename or a changed first message still goes out."""
+    count, first and last time, name) and the warehouse's count ``version`` when given, so
+    re-publishing the same change is a no-op for consumers, while a rename, a changed first
+    message, or a count that comes back to an earlier value after a later change goes out."""
     first = utc_iso(snapshot.first_message_at)
     last = utc_iso(snapshot.last_message_at)
+    identity: list[object] = [
+        COUNT_EVENT_TYPE,
+        snapshot.chat_id,
+        snapshot.sender_key,
+        snapshot.message_count,
+        last,
+        first,
+        snapshot.sender_name,
+    ]
+    if version is not None:
+        identity.append(f"v{version}")
     return {
-        "event_id": event_id_for(
-            COUNT_EVENT_TYPE,
-            snapshot.chat_id,
-            snapshot.sender_key,
-            snapshot.message_count,
-            last,
-            first,
-            snapshot.sender_name,
-        ),
+        "event_id": event_id_for(*identity),
         "event_type": COUNT_EVENT_TYPE,
         "schema_version": SCHEMA_VERSION,
         "occurred_at": utc_iso(occurred_at or datetime.now(UTC)),

@@ -70,6 +70,15 @@ class Backlog:
     oldest_pending_at: datetime | None
     last_delivery_at: datetime | None
     last_error: str | None
+    delivered_counts: int = 0
+    delivered_audit: int = 0
+
+    def by_stream(self) -> dict[str, dict[str, int]]:
+        """Delivered and waiting events per stream (``counts``, ``audit``)."""
+        return {
+            "counts": {"delivered": self.delivered_counts, "waiting": self.pending_counts},
+            "audit": {"delivered": self.delivered_audit, "waiting": self.pending_audit},
+        }
 
     def summary(self) -> str:
         if not self.pending:
@@ -226,9 +235,13 @@ class Outbox:
                     "SELECT stream, count(*) FROM outbox WHERE delivered_at IS NULL GROUP BY stream"
                 ).fetchall()
             )
-            delivered = con.execute(
-                "SELECT count(*) FROM outbox WHERE delivered_at IS NOT NULL"
-            ).fetchone()[0]
+            delivered_by_stream = dict(
+                con.execute(
+                    "SELECT stream, count(*) FROM outbox WHERE delivered_at IS NOT NULL"
+                    " GROUP BY stream"
+                ).fetchall()
+            )
+            delivered = sum(delivered_by_stream.values())
             oldest = con.execute(
                 "SELECT min(added_at) FROM outbox WHERE delivered_at IS NULL"
             ).fetchone()[0]
@@ -244,6 +257,8 @@ class Outbox:
             oldest_pending_at=_from_epoch(oldest),
             last_delivery_at=_from_epoch(float(last_delivery) if last_delivery else None),
             last_error=state.get("last_error"),
+            delivered_counts=delivered_by_stream.get("counts", 0),
+            delivered_audit=delivered_by_stream.get("audit", 0),
         )
 
     def prune_delivered(self, older_than_s: float) -> int:

@@ -10,7 +10,7 @@ materializations of `raw_dump`, `messages` (per dump partition), `user_message_c
 import dagster as dg
 
 from tg_pipeline.assets.telegram.common import WAREHOUSE_POOL, owner_of, run_context
-from tg_pipeline.assets.telegram.counts import counts_metadata, publish_counts
+from tg_pipeline.assets.telegram.counts import counts_metadata, queue_counts
 from tg_pipeline.assets.telegram.metadata import (
     duplicates_line,
     messages_metadata,
@@ -92,11 +92,11 @@ def ingest_inbox(
         report = (
             refresh_report(warehouse, paths, settings.default_zone) if outcome.ingested else None
         )
+        # Also when nothing new came in: count changes an earlier run could not queue go now.
+        queued = queue_counts(context, warehouse, paths, dump=None, job=context.job_name)
 
     if metadata is not None:
-        metadata["count_events"] = publish_counts(
-            paths, changed, run_id=context.run_id, job=context.job_name, dump=None
-        )
+        metadata["count_events"] = queued
         context.log_event(
             dg.AssetMaterialization(asset_key="user_message_counts", metadata=metadata)
         )

@@ -12,7 +12,8 @@ from __future__ import annotations
 import json
 import os
 import time
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterator, Mapping, Sequence
+from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
@@ -20,6 +21,7 @@ from pathlib import Path
 import duckdb
 
 from tg_pipeline.errors import TgPipelineError
+from tg_pipeline.readers.workers import pool_context
 from tg_pipeline.report import page
 from tg_pipeline.warehouse import report_queries as q
 from tg_pipeline.warehouse.report_queries import ChatSummary, ChatZone
@@ -29,6 +31,9 @@ REPORT_VERSION = 1
 INDEX = "index.html"
 MANIFEST = "report.json"
 PAGE_PREFIX = "chat-"
+#: Drawing is matplotlib in Python, one core per process: with this many pages or more to
+#: draw, worker processes (each importing matplotlib once) are worth their start.
+PAGES_PER_WORKER = 4
 
 
 @dataclass(frozen=True)
@@ -150,20 +155,17 @@ def plan_report(
 def write_report(plan: ReportPlan) -> ReportResult:
     """Draw the stale pages, write the index and the manifest; a whole report also drops
     pages of chats no longer in the warehouse."""
-    # matplotlib is imported only when a page is drawn, not by every process that loads
-    # the definitions (webserver, daemon, sensors, the CLI).
-    from tg_pipeline.report.charts import chat_charts
-
     out = plan.out
     out.mkdir(parents=True, exist_ok=True)
     result = ReportResult(index=out / INDEX, query_seconds=plan.query_seconds)
     entries: dict[str, dict[str, object]] = {}
+    drawn = _drawn_charts(plan)
     for summary in plan.summaries:
         zone = plan.zones[summary.chat_id]
         target = out / page_name(summary.chat_id)
         detail = plan.details.get(summary.chat_id)
         if detail is not None:
-            charts = chat_charts(summary, detail, zone.label)
+            charts = next(drawn)
             _write(target, page.chat_page(summary, detail, zone, charts))
             result.drawn += 1
             entry = _entry(summary, zone, detail)
@@ -193,6 +195,34 @@ def write_report(plan: ReportPlan) -> ReportResult:
     _write(out / MANIFEST, json.dumps({"version": REPORT_VERSION, "chats": kept}, indent=1))
     result.seconds = time.perf_counter() - plan.started
     return result
+
+
+_Job = tuple[ChatSummary, "q.ChatDetail", str]
+
+
+def _draw(job: _Job) -> dict[str, str]:
+    # matplotlib is imported only when a page is drawn, not by every process that loads
+    # the definitions (webserver, daemon, sensors, the CLI).
+    from tg_pipeline.report.charts import chat_charts
+
+    summary, detail, zone_label = job
+    return chat_charts(summary, detail, zone_label)
+
+
+def _drawn_charts(plan: ReportPlan) -> Iterator[dict[str, str]]:
+    """The charts of every chat page to draw, in ``plan.summaries`` order, drawn on every
+    core when there are enough pages to share."""
+    jobs: list[_Job] = [
+        (s, plan.details[s.chat_id], plan.zones[s.chat_id].label)
+        for s in plan.summaries
+        if s.chat_id in plan.details
+    ]
+    workers = min(os.cpu_count() or 1, len(jobs) // PAGES_PER_WORKER)
+    if workers < 2:
+        yield from map(_draw, jobs)
+        return
+    with ProcessPoolExecutor(workers, mp_context=pool_context()) as pool:
+        yield from pool.map(_draw, jobs)
 
 
 def build_report(

@@ -13,15 +13,14 @@ Sensors never open the warehouse; they only touch the outbox file and the broker
 """
 
 import json
-import logging
-from collections.abc import Iterable, Mapping
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import Any
 
 import dagster as dg
 
+from tg_pipeline import run_audit
 from tg_pipeline.assets.audit import audit_job
-from tg_pipeline.events import Outbox, emit, make_audit_event
+from tg_pipeline.events import Outbox, emit
 from tg_pipeline.events.consumer import AUDIT_GROUP_ID, audit_lag
 from tg_pipeline.events.errors import BrokerUnavailable
 from tg_pipeline.events.relay import Relay
@@ -35,8 +34,6 @@ RUN_STATUS_INTERVAL_SECONDS = 10
 RELAY_PASS_SECONDS = 40.0
 #: Jobs whose runs are not audited (see the module docstring).
 UNAUDITED_JOBS = frozenset({audit_job.name})
-PARTITION_TAG = "dagster/partition"
-MAX_TEXT = 500
 
 
 @dg.sensor(
@@ -129,47 +126,19 @@ def _audited(run: dg.DagsterRun) -> bool:
     return run.job_name not in UNAUDITED_JOBS
 
 
-def _run_times(
-    instance: dg.DagsterInstance, run_id: str
-) -> tuple[datetime | None, datetime | None]:
-    record = instance.get_run_record_by_id(run_id)
-    if record is None:
-        return None, None
-    start = getattr(record, "start_time", None)
-    end = getattr(record, "end_time", None)
-    return (
-        datetime.fromtimestamp(start, UTC) if start else None,
-        datetime.fromtimestamp(end, UTC) if end else None,
-    )
-
-
-def _envelope(run: dg.DagsterRun) -> dict[str, Any]:
-    return {"run_id": run.run_id, "job": run.job_name, "dump": run.tags.get(PARTITION_TAG)}
-
-
 @dg.run_status_sensor(
     run_status=dg.DagsterRunStatus.STARTED,
     name="audit_run_started",
     minimum_interval_seconds=RUN_STATUS_INTERVAL_SECONDS,
     default_status=dg.DefaultSensorStatus.RUNNING,
-    description="Writes a run_started audit event to the outbox for every run.",
+    description="Writes a run_started audit event to the outbox for every run (the run "
+    "writes the same event itself; the outbox keeps one).",
 )
 def audit_run_started(context: dg.RunStatusSensorContext, settings: PipelineSettings) -> None:
     run = context.dagster_run
     if not _audited(run):
         return
-    started, _ = _run_times(context.instance, run.run_id)
-    emit(
-        _data_dir(settings),
-        [
-            make_audit_event(
-                "run_started",
-                **_envelope(run),
-                occurred_at=started,
-                tags=_public_tags(run.tags),
-            )
-        ],
-    )
+    emit(_data_dir(settings), [run_audit.run_started(context.instance, run)])
 
 
 @dg.run_status_sensor(
@@ -184,16 +153,8 @@ def audit_run_succeeded(context: dg.RunStatusSensorContext, settings: PipelineSe
     run = context.dagster_run
     if not _audited(run):
         return
-    started, ended = _run_times(context.instance, run.run_id)
-    events = list(run_log_events(context.instance, run))
-    events.append(
-        make_audit_event(
-            "run_succeeded",
-            **_envelope(run),
-            occurred_at=ended,
-            duration_s=_duration(started, ended),
-        )
-    )
+    events = list(run_audit.run_log_events(context.instance, run))
+    events.append(run_audit.run_succeeded(context.instance, run))
     emit(_data_dir(settings), events)
 
 
@@ -208,24 +169,11 @@ def audit_run_failed(context: dg.RunFailureSensorContext, settings: PipelineSett
     run = context.dagster_run
     if not _audited(run):
         return
-    started, ended = _run_times(context.instance, run.run_id)
-    steps = [
-        {"step": event.step_key, "error": _step_error(event)}
-        for event in context.get_step_failure_events()
-    ]
-    if steps:
-        error = "; ".join(f"{s['step']}: {s['error']}" for s in steps)
-    else:
-        error = context.failure_event.message or "run failed"
-    events = list(run_log_events(context.instance, run))
+    steps = run_audit.failed_steps(context.get_step_failure_events())
+    events = list(run_audit.run_log_events(context.instance, run))
     events.append(
-        make_audit_event(
-            "run_failed",
-            **_envelope(run),
-            occurred_at=ended,
-            error=error,
-            failed_steps=steps,
-            duration_s=_duration(started, ended),
+        run_audit.run_failed(
+            context.instance, run, steps, fallback_error=context.failure_event.message
         )
     )
     emit(_data_dir(settings), events)
@@ -236,87 +184,21 @@ def audit_run_failed(context: dg.RunFailureSensorContext, settings: PipelineSett
     name="audit_run_canceled",
     minimum_interval_seconds=RUN_STATUS_INTERVAL_SECONDS,
     default_status=dg.DefaultSensorStatus.RUNNING,
-    description="Writes a run_failed audit event (error 'run canceled') for a canceled run.",
+    description="Writes a run_canceled audit event, plus the run's materializations and "
+    "warning/error log lines, for a canceled run.",
 )
 def audit_run_canceled(context: dg.RunStatusSensorContext, settings: PipelineSettings) -> None:
     run = context.dagster_run
     if not _audited(run):
         return
-    _, ended = _run_times(context.instance, run.run_id)
-    events = list(run_log_events(context.instance, run))
-    events.append(
-        make_audit_event(
-            "run_failed", **_envelope(run), occurred_at=ended, error="run canceled", canceled=True
-        )
-    )
+    events = list(run_audit.run_log_events(context.instance, run))
+    events.append(run_audit.run_canceled(context.instance, run))
     emit(_data_dir(settings), events)
 
 
-def run_log_events(instance: dg.DagsterInstance, run: dg.DagsterRun) -> Iterable[dict[str, Any]]:
-    """asset_materialized for each materialization of the run, log_warning / log_error for
-    each warning or error the run's code logged. Ids derive from the event-log entry, so a
-    sensor tick that is retried writes the same events again, which the outbox ignores."""
-    envelope = _envelope(run)
-    for entry in instance.all_logs(run.run_id):
-        occurred = datetime.fromtimestamp(entry.timestamp, UTC)
-        identity = f"{entry.timestamp!r}:{entry.step_key}"
-        event = entry.dagster_event
-        if event is not None and event.event_type == dg.DagsterEventType.ASSET_MATERIALIZATION:
-            materialization = event.event_specific_data.materialization  # type: ignore[union-attr]
-            key = materialization.asset_key.to_user_string()
-            yield make_audit_event(
-                "asset_materialized",
-                **{**envelope, "dump": materialization.partition or envelope["dump"]},
-                occurred_at=occurred,
-                identity=f"{identity}:{key}",
-                asset_key=key,
-                partition=materialization.partition,
-                metadata=headline_numbers(materialization.metadata),
-            )
-        elif event is None and entry.level >= logging.WARNING:
-            kind = "log_error" if entry.level >= logging.ERROR else "log_warning"
-            yield make_audit_event(
-                kind,
-                **envelope,
-                occurred_at=occurred,
-                identity=identity,
-                message=entry.user_message[:MAX_TEXT],
-                step=entry.step_key,
-                level=logging.getLevelName(entry.level),
-            )
-
-
-def headline_numbers(metadata: Mapping[str, dg.MetadataValue]) -> dict[str, Any]:
-    """The numbers and short texts of a materialization; tables and markdown are left out."""
-    out: dict[str, Any] = {}
-    for name, value in metadata.items():
-        raw = getattr(value, "value", None)
-        if isinstance(raw, bool | int | float):
-            out[name] = raw
-        elif isinstance(value, dg.TextMetadataValue | dg.PathMetadataValue) and raw:
-            text = str(raw)
-            if len(text) <= MAX_TEXT:
-                out[name] = text
-    return out
-
-
-def _step_error(event: dg.DagsterEvent) -> str:
-    data = event.step_failure_data
-    if data.user_failure_data is not None and data.user_failure_data.description:
-        return data.user_failure_data.description
-    if data.error is not None:
-        return data.error.message.strip()
-    return event.message or "step failed"
-
-
-def _duration(started: datetime | None, ended: datetime | None) -> float | None:
-    if started is None or ended is None:
-        return None
-    return round((ended - started).total_seconds(), 3)
-
-
-def _public_tags(tags: Mapping[str, str]) -> dict[str, str]:
-    return {k: v for k, v in tags.items() if not k.startswith(".")}
+# Kept importable from here: tests and tools built on the sensors' helpers.
+run_log_events = run_audit.run_log_events
+headline_numbers = run_audit.headline_numbers
 
 
 EVENT_SENSORS = [

@@ -6,7 +6,7 @@ from tg_pipeline.warehouse.backup import BackupCheck, BackupFile
 from tg_pipeline.warehouse.columns import is_surrogate_chat_id, surrogate_chat_id
 from tg_pipeline.warehouse.connection import Warehouse
 from tg_pipeline.warehouse.migrations import LATEST_VERSION
-from tg_pipeline.warehouse.models import CountSnapshot, DumpRecord, IngestResult
+from tg_pipeline.warehouse.models import CountSnapshot, DumpRecord, IngestResult, PendingCount
 from tg_pipeline.warehouse.queries import MessageFilter
 
 __all__ = [
@@ -17,6 +17,7 @@ __all__ = [
     "DumpRecord",
     "IngestResult",
     "MessageFilter",
+    "PendingCount",
     "Warehouse",
     "is_surrogate_chat_id",
     "surrogate_chat_id",

@@ -37,7 +37,7 @@ from tg_pipeline.warehouse.audit import store_audit_events
 from tg_pipeline.warehouse.backup import BackupCheck, BackupFile
 from tg_pipeline.warehouse.lock import hold_warehouse, read_holder
 from tg_pipeline.warehouse.migrations import apply_migrations, check_readable
-from tg_pipeline.warehouse.models import CountSnapshot, DumpRecord, IngestResult
+from tg_pipeline.warehouse.models import CountSnapshot, DumpRecord, IngestResult, PendingCount
 from tg_pipeline.warehouse.queries import MessageFilter
 
 DEFAULT_MEMORY_LIMIT = "128MB"
@@ -206,6 +206,14 @@ class Warehouse:
     def refresh_counts(self) -> list[CountSnapshot]:
         self.last_count_changes = _counts.refresh_counts(self.con)
         return self.last_count_changes
+
+    def pending_count_events(self) -> list[PendingCount]:
+        """Count changes whose events are not in the outbox yet (see migration 5)."""
+        return _counts.pending_count_events(self.con)
+
+    def count_events_queued(self, up_to_version: int) -> int:
+        """The outbox holds the events of every pending change up to ``up_to_version``."""
+        return _counts.count_events_queued(self.con, up_to_version)
 
     def store_audit_events(self, events: Iterable[dict[str, Any]]) -> int:
         return store_audit_events(self.con, events)

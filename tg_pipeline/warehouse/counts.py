@@ -14,7 +14,7 @@ from datetime import UTC, datetime
 
 import duckdb
 
-from tg_pipeline.warehouse.models import CountSnapshot
+from tg_pipeline.warehouse.models import CountSnapshot, PendingCount
 
 #: Key for messages with neither a sender id nor a name.
 UNKNOWN_SENDER = "unknown"
@@ -64,13 +64,30 @@ def counts_stale(con: duckdb.DuckDBPyConnection) -> bool:
 
 
 def refresh_counts_in_transaction(con: duckdb.DuckDBPyConnection) -> list[CountSnapshot]:
-    """The work of :func:`refresh_counts`, inside a transaction the caller owns."""
+    """The work of :func:`refresh_counts`, inside a transaction the caller owns.
+
+    Every change is also recorded in ``count_events_pending`` in the same transaction, so
+    its count event cannot be lost between this commit and the outbox write.
+    """
     con.execute(_CHANGED)
     rows = con.execute(
         "SELECT chat_id, sender_key, sender_name, message_count, first_message_at, "
         "last_message_at FROM _tg_count_changes ORDER BY chat_id, sender_key"
     ).fetchall()
     if rows:
+        now = datetime.now(UTC)
+        con.execute("UPDATE warehouse_state SET value = value + 1 WHERE key = 'count_version'")
+        con.execute(
+            "DELETE FROM count_events_pending p USING _tg_count_changes c "
+            "WHERE p.chat_id = c.chat_id AND p.sender_key = c.sender_key"
+        )
+        con.execute(
+            "INSERT INTO count_events_pending SELECT chat_id, sender_key, sender_name, "
+            "message_count, first_message_at, last_message_at, "
+            "(SELECT value FROM warehouse_state WHERE key = 'count_version'), $1 "
+            "FROM _tg_count_changes",
+            [now],
+        )
         con.execute(
             "DELETE FROM user_message_counts u USING _tg_count_changes c "
             "WHERE u.chat_id = c.chat_id AND u.sender_key = c.sender_key"
@@ -79,7 +96,7 @@ def refresh_counts_in_transaction(con: duckdb.DuckDBPyConnection) -> list[CountS
             "INSERT INTO user_message_counts SELECT chat_id, sender_key, sender_name, "
             "message_count, first_message_at, last_message_at, $1 "
             "FROM _tg_count_changes WHERE NOT removed",
-            [datetime.now(UTC)],
+            [now],
         )
     con.execute("DROP TABLE _tg_count_changes")
     con.execute("INSERT OR REPLACE INTO warehouse_state VALUES (?, 0)", [STALE_KEY])
@@ -112,3 +129,21 @@ def counts_mismatch(con: duckdb.DuckDBPyConnection) -> int:
         """
     ).fetchall()[0]
     return int(row[0]) if row else 0
+
+
+def pending_count_events(con: duckdb.DuckDBPyConnection) -> list[PendingCount]:
+    """Count changes whose events the outbox does not hold yet, oldest change first."""
+    rows = con.execute(
+        "SELECT chat_id, sender_key, sender_name, message_count, first_message_at, "
+        "last_message_at, version, changed_at FROM count_events_pending "
+        "ORDER BY version, chat_id, sender_key"
+    ).fetchall()
+    return [PendingCount(*row) for row in rows]
+
+
+def count_events_queued(con: duckdb.DuckDBPyConnection, up_to_version: int) -> int:
+    """Forget pending changes up to ``up_to_version``: the outbox holds their events now."""
+    row = con.execute(
+        "DELETE FROM count_events_pending WHERE version <= ?", [up_to_version]
+    ).fetchall()
+    return int(row[0][0]) if row else 0

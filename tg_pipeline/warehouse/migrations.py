@@ -203,11 +203,35 @@ _MESSAGES_V4 = (
     "ALTER TABLE messages_v4 RENAME TO messages",
 )
 
+# Count changes not yet handed to the events outbox. They are written in the transaction
+# that changes the counts and deleted only once the outbox holds their events, so a run
+# that dies or fails in between leaves them here for the next writer to send. One row per
+# sender: a newer change replaces an older one that never went out (counts are snapshots).
+# ``version`` numbers count refreshes, so a count that returns to an earlier value is a new
+# event, not a repeat of the old one.
+_COUNT_EVENTS_PENDING = (
+    """
+    CREATE TABLE count_events_pending (
+        chat_id BIGINT NOT NULL,
+        sender_key VARCHAR NOT NULL,
+        sender_name VARCHAR,
+        message_count BIGINT NOT NULL,
+        first_message_at TIMESTAMPTZ NOT NULL,
+        last_message_at TIMESTAMPTZ NOT NULL,
+        version BIGINT NOT NULL,
+        changed_at TIMESTAMPTZ NOT NULL,
+        PRIMARY KEY (chat_id, sender_key)
+    )
+    """,
+    "INSERT INTO warehouse_state VALUES ('count_version', 0)",
+)
+
 MIGRATIONS: tuple[Migration, ...] = (
     Migration(1, "messages, chats, senders, dumps and counts", _CORE_TABLES),
     Migration(2, "audit log", _AUDIT_LOG),
     Migration(3, "delete generation, to recognise a dump already ingested", _DELETE_GENERATION),
     Migration(4, "messages without a key index, zstd for long text", _MESSAGES_V4),
+    Migration(5, "count changes waiting for the events outbox", _COUNT_EVENTS_PENDING),
 )
 
 LATEST_VERSION = MIGRATIONS[-1].version

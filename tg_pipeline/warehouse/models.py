@@ -48,3 +48,12 @@ class CountSnapshot:
     message_count: int
     first_message_at: datetime
     last_message_at: datetime
+
+
+@dataclass(frozen=True)
+class PendingCount(CountSnapshot):
+    """A count change whose event has not reached the events outbox yet."""
+
+    #: Which refresh made the change; part of the event's identity.
+    version: int
+    changed_at: datetime

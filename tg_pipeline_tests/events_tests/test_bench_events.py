@@ -21,7 +21,10 @@ def test_events_section_measures_publishing_and_audit_latency(
         monkeypatch.setenv("TG_KAFKA_SESSION_TIMEOUT_MS", "2000")
     monkeypatch.setenv(BOOTSTRAP_ENV, kafka_broker)
     results = bench_events.run(BenchContext(messages=3_000, out=tmp_path, cpus=2))
-    publish, latency = results
+    end_to_end, publish, latency = results
+    assert end_to_end.name == "ingest → last count event readable"
+    assert end_to_end.items > 0 and end_to_end.seconds > 0
+    assert any("run end → last count event visible" in note for note in end_to_end.notes)
     assert (publish.name, publish.items) == ("count events → broker", 3_000)
     assert publish.rate > 0
     assert (latency.name, latency.items) == ("run end → audit_log", 4)

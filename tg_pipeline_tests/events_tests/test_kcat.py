@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import os
+import shlex
 import shutil
 import subprocess
 import uuid
@@ -23,6 +24,7 @@ import pytest
 from tg_pipeline.events import KafkaSettings, Outbox, make_count_event
 from tg_pipeline.events.model import load_schema
 from tg_pipeline.events.relay import Relay
+from tg_pipeline_tests.events_tests.delivery import Setup
 from tg_pipeline_tests.kafka_broker import BOOTSTRAP_ENV, KcatCompatProxy, TansuBroker, free_port
 
 
@@ -107,3 +109,38 @@ def test_kcat_reads_count_events_that_match_the_schema(
     assert by_key["777000:user1"]["message_count"] == 41
     assert by_key["777000:user1"]["last_message_at"] == "2022-02-27T05:00:00.000000Z"
     assert by_key["777000:channel9"]["sender_name"] is None
+
+
+def test_readme_events_walkthrough(
+    kcat_settings: KafkaSettings, seed_dir: Path, tmp_path: Path
+) -> None:
+    """The README's walkthrough as pasted: ingest with a broker set, then its kcat lines."""
+    kcat = kcat_binary()
+    readme = (Path(__file__).resolve().parents[2] / "README.md").read_text(encoding="utf-8")
+    lines = [
+        line.split("#")[0].strip()
+        for line in readme.split("### Events: a walkthrough", 1)[1].split("```")[1].splitlines()
+    ]
+    reads = [line for line in lines if line.startswith("kcat ")]
+    assert len(reads) == 2 and any(line.startswith("tg-pipeline ingest") for line in lines)
+    setup = Setup(tmp_path, kcat_settings.bootstrap_servers, prefix=kcat_settings.topic_prefix)
+    setup.prepare()
+    ingest = setup.cli("ingest", str(seed_dir / "result.json"))
+    assert ingest.returncode == 0, ingest.stdout + ingest.stderr
+    assert "wait for Kafka" not in ingest.stderr
+
+    printed = {}
+    for line in reads:
+        args = shlex.split(
+            line.replace("localhost:9092", kcat_settings.bootstrap_servers).replace(
+                " tg.", f" {kcat_settings.topic_prefix}."
+            )
+        )
+        out = subprocess.run([kcat, *args[1:], "-q"], capture_output=True, timeout=60, check=True)
+        printed[args[args.index("-t") + 1].rsplit(".", 1)[1]] = out.stdout.decode().splitlines()
+    counts = [json.loads(line.split(" ", 1)[1]) for line in printed["user-counts"]]
+    assert sum(e["message_count"] for e in counts) == 10
+    keys = [line.split(" ", 1)[0] for line in printed["user-counts"]]
+    assert keys == [f"{e['chat_id']}:{e['sender_key']}" for e in counts]
+    audit = [json.loads(line.split(" ", 1)[1])["event_type"] for line in printed["audit"]]
+    assert audit[0] == "run_started" and audit[-1] == "run_succeeded"

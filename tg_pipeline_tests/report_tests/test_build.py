@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 
 from tg_pipeline.errors import TgPipelineError
-from tg_pipeline.report import ZoneLookup, build_report
+from tg_pipeline.report import ZoneLookup, build, build_report
 from tg_pipeline.report.zones import chat_zones, html_offset
 from tg_pipeline.warehouse import Warehouse
 from tg_pipeline_tests.report_tests.browser import (
@@ -117,6 +117,27 @@ def test_only_changed_chats_are_redrawn_and_gone_chats_removed(tmp_path: Path) -
     assert [p.summary.chat_id for p in gone.pages] == [1001]
     assert not page_b.exists()
     assert sorted(p.name for p in out.iterdir()) == ["chat-1001.html", "index.html", "report.json"]
+
+
+def test_many_pages_are_drawn_in_worker_processes_exactly_as_in_one(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    chats = 2 * build.PAGES_PER_WORKER
+    rows = [
+        json_row(m, chat_id=3000 + c, chat_name=f"Chat {c}", sender_name=f"P{c}-{m % 3}")
+        for c in range(chats)
+        for m in range(1, 4 + c)
+    ]
+    with Warehouse.open(tmp_path / "w.duckdb") as warehouse:
+        warehouse.ingest(batches(rows), dump=dump("many"))
+        monkeypatch.setattr(build.os, "cpu_count", lambda: 2)
+        parallel = _build(warehouse, tmp_path / "parallel")
+        monkeypatch.setattr(build.os, "cpu_count", lambda: 1)
+        serial = _build(warehouse, tmp_path / "serial")
+    assert parallel.drawn == serial.drawn == chats
+    for a, b in zip(parallel.pages, serial.pages, strict=True):
+        assert a.path.name == b.path.name
+        assert a.path.read_text(encoding="utf-8") == b.path.read_text(encoding="utf-8")
 
 
 def test_zone_comes_from_the_html_export_or_the_default(tmp_path: Path) -> None:

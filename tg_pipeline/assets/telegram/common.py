@@ -6,6 +6,7 @@ from pathlib import Path
 
 import dagster as dg
 
+from tg_pipeline import run_audit
 from tg_pipeline.errors import DumpError
 from tg_pipeline.ingest import DataPaths, RunContext, outbox_sink
 
@@ -20,11 +21,17 @@ GUARD_KEY = "warehouse_guard"
 
 
 def run_context(context: dg.OpExecutionContext | dg.AssetExecutionContext, paths: DataPaths):
-    """The run's identity for audit events, which go to the outbox under the data dir."""
+    """The run's identity for audit events, which go to the outbox under the data dir.
+
+    The run's ``run_started`` goes first, so that on the audit topic a run's events follow
+    it; the run's hooks write it again after each step, which the outbox ignores.
+    """
+    sink = outbox_sink(paths.data_dir)
+    sink([run_audit.run_started(context.instance, context.run)])
     return RunContext(
         run_id=context.run_id,
         job=context.job_name,
-        emit=outbox_sink(paths.data_dir),
+        emit=sink,
         log=context.log.info,
     )
 

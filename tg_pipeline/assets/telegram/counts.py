@@ -14,7 +14,7 @@ from tg_pipeline.assets.telegram.common import (
 from tg_pipeline.assets.telegram.count_tables import per_chat_table, top_senders_table
 from tg_pipeline.assets.telegram.messages import messages
 from tg_pipeline.assets.telegram.metadata import record_table, table_schema
-from tg_pipeline.events import emit, make_count_event
+from tg_pipeline.count_events import CountEventsNotQueued, queue_count_events
 from tg_pipeline.ingest import DataPaths
 from tg_pipeline.resources import PipelineSettings
 from tg_pipeline.resources.guard import GuardParam
@@ -33,7 +33,9 @@ TOP_SENDERS = 10
         "How many messages each sender wrote in each chat, with the first and last message "
         "time. Only real messages count, not service entries (joins, pins, calls). The "
         "table is recomputed from `messages` as a whole, whichever dump changed it, and "
-        "every count that changed goes out as a count event (outbox, then Kafka)."
+        "every count that changed goes out as a count event (outbox, then Kafka). A change "
+        "whose event could not be queued stays pending in the warehouse and goes out with "
+        "the next run."
     ),
 )
 def user_message_counts(
@@ -43,27 +45,30 @@ def user_message_counts(
     with Warehouse.open(paths.warehouse, owner=owner_of(context)) as warehouse:
         changed = warehouse.refresh_counts()
         metadata = counts_metadata(warehouse, changed)
-    published = publish_counts(
-        paths, changed, run_id=context.run_id, job=context.job_name, dump=run_partition(context)
-    )
-    context.log.info(f"{len(changed)} count(s) changed; {published} count event(s) queued")
-    metadata["count_events"] = published
+        queued = queue_counts(
+            context, warehouse, paths, dump=run_partition(context), job=context.job_name
+        )
+    context.log.info(f"{len(changed)} count(s) changed; {queued} count event(s) queued")
+    metadata["count_events"] = queued
     return dg.MaterializeResult(metadata=metadata)
 
 
-def publish_counts(
+def queue_counts(
+    context: dg.OpExecutionContext | dg.AssetExecutionContext,
+    warehouse: Warehouse,
     paths: DataPaths,
-    changed: Sequence[CountSnapshot],
     *,
-    run_id: str | None,
-    job: str | None,
     dump: str | None,
+    job: str | None,
 ) -> int:
-    """One count event per changed row, into the durable outbox; returns how many."""
-    events = [make_count_event(s, run_id=run_id, job=job, dump=dump) for s in changed]
-    if events:
-        emit(paths.data_dir, events)
-    return len(events)
+    """Every pending count change (this run's and any a failed run left) into the outbox;
+    a refusing outbox fails the step with one line, and the changes stay pending."""
+    try:
+        return queue_count_events(
+            warehouse, paths.data_dir, run_id=context.run_id, job=job, dump=dump
+        )
+    except CountEventsNotQueued as err:
+        raise dg.Failure(description=str(err)) from err
 
 
 def counts_metadata(warehouse: Warehouse, changed: Sequence[CountSnapshot]) -> dict[str, object]:

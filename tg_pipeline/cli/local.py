@@ -68,6 +68,18 @@ def _sigterm_as_interrupt() -> Iterator[None]:
         signal.signal(signal.SIGTERM, previous)
 
 
+#: The reader pool's resource tracker warns about "leaked semaphores" when the CLI ends
+#: with a run canceled mid-read; nothing leaks (the workers end with the process).
+_TRACKER_WARNING = "ignore::UserWarning:multiprocessing.resource_tracker"
+
+
+def _quiet_resource_tracker() -> None:
+    """Start helper processes with the tracker's warning filtered (they inherit the env)."""
+    current = os.environ.get("PYTHONWARNINGS", "")
+    if _TRACKER_WARNING not in current:
+        os.environ["PYTHONWARNINGS"] = f"{current},{_TRACKER_WARNING}".strip(",")
+
+
 def dagster_home_for(data_dir: Path) -> Path:
     """``DAGSTER_HOME`` if set, else ``<data_dir>/dagster_home``."""
     configured = os.environ.get("DAGSTER_HOME")
@@ -187,6 +199,7 @@ class LocalRunner:
 
         worker = threading.Thread(target=execute, name=f"run-{run_id[:8]}", daemon=True)
         cursor: str | None = None
+        _quiet_resource_tracker()
         # The marker tells a later sweep that this run died with this process, even if it is
         # killed before the run reaches its first step.
         with liveness.run_alive(self.data_dir, run_id), _sigterm_as_interrupt():

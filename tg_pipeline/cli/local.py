@@ -9,6 +9,7 @@ lives in ``DAGSTER_HOME`` when that is set, else in ``<data dir>/dagster_home`` 
 from __future__ import annotations
 
 import contextlib
+import fcntl
 import os
 import signal
 import threading
@@ -66,6 +67,16 @@ def _sigterm_as_interrupt() -> Iterator[None]:
         yield
     finally:
         signal.signal(signal.SIGTERM, previous)
+
+
+@contextlib.contextmanager
+def _setup_lock(home: Path) -> Iterator[None]:
+    fd = os.open(home / ".tg-pipeline-setup.lock", os.O_RDWR | os.O_CREAT, 0o644)
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX)
+        yield
+    finally:
+        os.close(fd)
 
 
 #: The reader pool's resource tracker warns about "leaked semaphores" when the CLI ends
@@ -132,7 +143,10 @@ class LocalRunner:
             if not os.environ.get("DAGSTER_HOME") and not config.exists():
                 config.write_text(EMBEDDED_INSTANCE_YAML)
             os.environ["DAGSTER_HOME"] = str(self.dagster_home)
-            self._instance = dg.DagsterInstance.get()
+            # Two commands started together on a new home would both create Dagster's
+            # SQLite tables, and one would fail ("table alembic_version already exists").
+            with _setup_lock(self.dagster_home):
+                self._instance = dg.DagsterInstance.get()
         return self._instance
 
     @property

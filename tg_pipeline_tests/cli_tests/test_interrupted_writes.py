@@ -52,7 +52,9 @@ def _start(data_dir: Path, *args: str) -> subprocess.Popen[str]:
 
 def _step_started(data_dir: Path, step: str) -> bool:
     home = data_dir / "dagster_home"
-    if not (home / "history").exists():
+    # Only once a run holds the warehouse has the CLI finished creating the instance's
+    # storage; opening it earlier would race that creation.
+    if not (data_dir / "warehouse.duckdb.holder.json").exists():
         return False
     with dg.DagsterInstance.from_ref(InstanceRef.from_dir(str(home))) as instance:
         for run in instance.get_runs(filters=dg.RunsFilter(statuses=[dg.DagsterRunStatus.STARTED])):

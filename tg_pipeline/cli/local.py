@@ -70,8 +70,12 @@ def _sigterm_as_interrupt() -> Iterator[None]:
 
 
 @contextlib.contextmanager
-def _setup_lock(home: Path) -> Iterator[None]:
-    fd = os.open(home / ".tg-pipeline-setup.lock", os.O_RDWR | os.O_CREAT, 0o644)
+def instance_setup_lock(dagster_home: Path) -> Iterator[None]:
+    """Held while an instance is opened: a brand-new ``DAGSTER_HOME`` gets its SQLite
+    tables from whichever process opens it first, and two doing so at once collide
+    ("table ... already exists")."""
+    dagster_home.mkdir(parents=True, exist_ok=True)
+    fd = os.open(dagster_home / ".setup.lock", os.O_RDWR | os.O_CREAT, 0o644)
     try:
         fcntl.flock(fd, fcntl.LOCK_EX)
         yield
@@ -143,9 +147,7 @@ class LocalRunner:
             if not os.environ.get("DAGSTER_HOME") and not config.exists():
                 config.write_text(EMBEDDED_INSTANCE_YAML)
             os.environ["DAGSTER_HOME"] = str(self.dagster_home)
-            # Two commands started together on a new home would both create Dagster's
-            # SQLite tables, and one would fail ("table alembic_version already exists").
-            with _setup_lock(self.dagster_home):
+            with instance_setup_lock(self.dagster_home):
                 self._instance = dg.DagsterInstance.get()
         return self._instance
 

@@ -258,14 +258,15 @@ def test_ctrl_c_in_the_cli_writes_run_canceled(tmp_path: Path) -> None:
 
 
 def _wait_for_started_run(setup: Setup, timeout_s: float = 60) -> str:
+    """The run's id once it has written its run_started, read from the outbox only: opening
+    the Dagster instance while the command creates it would race its schema setup."""
+    outbox = Outbox.in_data_dir(setup.data_dir)
     deadline = time.monotonic() + timeout_s
     while time.monotonic() < deadline:
-        if setup.home.joinpath("history", "runs.db").exists():
-            with dg.DagsterInstance.from_ref(InstanceRef.from_dir(str(setup.home))) as instance:
-                started = instance.get_runs(
-                    filters=dg.RunsFilter(statuses=[dg.DagsterRunStatus.STARTED])
-                )
-                if started:
-                    return started[0].run_id
-        time.sleep(0.2)
+        if outbox.path.exists():
+            for row in outbox.pending(limit=100):
+                event = orjson.loads(row.value)
+                if event["event_type"] == "run_started":
+                    return event["run_id"]
+        time.sleep(0.1)
     raise AssertionError("the ingest run never started")

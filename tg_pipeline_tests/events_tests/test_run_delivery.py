@@ -242,6 +242,9 @@ def test_ctrl_c_in_the_cli_writes_run_canceled(tmp_path: Path) -> None:
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
         text=True,
+        # A shell that started pytest in the background leaves SIGINT ignored; a user's
+        # terminal does not.
+        preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL),
     )
     try:
         run_id = _wait_for_started_run(setup)

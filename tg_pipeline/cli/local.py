@@ -9,6 +9,7 @@ lives in ``DAGSTER_HOME`` when that is set, else in ``<data dir>/dagster_home`` 
 from __future__ import annotations
 
 import contextlib
+import fcntl
 import os
 import signal
 import threading
@@ -68,6 +69,20 @@ def _sigterm_as_interrupt() -> Iterator[None]:
         signal.signal(signal.SIGTERM, previous)
 
 
+@contextlib.contextmanager
+def instance_setup_lock(dagster_home: Path) -> Iterator[None]:
+    """Held while an instance is opened: a brand-new ``DAGSTER_HOME`` gets its SQLite
+    tables from whichever process opens it first, and two doing so at once collide
+    ("table ... already exists")."""
+    dagster_home.mkdir(parents=True, exist_ok=True)
+    fd = os.open(dagster_home / ".setup.lock", os.O_RDWR | os.O_CREAT, 0o644)
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX)
+        yield
+    finally:
+        os.close(fd)
+
+
 def dagster_home_for(data_dir: Path) -> Path:
     """``DAGSTER_HOME`` if set, else ``<data_dir>/dagster_home``."""
     configured = os.environ.get("DAGSTER_HOME")
@@ -120,7 +135,8 @@ class LocalRunner:
             if not os.environ.get("DAGSTER_HOME") and not config.exists():
                 config.write_text(EMBEDDED_INSTANCE_YAML)
             os.environ["DAGSTER_HOME"] = str(self.dagster_home)
-            self._instance = dg.DagsterInstance.get()
+            with instance_setup_lock(self.dagster_home):
+                self._instance = dg.DagsterInstance.get()
         return self._instance
 
     @property

@@ -20,6 +20,7 @@ import orjson
 import pytest
 from dagster._core.instance.ref import InstanceRef
 
+from tg_pipeline.cli.local import instance_setup_lock
 from tg_pipeline.synthetic import generate_big_export
 from tg_pipeline_tests.cli_tests.conftest import CLI, cli_env, run_cli
 
@@ -54,7 +55,11 @@ def _step_started(data_dir: Path, step: str) -> bool:
     home = data_dir / "dagster_home"
     if not (home / "history").exists():
         return False
-    with dg.DagsterInstance.from_ref(InstanceRef.from_dir(str(home))) as instance:
+    # The CLI may be creating the instance's tables right now; wait for it to finish.
+    with (
+        instance_setup_lock(home),
+        dg.DagsterInstance.from_ref(InstanceRef.from_dir(str(home))) as instance,
+    ):
         for run in instance.get_runs(filters=dg.RunsFilter(statuses=[dg.DagsterRunStatus.STARTED])):
             for record in instance.get_records_for_run(
                 run.run_id, of_type=dg.DagsterEventType.STEP_START

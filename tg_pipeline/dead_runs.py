@@ -10,6 +10,7 @@ inbox sensor tick (so the daemon's queue moves on without any new write) and in
 
 from __future__ import annotations
 
+import contextlib
 from collections.abc import Callable
 from pathlib import Path
 
@@ -49,6 +50,7 @@ def sweep_dead_runs(
                 )
                 verb = "failed"
             swept.append(run_id)
+            _audit_ended(instance, run_id, data_dir, f"{who}, which ran it, is gone")
             if log is not None:
                 log(f"run {run_id} marked {verb}: {who}, which ran it, is gone")
         _free_slots(instance, run_id)
@@ -56,6 +58,24 @@ def sweep_dead_runs(
     if free_finished:
         _free_slots_of_finished_runs(instance)
     return swept
+
+
+def _audit_ended(instance: dg.DagsterInstance, run_id: str, data_dir: Path, why: str) -> None:
+    """The dead run cannot report its own end: run_failed or run_canceled go out from here,
+    with the ids the run or the daemon would give them, so the outbox keeps one."""
+    from tg_pipeline import run_audit
+    from tg_pipeline.events import emit
+    from tg_pipeline.sensors.events import UNAUDITED_JOBS
+
+    run = instance.get_run_by_id(run_id)
+    if run is None or run.job_name in UNAUDITED_JOBS:
+        return
+    if run.status == dg.DagsterRunStatus.CANCELED:
+        event = run_audit.run_canceled(instance, run)
+    else:
+        event = run_audit.run_failed(instance, run, [], fallback_error=why)
+    with contextlib.suppress(Exception):  # a full outbox disk must not stop the sweep
+        emit(data_dir, [event])
 
 
 def _free_slots(instance: dg.DagsterInstance, run_id: str) -> None:

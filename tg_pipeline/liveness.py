@@ -64,11 +64,16 @@ def run_alive(data_dir: Path, run_id: str) -> Iterator[None]:
             _HELD[run_id] = (fd, 1)
         try:
             yield
-        finally:
+        except BaseException:
+            # Left in place (unlocked once the descriptor closes): if the run could not be
+            # marked ended on the way out, the next sweep ends it.
             with _GUARD:
                 _HELD.pop(run_id, None)
-            with contextlib.suppress(OSError):
-                final.unlink()
+            raise
+        with _GUARD:
+            _HELD.pop(run_id, None)
+        with contextlib.suppress(OSError):
+            final.unlink()
     finally:
         os.close(fd)
 

@@ -83,6 +83,18 @@ def instance_setup_lock(dagster_home: Path) -> Iterator[None]:
         os.close(fd)
 
 
+#: The reader pool's resource tracker warns about "leaked semaphores" when the CLI ends
+#: with a run canceled mid-read; nothing leaks (the workers end with the process).
+_TRACKER_WARNING = "ignore::UserWarning:multiprocessing.resource_tracker"
+
+
+def _quiet_resource_tracker() -> None:
+    """Start helper processes with the tracker's warning filtered (they inherit the env)."""
+    current = os.environ.get("PYTHONWARNINGS", "")
+    if _TRACKER_WARNING not in current:
+        os.environ["PYTHONWARNINGS"] = f"{current},{_TRACKER_WARNING}".strip(",")
+
+
 def dagster_home_for(data_dir: Path) -> Path:
     """``DAGSTER_HOME`` if set, else ``<data_dir>/dagster_home``."""
     configured = os.environ.get("DAGSTER_HOME")
@@ -203,6 +215,7 @@ class LocalRunner:
 
         worker = threading.Thread(target=execute, name=f"run-{run_id[:8]}", daemon=True)
         cursor: str | None = None
+        _quiet_resource_tracker()
         # The marker tells a later sweep that this run died with this process, even if it is
         # killed before the run reaches its first step.
         with liveness.run_alive(self.data_dir, run_id), _sigterm_as_interrupt():
@@ -236,22 +249,26 @@ class LocalRunner:
         import dagster as dg
 
         instance = self.instance
-        run = instance.get_run_by_id(run_id)
-        if run is not None and not run.is_finished:
-            instance.report_run_canceled(run, message="interrupted (Ctrl-C or SIGTERM)")
-            self._audit_canceled(run_id)
-        if instance.event_log_storage.supports_global_concurrency_limits:
-            instance.event_log_storage.free_concurrency_slots_for_run(run_id)
-        stored = sorted(
-            {
-                record.event_log_entry.dagster_event.asset_key.to_user_string()
-                for record in instance.get_records_for_run(
-                    run_id, of_type=dg.DagsterEventType.ASSET_MATERIALIZATION
-                ).records
-                if record.event_log_entry.dagster_event is not None
-                and record.event_log_entry.dagster_event.asset_key is not None
-            }
-        )
+        stored: list[str] = []
+        try:
+            run = instance.get_run_by_id(run_id)
+            if run is not None and not run.is_finished:
+                instance.report_run_canceled(run, message="interrupted (Ctrl-C or SIGTERM)")
+                self._audit_canceled(run_id)
+            if instance.event_log_storage.supports_global_concurrency_limits:
+                instance.event_log_storage.free_concurrency_slots_for_run(run_id)
+            stored = sorted(
+                {
+                    record.event_log_entry.dagster_event.asset_key.to_user_string()
+                    for record in instance.get_records_for_run(
+                        run_id, of_type=dg.DagsterEventType.ASSET_MATERIALIZATION
+                    ).records
+                    if record.event_log_entry.dagster_event is not None
+                    and record.event_log_entry.dagster_event.asset_key is not None
+                }
+            )
+        except Exception:  # a second Ctrl-C, a locked instance: the next sweep ends the run
+            pass
         what = {"ingest_job": "ingest", "backup_job": "backup", "delete_job": "delete"}.get(
             job_name, job_name
         )

@@ -88,6 +88,12 @@ class _Group(click.Group):
             # would, instead of letting interpreter shutdown tear that thread down noisily.
             # Nothing uncommitted survives the process, and the kernel drops its locks.
             os._exit(EXIT_INTERRUPTED)
+        except KeyboardInterrupt:
+            # Before any run started (or in a read): nothing was written.
+            with contextlib.suppress(OSError, ValueError):
+                sys.stdout.flush()
+            print(f"{PROG}: interrupted; nothing was stored", file=sys.stderr, flush=True)
+            os._exit(EXIT_INTERRUPTED)
         except TgPipelineError as err:
             if _debug(ctx):
                 raise

@@ -20,7 +20,7 @@ from pathlib import Path
 #: Imported by the fork server before it forks anything. The first one makes the server,
 #: and so every worker it forks, ignore Ctrl-C: the process that owns the pool cancels.
 PRELOAD = [
-    "tg_pipeline.readers.worker_signals",
+    "tg_pipeline.ignore_interrupts",
     "tg_pipeline.readers.json_export",
     "tg_pipeline.readers.html_export",
 ]

@@ -26,6 +26,7 @@ from tg_pipeline_tests.events_tests.delivery import (
     crowd_export,
     duplicates,
     latest_counts,
+    lifecycle,
     wait_for_events,
 )
 
@@ -106,10 +107,7 @@ def test_killed_between_counts_commit_and_outbox_write_the_next_run_sends_them(
 
     assert killed.returncode == -9, killed.stdout + killed.stderr
     assert pending_in_warehouse(setup) == 500
-    # The dead run still holds its instance's warehouse slot until run monitoring frees
-    # it; the next run here comes from another instance on the same data directory.
-    setup.home_name = "dagster_home_after"
-    setup.prepare()
+    # The next run, of another dump, on the same instance: it ends the dead run first.
     after = setup.cli("ingest", str(seed_dir / "result.json"))
     assert after.returncode == 0, after.stdout + after.stderr
     assert pending_in_warehouse(setup) == 0
@@ -117,3 +115,8 @@ def test_killed_between_counts_commit_and_outbox_write_the_next_run_sends_them(
     assert len([e for e in events if e.get("chat_id") == CROWD_CHAT_ID]) == 500
     assert duplicates(events) == []
     assert sum(latest_counts(events, SEED_CHAT_ID).values()) == 10
+    # The killed run's own story: it started, and the sweep that found it dead ended it.
+    dead = {e["run_id"] for e in events if e["event_type"] == "run_failed"}
+    assert len(dead) == 1
+    (dead_run,) = dead
+    assert lifecycle(events, dead_run) == ["run_started", "run_failed"]

@@ -242,6 +242,9 @@ def test_ctrl_c_in_the_cli_writes_run_canceled(tmp_path: Path) -> None:
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
         text=True,
+        # A shell that started pytest in the background leaves SIGINT ignored; a user's
+        # terminal does not.
+        preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL),
     )
     try:
         run_id = _wait_for_started_run(setup)
@@ -258,14 +261,15 @@ def test_ctrl_c_in_the_cli_writes_run_canceled(tmp_path: Path) -> None:
 
 
 def _wait_for_started_run(setup: Setup, timeout_s: float = 60) -> str:
+    """The run's id once it has written its run_started, read from the outbox only: opening
+    the Dagster instance while the command creates it would race its schema setup."""
+    outbox = Outbox.in_data_dir(setup.data_dir)
     deadline = time.monotonic() + timeout_s
     while time.monotonic() < deadline:
-        if setup.home.joinpath("history", "runs.db").exists():
-            with dg.DagsterInstance.from_ref(InstanceRef.from_dir(str(setup.home))) as instance:
-                started = instance.get_runs(
-                    filters=dg.RunsFilter(statuses=[dg.DagsterRunStatus.STARTED])
-                )
-                if started:
-                    return started[0].run_id
-        time.sleep(0.2)
+        if outbox.path.exists():
+            for row in outbox.pending(limit=100):
+                event = orjson.loads(row.value)
+                if event["event_type"] == "run_started":
+                    return event["run_id"]
+        time.sleep(0.1)
     raise AssertionError("the ingest run never started")

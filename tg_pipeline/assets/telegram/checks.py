@@ -1,7 +1,9 @@
 """Checks that read the warehouse after a write: keys, reply targets, counts, backups.
 
 They take the warehouse pool like the writers do, because DuckDB refuses even a read-only
-open while another process writes.
+open while another process writes. They also require ``warehouse_guard``: their run holds the
+warehouse from its first step to its last check, so a check sees exactly what its own run
+wrote, never another run's write made in between.
 """
 
 from pathlib import Path

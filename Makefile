@@ -4,6 +4,9 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 export TG_DATA_DIR ?= $(CURDIR)/data
+#: The UI's port for `make dev`; a busy one is reported instead of silently replaced.
+#: The services log warnings only: at info, the daemon writes a line per sensor tick.
+DAGSTER_PORT ?= 3000
 
 .PHONY: run dev test lint bench clean venv
 
@@ -21,7 +24,9 @@ run: $(STAMP)
 dev: $(STAMP)
 	mkdir -p $(TG_DATA_DIR)/dagster_home
 	test -f $(TG_DATA_DIR)/dagster_home/dagster.yaml || cp dagster.yaml $(TG_DATA_DIR)/dagster_home/
-	DAGSTER_HOME=$${DAGSTER_HOME:-$(TG_DATA_DIR)/dagster_home} $(BIN)/dagster dev -m tg_pipeline.definitions
+	@$(BIN)/python -c "import socket, sys; busy = socket.socket().connect_ex(('127.0.0.1', $(DAGSTER_PORT))) == 0; sys.exit('port $(DAGSTER_PORT) is busy (another make dev?); try: make dev DAGSTER_PORT=3001' if busy else 0)"
+	@echo "Dagster UI: http://127.0.0.1:$(DAGSTER_PORT)  (data: $(TG_DATA_DIR); Ctrl-C stops it)"
+	DAGSTER_HOME=$${DAGSTER_HOME:-$(TG_DATA_DIR)/dagster_home} $(BIN)/dagster dev -m tg_pipeline.definitions -p $(DAGSTER_PORT) --log-level warning
 
 lint: $(STAMP)
 	$(BIN)/ruff check tg_pipeline tg_pipeline_tests

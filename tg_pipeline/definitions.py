@@ -14,6 +14,7 @@ import dagster as dg
 
 from tg_pipeline.assets import TELEGRAM_ASSETS, TELEGRAM_CHECKS
 from tg_pipeline.assets.audit import AUDIT_ASSETS, AUDIT_JOBS
+from tg_pipeline.assets.quarantine import QUARANTINE_ASSETS
 from tg_pipeline.jobs import JOBS
 from tg_pipeline.jobs_admin import ADMIN_JOBS
 from tg_pipeline.resources import settings_from_env
@@ -22,7 +23,7 @@ from tg_pipeline.resources.kafka import kafka_resource_from_env
 from tg_pipeline.sensors import SENSORS
 from tg_pipeline.sensors.events import EVENT_SENSORS
 
-ASSETS: list[Any] = [*TELEGRAM_ASSETS, *AUDIT_ASSETS]
+ASSETS: list[Any] = [*TELEGRAM_ASSETS, *AUDIT_ASSETS, *QUARANTINE_ASSETS]
 ASSET_CHECKS: list[Any] = [*TELEGRAM_CHECKS]
 JOB_DEFS: list[Any] = [*JOBS, *ADMIN_JOBS, *AUDIT_JOBS]
 SENSOR_DEFS: list[Any] = [*SENSORS, *EVENT_SENSORS]

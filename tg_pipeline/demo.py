@@ -1,10 +1,12 @@
 """`make run`: the bundled sample export through the real pipeline, on the embedded default.
 
-Everything lands under the data directory (``./data``, or ``TG_DATA_DIR``): the DuckDB
-warehouse, the raw copies, the backups and the Dagster instance (SQLite, in
-``data/dagster_home`` unless ``DAGSTER_HOME`` is set). No service needs to run. The runs
-it makes are ordinary Dagster runs, so `make dev` afterwards shows them in the UI.
-Running it again is safe: the same dumps change nothing, and new backups are added.
+The demo has a data directory of its own, ``<data>/demo`` (``TG_DEMO_DATA_DIR``), so the
+sample chat never lands in the warehouse that holds a user's own exports: its warehouse,
+raw copies and backups live there. Its runs go to the Dagster instance ``make dev`` uses
+(``<data>/dagster_home``, or ``DAGSTER_HOME``), stamped with the code location ``make dev``
+serves, so the UI lists them under their jobs. No service needs to run. Running it again
+is safe: the same dumps change nothing, and a backup is only written when something did.
+It ends by saying where everything is and what to try next.
 """
 
 from __future__ import annotations
@@ -23,6 +25,7 @@ from rich.table import Table
 from tg_pipeline.ingest import DataPaths, dump_id_for
 from tg_pipeline.partitions import DUMPS
 from tg_pipeline.readers import fingerprint_dump
+from tg_pipeline.ui_origin import attach_ui_origin
 from tg_pipeline.warehouse import Warehouse
 
 REPO_DAGSTER_YAML = Path(__file__).resolve().parents[1] / "dagster.yaml"
@@ -64,11 +67,22 @@ def ensure_dagster_home(data_dir: Path) -> Path:
     return home
 
 
+def demo_data_dir() -> tuple[Path, Path]:
+    """The user's data directory (``TG_DATA_DIR`` or ``./data``) and the demo's own."""
+    data_dir = Path(os.environ.get("TG_DATA_DIR") or "data").absolute()
+    demo = Path(os.environ.get("TG_DEMO_DATA_DIR") or data_dir / "demo").absolute()
+    return data_dir, demo
+
+
 def main() -> int:
     console = Console()
-    paths = DataPaths.from_env().ensure()
-    os.environ.setdefault("TG_DATA_DIR", str(paths.data_dir))
-    home = ensure_dagster_home(paths.data_dir)
+    data_dir, demo_dir = demo_data_dir()
+    home = ensure_dagster_home(data_dir)
+    # The runs' resources read TG_DATA_DIR when they start: point them at the demo's data.
+    for name in ("TG_WAREHOUSE_PATH", "TG_INBOX_DIR"):
+        os.environ.pop(name, None)
+    os.environ["TG_DATA_DIR"] = str(demo_dir)
+    paths = DataPaths.under(demo_dir).ensure()
 
     from tg_pipeline.definitions import defs
 
@@ -76,8 +90,10 @@ def main() -> int:
     if not dumps:
         console.print("[red]the bundled sample export is missing from the package[/red]")
         return 1
-    console.print(f"data directory  {paths.data_dir}")
-    console.print(f"dagster home    {home}")
+    console.print(f"demo data directory  {_short(paths.data_dir)}")
+    console.print(f"dagster home         {_short(home)} (the one `make dev` shows)")
+    changed = False
+    runs: list[str] = []
     with dg.DagsterInstance.get() as instance:
         ingest_job = defs.resolve_job_def("ingest_job")
         for source in dumps:
@@ -92,29 +108,77 @@ def main() -> int:
                 },
                 raise_on_error=False,
             )
+            attach_ui_origin(instance, result.run_id)
+            runs.append(f"ingest_job {result.run_id[:8]}")
             if not result.success:
                 console.print(f"[red]ingest of {source} failed; see run {result.run_id}[/red]")
                 return 1
             meta = _metadata(result, "messages")
+            changed = changed or bool(meta.get("new") or meta.get("updated"))
             console.print(
                 f"ingested {dump_id}: {meta.get('new')} new, {meta.get('updated')} updated, "
                 f"{meta.get('unchanged')} unchanged (run {result.run_id[:8]})"
             )
-        backups = defs.resolve_job_def("backup_job").execute_in_process(
-            instance=instance, run_config=QUIET, raise_on_error=False
-        )
-        if not backups.success:
-            console.print(f"[red]backup failed; see run {backups.run_id}[/red]")
-            return 1
-        files = [
-            _metadata(backups, key)["path"]
-            for key in ("messages_backup_parquet", "messages_backup_csv")
-        ]
+        files: list[str] = []
+        if changed or not any(paths.backups.glob("messages-*.parquet")):
+            backups = defs.resolve_job_def("backup_job").execute_in_process(
+                instance=instance, run_config=QUIET, raise_on_error=False
+            )
+            attach_ui_origin(instance, backups.run_id)
+            runs.append(f"backup_job {backups.run_id[:8]}")
+            if not backups.success:
+                console.print(f"[red]backup failed; see run {backups.run_id}[/red]")
+                return 1
+            files = [
+                str(_metadata(backups, key)["path"])
+                for key in ("messages_backup_parquet", "messages_backup_csv")
+            ]
 
     _print_counts(console, paths)
     for path in files:
         console.print(f"backup  {path}  ({Path(path).stat().st_size} bytes)", soft_wrap=True)
+    if not files:
+        console.print("no backup written: nothing changed since the last one")
+    _print_next(console, paths, home, runs)
     return 0
+
+
+def _short(path: Path) -> str:
+    """``path`` relative to the working directory when it lies inside it."""
+    try:
+        return str(path.absolute().relative_to(Path.cwd()))
+    except ValueError:
+        return str(path)
+
+
+def _print_next(console: Console, paths: DataPaths, home: Path, runs: list[str]) -> None:
+    """Where everything is, and what to try next, as a user would type it."""
+    cli = _short(Path(sys.executable).with_name("tg-pipeline"))
+    data = _short(paths.data_dir)
+    console.print()
+    console.print("[bold]Where things are[/bold]")
+    for label, where in (
+        ("warehouse", paths.warehouse),
+        ("raw copies", paths.raw),
+        ("backups", paths.backups),
+        ("Dagster runs", home),
+    ):
+        console.print(f"  {label:<13} {_short(where)}", soft_wrap=True)
+    console.print(f"  runs made     {', '.join(runs)}", soft_wrap=True)
+    console.print()
+    console.print("[bold]Try next[/bold]")
+    for command, why in (
+        ("make dev", "the Dagster UI on http://127.0.0.1:3000: these runs under Runs"),
+        (f"{cli} --data-dir {data} chats", "the demo's chats, with their ids"),
+        (
+            f"{cli} --data-dir {data} messages --chat hiking --limit 5",
+            "a chat by part of its name",
+        ),
+        (f"{cli} --data-dir {data} counts --overall", "messages per sender"),
+        (f"{cli} ingest PATH/TO/ChatExport", "your own export, into ./data (not the demo)"),
+    ):
+        console.print(f"  {command}", soft_wrap=True, markup=False)
+        console.print(f"      {why}", style="dim", soft_wrap=True)
 
 
 def _metadata(result: dg.ExecuteInProcessResult, asset: str) -> dict[str, object]:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 
@@ -31,6 +32,40 @@ class DumpError(TgPipelineError):
 
 class WarehouseBusy(TgPipelineError):
     """Another process holds the DuckDB warehouse for writing."""
+
+
+class OutOfMemory(TgPipelineError):
+    """DuckDB ran out of memory under its limit; the message names the setting to raise."""
+
+
+#: How DuckDB words an allocation it could not make under its memory limit.
+_OUT_OF_MEMORY = (
+    "Out of Memory Error",
+    "OutOfMemoryException",
+    # A COMMIT that fails for want of memory is reported as a transaction error.
+    "could not allocate block",
+    "failed to allocate data",
+    "failed to pin block",
+)
+
+
+def out_of_memory_hint(error: BaseException | str) -> str | None:
+    """One line naming the setting to raise, when ``error`` is DuckDB running out of memory;
+    None for any other error."""
+    text = str(error)
+    name = type(error).__name__ if isinstance(error, BaseException) else ""
+    if name != "OutOfMemoryException" and not any(marker in text for marker in _OUT_OF_MEMORY):
+        return None
+    lines = [line.strip() for line in text.splitlines() if line.strip()]
+    detail = next((line for line in lines if "allocate" in line or "used" in line), "")
+    detail = detail.split("Failed to commit: ")[-1]
+    limit = os.environ.get("TG_DUCKDB_MEMORY_LIMIT") or "128MB (the default)"
+    return (
+        f"DuckDB ran out of memory under its limit of {limit}"
+        + (f" ({detail.removeprefix('Out of Memory Error: ')})" if detail else "")
+        + "; raise TG_DUCKDB_MEMORY_LIMIT (e.g. TG_DUCKDB_MEMORY_LIMIT=1GB) or lower "
+        "TG_DUCKDB_THREADS, and run again"
+    )
 
 
 class RunInterrupted(TgPipelineError):

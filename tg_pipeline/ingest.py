@@ -36,6 +36,7 @@ import pyarrow as pa
 from tg_pipeline.errors import DumpError, TgPipelineError
 from tg_pipeline.events import emit, make_audit_event
 from tg_pipeline.readers import Dump, DumpKind, copy_dump, fingerprint_dump, read_dump
+from tg_pipeline.readers import progress as read_progress
 from tg_pipeline.readers.backup import MANIFEST_SUFFIX, manifest_path
 from tg_pipeline.readers.workers import start_early_for
 from tg_pipeline.records import ReadOptions
@@ -193,6 +194,8 @@ class StagedDump:
     staged_at: str
     #: "folder", "file" or "zip": how the dump arrived, which decides how its files are named.
     source_type: str = "folder"
+    #: What detection decided that a user may not expect (HTML pages left for the JSON).
+    notes: tuple[str, ...] = ()
 
     @property
     def directory(self) -> Path:
@@ -213,8 +216,9 @@ class StagedDump:
 
     @property
     def display_base(self) -> Path:
-        """Where the files were as dropped: records and errors name them there, exactly as
-        if the dump had been read in place, never by their path in the raw copy."""
+        """Where the files were as dropped: errors name them there, exactly as if the dump
+        had been read in place. Records name their file in the raw copy, which stays where
+        it is when the inbox entry moves on."""
         return self.source.parent if self.source_type == "file" else self.source
 
     def as_dump(self) -> Dump:
@@ -227,6 +231,7 @@ class StagedDump:
             fingerprint=self.fingerprint,
             total_bytes=self.total_bytes,
             extracted_to=self.root,
+            relabel_records=False,
         )
 
     def to_manifest(self) -> dict[str, Any]:
@@ -240,6 +245,7 @@ class StagedDump:
             "staged_at": self.staged_at,
             "total_bytes": self.total_bytes,
             "files": [{"path": f.path, "bytes": f.bytes, "sha256": f.sha256} for f in self.files],
+            "notes": list(self.notes),
         }
 
     @classmethod
@@ -255,6 +261,7 @@ class StagedDump:
             total_bytes=data["total_bytes"],
             staged_at=data["staged_at"],
             source_type=data.get("source_type", "folder"),
+            notes=tuple(data.get("notes", ())),
         )
 
 
@@ -373,6 +380,7 @@ def _keep_copy(
         total_bytes=dump.total_bytes,
         staged_at=datetime.now(UTC).isoformat(timespec="seconds"),
         source_type=source_type,
+        notes=dump.notes,
     )
     _write_json(scratch / MANIFEST_NAME, staged.to_manifest())
     (scratch / MANIFEST_NAME).chmod(read_only)
@@ -612,33 +620,51 @@ def ingest_staged(
     return result
 
 
+#: Seconds between two progress lines in a run's log (``TG_PROGRESS_EVERY_S`` overrides).
+PROGRESS_EVERY_S = 2.0
+
+
 def reporting_progress(
     batches: Iterator[pa.RecordBatch],
     staged: StagedDump,
     log: Callable[[str], None],
-    every_s: float = 2.0,
+    every_s: float | None = None,
 ) -> Iterator[pa.RecordBatch]:
-    """Pass batches through, logging how far the read got at most every ``every_s``.
+    """Pass batches through, logging records and bytes read at most every ``every_s``.
 
-    Progress counts whole files: the bytes of every file before the one the latest record
-    came from. That is exact for paged HTML exports and coarse for a single result.json.
+    Bytes are those of every file before the one the latest record came from, plus what
+    the reader noted of the file it is in (:mod:`tg_pipeline.readers.progress`): a single
+    result.json moves as it is parsed, and HTML pages count page by page.
     """
+    if every_s is None:
+        every_s = float(os.environ.get("TG_PROGRESS_EVERY_S") or PROGRESS_EVERY_S)
     offsets: dict[str, int] = {}
+    raw_offsets: dict[str, int] = {}
     before = 0
     for staged_file in staged.files:
         offsets[str(staged.display_base / staged_file.path)] = before
+        raw_offsets[str(staged.root / staged_file.path)] = before
         before += staged_file.bytes
+    for raw in raw_offsets:
+        read_progress.forget(raw)
     total = staged.total_bytes
     rows = 0
+    done = 0
     last = time.monotonic()
     for batch in batches:
         rows += batch.num_rows
         now = time.monotonic()
         if now - last >= every_s and batch.num_rows:
             last = now
-            done = offsets.get(batch.column("source_file")[-1].as_py() or "", 0)
+            noted = ((start, read_progress.bytes_read(raw)) for raw, start in raw_offsets.items())
+            in_file = max((start + n for start, n in noted if n), default=0)
+            latest = batch.column("source_file")[-1].as_py() or ""
+            at_file = raw_offsets.get(latest, offsets.get(latest, 0))
+            done = min(max(done, at_file, in_file), total)
             log(f"dump {staged.dump_id}: {rows:,} records read, {done:,} of {total:,} bytes")
         yield batch
+    for raw in raw_offsets:
+        read_progress.forget(raw)
     log(f"dump {staged.dump_id}: {rows:,} records read, {total:,} of {total:,} bytes")
 
 

@@ -164,15 +164,19 @@ def test_files_outside_the_inbox_are_never_moved(paths, seed_dir) -> None:
     assert list(paths.processed.iterdir()) == []
 
 
-def test_records_name_files_where_they_were_dropped_not_the_raw_copy(paths, seed_dir) -> None:
+def test_records_name_their_file_in_the_raw_copy_which_stays(paths, seed_dir) -> None:
     folder = paths.inbox / "ChatExport"
     folder.mkdir(parents=True)
     (folder / "messages.html").write_bytes((seed_dir / "messages.html").read_bytes())
     with Warehouse.open(paths.warehouse) as wh:
-        ingest_paths([seed_dir / "result.json", folder], wh, paths, ReadOptions())
+        outcome = ingest_paths([seed_dir / "result.json", folder], wh, paths, ReadOptions())
         files = {r[0] for r in wh.con.sql("SELECT DISTINCT source_file FROM messages").fetchall()}
-    assert files <= {str(seed_dir / "result.json"), str(folder / "messages.html")}
-    assert str(seed_dir / "result.json") in files
+    raw = {str(staged.root / f.path) for staged, _ in outcome.ingested for f in staged.files}
+    # Provenance points at the immutable copy under data/raw, not at the inbox entry,
+    # which has moved to processed/ by now.
+    assert files and files <= raw
+    assert all(Path(f).is_file() and f.startswith(str(paths.raw)) for f in files)
+    assert not folder.exists()
 
 
 def test_error_report_points_into_the_quarantine(paths, seed_dir) -> None:

@@ -17,6 +17,7 @@ import pyarrow as pa
 
 from tg_pipeline.cli.context import cli_env, wait_option
 from tg_pipeline.cli.filters import build_filter, describe_filter, filter_options
+from tg_pipeline.cli.names import resolve_filter
 from tg_pipeline.cli.output import render_table
 from tg_pipeline.cli.query import MESSAGES_VIEW
 from tg_pipeline.cli.safe_text import visible
@@ -79,6 +80,8 @@ def delete_command(
 
     env = cli_env()
     with env.read_warehouse(wait_s) as warehouse:
+        # The run deletes what was resolved and shown here, by id.
+        message_filter = resolve_filter(warehouse, message_filter)
         count = warehouse.count_messages(message_filter)
         limit = None if count <= BREAKDOWN_MAX_ROWS else SAMPLE_ROWS
         matching = warehouse.messages(message_filter, limit=limit)

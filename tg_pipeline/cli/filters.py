@@ -61,8 +61,16 @@ class Instant(click.ParamType):
 def filter_options(func: F) -> F:
     """Decorate a command with --chat, --sender, --since, --until, --text, --regex, --kind."""
     options = [
-        click.option("--chat", help="Chat id or exact chat name."),
-        click.option("--sender", help="Sender id (user123, channel456) or exact sender name."),
+        click.option(
+            "--chat",
+            help="Chat id (see `chats`), or its name: exact, or the start or a part of "
+            "one name, ignoring case.",
+        ),
+        click.option(
+            "--sender",
+            help="Sender id or key (user123, channel456, name:Alice), or a name: exact, "
+            "or the start or a part of one sender's name, ignoring case.",
+        ),
         click.option(
             "--since",
             type=Instant(),

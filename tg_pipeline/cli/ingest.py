@@ -9,12 +9,15 @@ like any other. ``restore`` is ``ingest`` limited to tg_pipeline backups.
 
 from __future__ import annotations
 
+import contextlib
+import os
 import re
 import sys
+import time
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, TextIO
 
 import click
 import orjson
@@ -34,7 +37,7 @@ from rich.table import Column
 from tg_pipeline.cli.context import CliEnv, cli_env
 from tg_pipeline.cli.output import View, render_table
 from tg_pipeline.cli.runner import JobRunner, LogSink, RunOutcome
-from tg_pipeline.cli.safe_text import markup_safe
+from tg_pipeline.cli.safe_text import markup_safe, visible
 from tg_pipeline.errors import DumpError, TgPipelineError
 
 DUMPS_PARTITIONS = "dumps"
@@ -45,6 +48,8 @@ CLI_TAGS = {"tg_pipeline/trigger": "cli"}
 
 #: A run log line reporting how far a read got, e.g. "read 120000 of 5242880 bytes".
 _PROGRESS = re.compile(r"(?P<done>\d[\d,]*) of (?P<total>\d[\d,]*) bytes")
+#: …and how many records it has read ("12,000 records read").
+_RECORDS = re.compile(r"(?P<records>\d[\d,]*) records read")
 
 
 @dataclass
@@ -83,16 +88,46 @@ class DumpSummary:
         }
 
 
-class RunProgress:
-    """One line per dump on stderr: a spinner, the run's latest step and elapsed time. The
-    bar pulses until the run logs how many bytes it has read ("… 1200 of 5000 bytes"), then
-    fills. Only drawn on a terminal, so pipes and logs stay clean."""
+def terminal_stream() -> TextIO:
+    """A writer on the stderr the command was started with, kept for the whole command.
 
-    def __init__(self, console: Console) -> None:
+    While a run's step executes, Dagster points file descriptors 1 and 2 at its
+    compute-log files, and anything the CLI drew on ``sys.stderr`` then would land in the
+    run's log instead of on the user's screen. A duplicate of the descriptor taken before
+    any run starts keeps pointing at the terminal (or pipe) the user sees.
+    """
+    try:
+        fd = os.dup(sys.stderr.fileno())
+    except (OSError, ValueError, AttributeError):
+        return sys.stderr
+    return os.fdopen(fd, "w", buffering=1, encoding="utf-8", errors="replace", closefd=True)
+
+
+#: In a pipe or a file, a progress line at most this often (``TG_PROGRESS_EVERY_S``).
+PIPE_EVERY_S = 5.0
+
+
+class RunProgress:
+    """Progress of each dump's run, on the stderr the command started with.
+
+    On a terminal: one line per dump with a spinner, a bar that fills by the bytes read,
+    the records read so far, the run's latest step and the elapsed time. The run logs
+    "… N records read, X of Y bytes" while it reads (a single result.json included), and
+    the bar follows. In a pipe or a file: a plain line every :data:`PIPE_EVERY_S` seconds
+    while a run reads, so logs show it is alive without filling up.
+    """
+
+    def __init__(self) -> None:
+        self.stream = terminal_stream()
+        console = Console(file=self.stream)
+        self.console = console
+        self.terminal = console.is_terminal
+        self.every_s = float(os.environ.get("TG_PROGRESS_EVERY_S") or PIPE_EVERY_S)
         self.progress = Progress(
             SpinnerColumn(),
             TextColumn("[bold]{task.fields[name]}", table_column=Column(no_wrap=True)),
             BarColumn(bar_width=20),
+            TextColumn("{task.fields[records]}", table_column=Column(no_wrap=True)),
             TextColumn(
                 "{task.fields[step]}",
                 style="dim",
@@ -102,8 +137,10 @@ class RunProgress:
             console=console,
             transient=True,
             expand=True,
-            disable=not console.is_terminal,
+            disable=not self.terminal,
         )
+        self._names: dict[TaskID, str] = {}
+        self._printed: dict[TaskID, float] = {}
 
     def __enter__(self) -> RunProgress:
         self.progress.__enter__()
@@ -111,33 +148,68 @@ class RunProgress:
 
     def __exit__(self, *exc: object) -> None:
         self.progress.__exit__(*exc)
+        if self.stream is not sys.stderr:
+            with contextlib.suppress(OSError):
+                self.stream.close()
 
     def add(self, name: str, total_bytes: int | None) -> TaskID:
         label = f"{name} ({filesize.decimal(total_bytes)})" if total_bytes else name
-        return self.progress.add_task("", name=markup_safe(label), step="starting", total=None)
+        task = self.progress.add_task(
+            "", name=markup_safe(label), records="", step="starting", total=None
+        )
+        self._names[task] = visible(label)
+        self._printed[task] = time.monotonic()
+        return task
 
     def on_log(self, task: TaskID) -> LogSink:
         def sink(message: str) -> None:
             update: dict[str, Any] = {"step": markup_safe(" ".join(message.split()))}
             match = _PROGRESS.search(message)
+            records = _RECORDS.search(message)
+            if records:
+                update["records"] = f"{records['records']} records"
             if match:
                 update["completed"] = int(match["done"].replace(",", ""))
                 update["total"] = int(match["total"].replace(",", ""))
             self.progress.update(task, **update)
+            if not self.terminal and (match or records):
+                self._line(task, message, match)
 
         return sink
+
+    def _line(self, task: TaskID, message: str, match: re.Match[str] | None) -> None:
+        now = time.monotonic()
+        if now - self._printed[task] < self.every_s:
+            return
+        self._printed[task] = now
+        share = ""
+        if match:
+            done = int(match["done"].replace(",", ""))
+            total = int(match["total"].replace(",", ""))
+            if total:
+                share = f" ({done / total:.0%})"
+        self.stream.write(
+            f"tg-pipeline: {self._names[task]}: {visible(' '.join(message.split()))}{share}\n"
+        )
+        self.stream.flush()
 
     def done(self, task: TaskID) -> None:
         self.progress.update(task, total=1, completed=1, step="done")
 
+    def note(self, text: str) -> None:
+        """A line above the bars: something about a dump the user may not expect."""
+        self.console.print(f"tg-pipeline: note: {markup_safe(text)}", soft_wrap=True)
 
-def _identify(path: Path) -> tuple[str, str, int]:
-    """Dump id, kind and size the way the sensor names a dropped dump; raises DumpError."""
+
+def _identify(path: Path) -> tuple[str, str, int, tuple[str, ...]]:
+    """Dump id, kind, size and detection notes the way the sensor names a dropped dump;
+    raises DumpError."""
     from tg_pipeline.ingest import dump_id_for
     from tg_pipeline.readers import open_dump
 
     with open_dump(path) as dump:
-        return dump_id_for(path.name, dump.fingerprint), str(dump.kind), dump.total_bytes
+        dump_id = dump_id_for(path.name, dump.fingerprint)
+        return dump_id, str(dump.kind), dump.total_bytes, dump.notes
 
 
 def ingest_paths(
@@ -149,14 +221,13 @@ def ingest_paths(
 ) -> list[DumpSummary]:
     """Register and ingest each path with its own run; a bad one never stops the others."""
     runner = env.runner()
-    stderr = Console(stderr=True)
     summaries: list[DumpSummary] = []
-    with RunProgress(stderr) as progress:
+    with RunProgress() as progress:
         for path in paths:
             summary = DumpSummary(path=str(path))
             summaries.append(summary)
             try:
-                summary.dump_id, summary.kind, total = _identify(path)
+                summary.dump_id, summary.kind, total, notes = _identify(path)
             except DumpError as err:
                 # Not even recognised as a dump: no run, nothing recorded, file left alone.
                 summary.status, summary.error = "rejected", str(err)
@@ -165,6 +236,8 @@ def ingest_paths(
                 summary.status = "refused"
                 summary.error = f"not a tg_pipeline backup but a {summary.kind} dump; use ingest"
                 continue
+            for note in notes:
+                progress.note(f"{path.name}: {note}")
             task = progress.add(path.name, total)
             outcome = _run_ingest(runner, path, summary.dump_id, chat_id, progress.on_log(task))
             progress.done(task)
@@ -198,11 +271,17 @@ def _summarize(summary: DumpSummary, outcome: RunOutcome) -> None:
         summary.duplicates = int(ingested.get("duplicates", 0))
         summary.warning = ingested.get("duplicates_note")
         summary.rows = ingested.get("rows_in_dump")
+    # An unreadable dump is recorded by the quarantine asset (the run itself succeeds);
+    # anything else (a busy warehouse, a cancelled run) fails the run and leaves the dump
+    # as it was: just "failed".
+    quarantined = outcome.metadata("quarantine")
+    if quarantined:
+        summary.status = "quarantined"
+        summary.error = str(quarantined.get("reason") or "unreadable")
+        return
     if outcome.succeeded:
         summary.status = "ingested"
         return
-    # A dump error is reported through a Failure naming the file and position; anything
-    # else (a busy warehouse, a cancelled run) leaves the dump as it was: just "failed".
     unreadable = "error_position" in outcome.failure_metadata
     summary.status = "quarantined" if unreadable else "failed"
     summary.error = outcome.error or f"run {outcome.run_id} ended {outcome.status}"
@@ -328,8 +407,7 @@ def backup_command(fmt: str) -> None:
     env = cli_env()
     runner = env.runner()
     formats = ["parquet", "csv"] if fmt == "both" else [fmt]
-    stderr = Console(stderr=True)
-    with RunProgress(stderr) as progress:
+    with RunProgress() as progress:
         task = progress.add("backup", None)
         outcome = runner.run(
             BACKUP_JOB,

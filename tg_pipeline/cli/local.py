@@ -229,9 +229,18 @@ class LocalRunner:
                         break
             except KeyboardInterrupt:
                 raise self._abandon(run_id, job_name, partition) from None
+        self._file_under_job(run_id)
         if "error" in box:
             raise box["error"]
         return self._outcome(box["result"], job_name)
+
+    def _file_under_job(self, run_id: str) -> None:
+        """Give the run the code location `make dev` serves, so the UI lists it under its
+        job; best effort, a run that cannot be stamped is still a run."""
+        from tg_pipeline.ui_origin import attach_ui_origin
+
+        with contextlib.suppress(Exception):
+            attach_ui_origin(self.instance, run_id, self._definitions_module)
 
     def _abandon(self, run_id: str, job_name: str, partition: str | None) -> RunInterrupted:
         """Ctrl-C or SIGTERM: the process ends with the run unfinished. Its open warehouse

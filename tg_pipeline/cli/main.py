@@ -6,6 +6,7 @@ Every command reports failures the same way, so scripts can rely on the exit sta
 - 1: a user error or a bad dump: one line ``tg-pipeline: error: <file>: <position>:
   <message>``, and for a dump a second line saying it was rejected as a whole;
 - 2: bad usage (click's own message);
+- 1 also when DuckDB runs out of memory: one line naming the setting to raise;
 - 3: a bug: its type and message, with the traceback only under ``--debug``;
 - 130: interrupted (Ctrl-C, SIGTERM): one line says what was canceled and what, if
   anything, was stored;
@@ -35,7 +36,7 @@ from tg_pipeline.cli.query import chats_command, counts_command, messages_comman
 from tg_pipeline.cli.report import report_command
 from tg_pipeline.cli.safe_text import visible
 from tg_pipeline.cli.status import status_command
-from tg_pipeline.errors import DumpError, RunInterrupted, TgPipelineError
+from tg_pipeline.errors import DumpError, RunInterrupted, TgPipelineError, out_of_memory_hint
 
 PROG = "tg-pipeline"
 EXIT_ERROR = 1
@@ -101,6 +102,10 @@ class _Group(click.Group):
         except Exception as exc:
             if _debug(ctx):
                 raise
+            hint = out_of_memory_hint(exc)
+            if hint is not None:
+                click.echo(f"{PROG}: error: {hint}", err=True)
+                ctx.exit(EXIT_ERROR)
             click.echo(
                 f"{PROG}: internal error: {type(exc).__name__}: {exc} "
                 "(run with --debug for the traceback)",

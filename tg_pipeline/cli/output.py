@@ -19,7 +19,7 @@ carriage return, with ``'`` as OWASP advises; backups are never altered.
 from __future__ import annotations
 
 import sys
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from enum import StrEnum
@@ -63,31 +63,95 @@ def _iso(value: datetime) -> str:
     return value.astimezone(UTC).isoformat()
 
 
-def _json_value(name: str, value: Any) -> Any:
-    if value is None:
-        return None
-    if isinstance(value, datetime):
-        return _iso(value)
-    if name in JSON_COLUMNS and isinstance(value, str):
-        try:
-            return orjson.loads(value)
-        except orjson.JSONDecodeError:
-            return value
-    return value
+_UTC_SECONDS = pa.timestamp("s", tz="UTC")
+_UTC_MICROS = pa.timestamp("us", tz="UTC")
 
 
-def write_jsonl(table: pa.Table, out: BinaryIO) -> None:
-    for batch in table.to_batches():
-        names = batch.schema.names
-        for row in batch.to_pylist():
-            record = {name: _json_value(name, row[name]) for name in names}
-            out.write(orjson.dumps(record, option=orjson.OPT_NON_STR_KEYS) + b"\n")
+def iso_text(column: pa.Array | pa.ChunkedArray) -> pa.Array | pa.ChunkedArray:
+    """Instants as ISO-8601 text with offset, in UTC (``2022-08-31T09:01:36+00:00``), the
+    form JSON Lines and CSV both use. Whole seconds are formatted by Arrow; an instant
+    with a fraction of a second (rare in exports) goes through Python's ``isoformat``."""
+    micros = column.cast(_UTC_MICROS)
+    seconds = micros.cast(_UTC_SECONDS, safe=False)
+    text = pc.binary_join_element_wise(
+        pc.strftime(seconds, format="%Y-%m-%dT%H:%M:%S"), "+00:00", ""
+    )
+    exact = pc.fill_null(pc.equal(seconds.cast(_UTC_MICROS), micros), True)
+    if pc.all(exact).as_py():
+        return text
+    fallback = pa.array([None if v is None else _iso(v) for v in micros.to_pylist()], pa.string())
+    return pc.if_else(exact, text, fallback)
+
+
+def _is_instant(kind: pa.DataType) -> bool:
+    return pa.types.is_timestamp(kind)
+
+
+def _parse_json(value: Any) -> Any:
+    if not isinstance(value, str):
+        return value
+    try:
+        return orjson.loads(value)
+    except orjson.JSONDecodeError:
+        return value
+
+
+def _batches(data: pa.Table | Iterable[pa.RecordBatch]) -> Iterable[pa.RecordBatch]:
+    return data.to_batches() if isinstance(data, pa.Table) else data
+
+
+#: Rows turned into Python objects at a time when writing JSON Lines: a batch of long
+#: messages as Python objects takes several times its Arrow size.
+JSONL_SLICE_ROWS = 2_000
+
+
+def _json_fragment(value: Any) -> Any:
+    """A stored JSON column's text, embedded as it is instead of parsed and re-encoded;
+    text that is not a JSON object or array stays a string."""
+    if isinstance(value, str) and value[:1] in ("{", "[") and value[-1:] in ("}", "]"):
+        return orjson.Fragment(value)
+    return _parse_json(value)
+
+
+def write_jsonl(data: pa.Table | Iterable[pa.RecordBatch], out: BinaryIO) -> int:
+    """Rows as JSON Lines, one batch at a time; returns the number of rows written."""
+    rows = 0
+    for whole in _batches(data):
+        for start in range(0, whole.num_rows, JSONL_SLICE_ROWS):
+            batch = whole.slice(start, JSONL_SLICE_ROWS)
+            names = batch.schema.names
+            columns: list[list[Any]] = []
+            for name, column in zip(names, batch.columns, strict=True):
+                if _is_instant(column.type):
+                    values = iso_text(column).to_pylist()
+                else:
+                    values = column.to_pylist()
+                    if name in JSON_COLUMNS:
+                        values = [_json_fragment(v) for v in values]
+                columns.append(values)
+            out.write(
+                b"".join(
+                    orjson.dumps(
+                        dict(zip(names, row, strict=True)),
+                        option=orjson.OPT_NON_STR_KEYS | orjson.OPT_APPEND_NEWLINE,
+                    )
+                    for row in zip(*columns, strict=True)
+                )
+            )
+            rows += batch.num_rows
+    return rows
 
 
 def _csv_schema(schema: pa.Schema) -> pa.Schema:
-    """Lists and structs (a chat's dumps, say) are written as JSON text: CSV cells are flat."""
+    """Lists and structs (a chat's dumps, say) are written as JSON text: CSV cells are flat;
+    instants as ISO-8601 text with offset, as in JSON Lines."""
     return pa.schema(
-        [pa.field(f.name, pa.string()) if pa.types.is_nested(f.type) else f for f in schema]
+        [
+            pa.field(f.name, pa.string())
+            if pa.types.is_nested(f.type) or _is_instant(f.type)
+            else f
+            for f in schema
+        ]
     )
 
 
@@ -102,6 +166,8 @@ def _flatten(batch: pa.RecordBatch, schema: pa.Schema) -> pa.RecordBatch:
                 ],
                 pa.string(),
             )
+        elif _is_instant(source.type):
+            column = iso_text(column)
         arrays.append(column)
     return pa.RecordBatch.from_arrays(arrays, schema=schema)
 
@@ -123,14 +189,18 @@ def _defuse(batch: pa.RecordBatch) -> pa.RecordBatch:
     return pa.RecordBatch.from_arrays(arrays, schema=batch.schema)
 
 
-def write_csv(table: pa.Table, out: BinaryIO, *, safe: bool = False) -> None:
-    """``table`` as CSV; ``safe`` defuses cells a spreadsheet would read as a formula."""
-    schema = _csv_schema(table.schema)
+def write_csv(data: pa.Table | pa.RecordBatchReader, out: BinaryIO, *, safe: bool = False) -> int:
+    """Rows as CSV, one batch at a time; ``safe`` defuses cells a spreadsheet would read
+    as a formula. Returns the number of rows written."""
+    schema = _csv_schema(data.schema)
     options = pa_csv.WriteOptions(include_header=True, quoting_style="needed")
+    rows = 0
     with pa_csv.CSVWriter(out, schema, write_options=options) as writer:
-        for batch in table.to_batches():
+        for batch in _batches(data):
             flat = _flatten(batch, schema)
             writer.write_batch(_defuse(flat) if safe else flat)
+            rows += batch.num_rows
+    return rows
 
 
 _CSV_SAFE = "tg_pipeline.csv_safe"
@@ -215,6 +285,12 @@ def _text_widths(
     return widths
 
 
+def _header(table: pa.Table, view: View, name: str) -> str:
+    """A column's heading; times say their zone (every instant is shown in UTC)."""
+    header = view.headers.get(name, name)
+    return f"{header} (UTC)" if _is_instant(table.schema.field(name).type) else header
+
+
 def _layout(
     table: pa.Table, view: View, rows: list[dict[str, str]], width: int
 ) -> tuple[list[str], dict[str, int]]:
@@ -222,7 +298,7 @@ def _layout(
     names = [c for c in view.columns if c in table.column_names]
     while True:
         naturals = {
-            n: max([cell_len(view.headers.get(n, n)), *(cell_len(r[n]) for r in rows)])
+            n: max([cell_len(_header(table, view, n)), *(cell_len(r[n]) for r in rows)])
             for n in names
         }
         text = {n for n in names if _is_text(table, n)}
@@ -267,7 +343,7 @@ def render_table(
     )
     for name in names:
         out.add_column(
-            view.headers.get(name, name),
+            _header(table, view, name),
             no_wrap=True,
             overflow="ellipsis",
             width=widths[name],
@@ -280,14 +356,40 @@ def render_table(
         console.print("[dim]no rows[/dim]")
 
 
-def emit(table: pa.Table, fmt: str, view: View | None = None) -> None:
-    """Write ``table`` to stdout in ``fmt``; ``view`` shapes the terminal table only."""
+def emit(data: pa.Table | pa.RecordBatchReader, fmt: str, view: View | None = None) -> int:
+    """Write ``data`` to stdout in ``fmt``; ``view`` shapes the terminal table only.
+
+    JSON Lines and CSV are written batch by batch as a reader yields them, so an export
+    of any size holds one batch at a time. Returns the number of rows written.
+    """
     if fmt == OutputFormat.TABLE:
+        table = data if isinstance(data, pa.Table) else data.read_all()
         render_table(table, view)
-        return
+        return table.num_rows
     out = sys.stdout.buffer
     if fmt == OutputFormat.JSONL:
-        write_jsonl(table, out)
+        rows = write_jsonl(data, out)
     else:
-        write_csv(table, out, safe=_csv_safe())
+        rows = write_csv(data, out, safe=_csv_safe())
     out.flush()
+    return rows
+
+
+#: Rows a table shows when no ``--limit`` is given: a screenful, not the whole warehouse.
+TABLE_PAGE = 50
+
+
+def page_note(*, shown: int, offset: int, total: int, console: Console | None = None) -> None:
+    """Under a table that shows one page: which rows these are, how many more there are
+    and how to see them."""
+    more = total - offset - shown
+    if more <= 0:
+        return
+    console = console or Console()
+    first = offset + 1 if shown else offset
+    console.print(
+        f"[dim]rows {first:,}–{offset + shown:,} of {total:,}; {more:,} more: "
+        f"--offset {offset + shown} for the next page, --limit N for a longer one, "
+        "--format jsonl or csv for all of them[/dim]",
+        soft_wrap=True,
+    )

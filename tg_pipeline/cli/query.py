@@ -13,7 +13,17 @@ import click
 
 from tg_pipeline.cli.context import cli_env, wait_option
 from tg_pipeline.cli.filters import build_filter, filter_options
-from tg_pipeline.cli.output import FORMAT_CHOICES, View, csv_safe_option, emit
+from tg_pipeline.cli.names import resolve_chat, resolve_filter
+from tg_pipeline.cli.output import (
+    FORMAT_CHOICES,
+    TABLE_PAGE,
+    OutputFormat,
+    View,
+    csv_safe_option,
+    emit,
+    page_note,
+    render_table,
+)
 
 _format = click.option(
     "--format",
@@ -70,20 +80,27 @@ CHATS_VIEW = View(
         "name",
         "type",
         "message_count",
+        "service_count",
         "first_message_at",
         "last_message_at",
         "dumps",
     ),
-    optional=("first_message_at", "type", "dumps", "chat_id"),
+    optional=("first_message_at", "type", "dumps", "service_count"),
     wide=("name", "dumps"),
-    headers={"message_count": "messages", **_TIMES},
+    headers={"message_count": "messages", "service_count": "service", **_TIMES},
+)
+
+
+_LIMIT_HELP = (
+    f"At most this many rows (the table shows {TABLE_PAGE} unless told; jsonl and csv "
+    "print all of them)."
 )
 
 
 @click.command("messages")
 @filter_options
 @click.option("--desc", is_flag=True, help="Newest first (default: oldest first).")
-@click.option("--limit", type=click.IntRange(min=0), help="At most this many messages.")
+@click.option("--limit", type=click.IntRange(min=0), help=_LIMIT_HELP)
 @click.option("--offset", type=click.IntRange(min=0), default=0, help="Skip this many first.")
 @format_option
 @wait_option
@@ -92,80 +109,92 @@ def messages_command(
 ) -> None:
     """List messages, ordered by time, filtered by chat, sender, time, text and kind.
 
+    A message here is any entry of the chat, service entries included (--kind message or
+    --kind service picks one). jsonl and csv stream every matching row, for exports of
+    any size; the table shows a page and says how many more there are.
+
     \b
     Examples:
       tg-pipeline messages --chat "Family" --since 2021-01-01 --text "birthday"
       tg-pipeline messages --sender user123 --format jsonl > user123.jsonl
     """
-    message_filter = build_filter(**filters)
     env = cli_env()
     with env.read_warehouse(wait_s) as warehouse:
-        table = warehouse.messages(message_filter, limit=limit, offset=offset, desc=desc)
-    emit(table, fmt, MESSAGES_VIEW)
+        message_filter = resolve_filter(warehouse, build_filter(**filters))
+        if fmt != OutputFormat.TABLE:
+            emit(
+                warehouse.messages_reader(message_filter, limit=limit, offset=offset, desc=desc),
+                fmt,
+            )
+            return
+        page = TABLE_PAGE if limit is None else limit
+        table = warehouse.messages(message_filter, limit=page, offset=offset, desc=desc)
+        full = table.num_rows == page and page > 0
+        total = warehouse.count_messages(message_filter) if full else offset + table.num_rows
+    render_table(table, MESSAGES_VIEW)
+    page_note(shown=table.num_rows, offset=offset, total=total)
 
 
 @click.command("counts")
-@click.option("--chat", help="Counts in this chat only (chat id or exact name).")
+@click.option(
+    "--chat", help="Counts in this chat only: chat id, or name (exact, or a unique part of it)."
+)
 @click.option(
     "--overall",
     is_flag=True,
     help="One row per sender across all chats instead of one per chat and sender.",
 )
+@click.option("--limit", type=click.IntRange(min=0), help=_LIMIT_HELP)
+@click.option("--offset", type=click.IntRange(min=0), default=0, help="Skip this many first.")
 @format_option
 @wait_option
-def counts_command(chat: str | None, overall: bool, fmt: str, wait_s: float) -> None:
+def counts_command(
+    chat: str | None, overall: bool, limit: int | None, offset: int, fmt: str, wait_s: float
+) -> None:
     """Messages per sender (per chat, or overall), most active first.
 
-    Only real messages count; service entries (joins, pins, calls) do not.
+    Only messages count; service entries (joins, pins, calls) do not, as in ``chats``.
     """
     if chat is not None and overall:
         raise click.UsageError("--overall sums over all chats; it cannot be combined with --chat")
     env = cli_env()
+    view = OVERALL_VIEW if overall else COUNTS_VIEW
     with env.read_warehouse(wait_s) as warehouse:
-        table = warehouse.counts(chat)
-    view = COUNTS_VIEW
-    if overall:
-        table = _overall(table)
-        view = OVERALL_VIEW
-    emit(table, fmt, view)
-
-
-def _overall(table):
-    """Sum per-chat counts per sender; keeps the earliest first and the latest last time."""
-    import pyarrow as pa
-    import pyarrow.compute as pc
-
-    grouped = table.group_by("sender_key").aggregate(
-        [
-            ("sender_name", "max"),
-            ("message_count", "sum"),
-            ("chat_id", "count_distinct"),
-            ("first_message_at", "min"),
-            ("last_message_at", "max"),
-        ]
-    )
-    result = pa.table(
-        {
-            "sender_key": grouped["sender_key"],
-            "sender_name": grouped["sender_name_max"],
-            "message_count": grouped["message_count_sum"],
-            "chats": grouped["chat_id_count_distinct"],
-            "first_message_at": grouped["first_message_at_min"],
-            "last_message_at": grouped["last_message_at_max"],
-        }
-    )
-    order = pc.sort_indices(
-        result, sort_keys=[("message_count", "descending"), ("sender_key", "ascending")]
-    )
-    return result.take(order)
+        if chat is not None:
+            chat = resolve_chat(warehouse, chat)
+        if fmt != OutputFormat.TABLE:
+            emit(warehouse.counts_reader(chat, overall=overall, limit=limit, offset=offset), fmt)
+            return
+        page = TABLE_PAGE if limit is None else limit
+        table = warehouse.counts_reader(chat, overall=overall, limit=page, offset=offset)
+        table = table.read_all()
+        full = table.num_rows == page and page > 0
+        what = "overall" if overall else "counts"
+        total = warehouse.count_rows(what, chat) if full else offset + table.num_rows
+    render_table(table, view)
+    page_note(shown=table.num_rows, offset=offset, total=total)
 
 
 @click.command("chats")
+@click.option("--limit", type=click.IntRange(min=0), help=_LIMIT_HELP)
+@click.option("--offset", type=click.IntRange(min=0), default=0, help="Skip this many first.")
 @format_option
 @wait_option
-def chats_command(fmt: str, wait_s: float) -> None:
-    """The chats, with message counts, first and last message times and their dumps."""
+def chats_command(limit: int | None, offset: int, fmt: str, wait_s: float) -> None:
+    """The chats: id, name, messages and service entries, first and last message times, and
+    the dumps they came from.
+
+    messages counts messages only, as ``counts`` does; service entries (joins, pins,
+    calls) are counted apart. The id works wherever --chat is asked for.
+    """
     env = cli_env()
     with env.read_warehouse(wait_s) as warehouse:
-        table = warehouse.chats()
-    emit(table, fmt, CHATS_VIEW)
+        if fmt != OutputFormat.TABLE:
+            emit(warehouse.chats_reader(limit=limit, offset=offset), fmt)
+            return
+        page = TABLE_PAGE if limit is None else limit
+        table = warehouse.chats_reader(limit=page, offset=offset).read_all()
+        full = table.num_rows == page and page > 0
+        total = warehouse.count_rows("chats") if full else offset + table.num_rows
+    render_table(table, CHATS_VIEW)
+    page_note(shown=table.num_rows, offset=offset, total=total)

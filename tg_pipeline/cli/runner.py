@@ -13,6 +13,8 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
+from tg_pipeline.errors import out_of_memory_hint
+
 #: Dagster prefixes an error with its exception's class path; a user needs the message only.
 _CLASS_PREFIX = re.compile(r"^(?:(?:[a-z_][\w]*\.)+[A-Z]\w*|[A-Z]\w*(?:Error|Exception|Busy)): ")
 
@@ -26,7 +28,11 @@ FINISHED_STATUSES = frozenset({SUCCESS, FAILURE, CANCELED})
 
 
 def clean_error(message: str) -> str:
-    """The first line of an error message, without Dagster's ``module.Class: `` prefix."""
+    """The first line of an error message, without Dagster's ``module.Class: `` prefix; for
+    DuckDB running out of memory, the line that says which setting to raise."""
+    hint = out_of_memory_hint(message)
+    if hint is not None:
+        return hint
     lines = [line for line in message.strip().splitlines() if line.strip()]
     first = lines[0] if lines else message
     return _CLASS_PREFIX.sub("", first.strip())

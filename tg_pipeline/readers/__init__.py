@@ -119,7 +119,7 @@ def _guarded(dump: Dump, start: Callable[[], Iterable[pa.RecordBatch]]) -> Itera
     last_position: str | None = None
     try:
         for batch in start():
-            if dump.extracted_to is not None:
+            if dump.extracted_to is not None and dump.relabel_records:
                 batch = _relabel(batch, dump)
             check_value_sizes(batch)
             if batch.num_rows:

@@ -83,6 +83,9 @@ class Dump:
     #: bare file's own name) and its digest, in the order of ``files``.
     names: tuple[str, ...] = ()
     digests: tuple[FileDigest, ...] = ()
+    #: Whether records name a zip's files as inside the zip (``source``) rather than where
+    #: they were read from; a staged raw copy keeps its own paths as the records' provenance.
+    relabel_records: bool = True
 
     def display_path(self, path: str | Path) -> str:
         """How to name a content file to a user: inside the zip, not in a temp folder."""

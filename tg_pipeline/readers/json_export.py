@@ -77,6 +77,7 @@ from tg_pipeline.readers.json_message import (
 )
 from tg_pipeline.readers.json_repair import RepairingStream
 from tg_pipeline.readers.json_split import CLOSE, Piece, Plan, plan_pieces
+from tg_pipeline.readers.progress import note_bytes
 from tg_pipeline.readers.timeparse import zone
 from tg_pipeline.readers.workers import PARALLEL_DUMP_BYTES, pool_context, watch_owner
 from tg_pipeline.records import FIELD_NAMES, BatchBuilder, ReadOptions
@@ -265,6 +266,7 @@ def _read_pieces(
     queue = iter(enumerate(plan.pieces))
     regroup = _Regroup(options.batch_size)
     index = 0
+    done_pieces = 0
 
     def submit() -> None:
         item = next(queue, None)
@@ -291,6 +293,8 @@ def _read_pieces(
             for part in parts:
                 index = _add_positions(part, index, regroup)
             yield from regroup.add([])
+            note_bytes(path, plan.pieces[done_pieces].end)
+            done_pieces += 1
         yield from regroup.rest()
         outcome.complete = True
     finally:
@@ -711,6 +715,8 @@ class _Reader:
                     try:
                         feed_bounded(parser.send, chunk, self._depth)
                         self.fed += len(chunk)
+                        if self.source is None and self.collect_only is None:
+                            note_bytes(self.path, self.fed)
                         sink.clear()
                         self._drain(final=False)
                     except ijson.JSONError as exc:

@@ -16,7 +16,8 @@ _DEFAULTS = KafkaSettings()
 
 
 class KafkaResource(dg.ConfigurableResource):
-    """Where count and audit events go. The fields mirror :class:`KafkaSettings`."""
+    """Where count and audit events go: the broker, its security settings and the topics
+    (the same fields as the events module's `KafkaSettings`)."""
 
     bootstrap_servers: str = Field(
         default="",

@@ -19,7 +19,7 @@ from tg_pipeline.records import ReadOptions
 class PipelineSettings(dg.ConfigurableResource):
     """Paths under the data directory plus the reading and backup knobs.
 
-    Paths left empty are derived from ``data_dir``, so pointing ``TG_DATA_DIR`` somewhere
+    Paths left empty are derived from `data_dir`, so pointing `TG_DATA_DIR` somewhere
     else moves the warehouse, the inbox and everything around them together.
     """
 

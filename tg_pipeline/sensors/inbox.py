@@ -17,12 +17,13 @@ import os
 import re
 import time
 from collections.abc import Callable, Iterable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import dagster as dg
 
+from tg_pipeline.assets.quarantine import quarantine_event
 from tg_pipeline.dead_runs import sweep_dead_runs
 from tg_pipeline.errors import DumpError
 from tg_pipeline.events import emit, make_audit_event
@@ -118,6 +119,8 @@ class TickPlan:
     requests: list[tuple[str, str, Path]]  # (dump_id, fingerprint, entry)
     events: list[dict[str, Any]]
     log: list[str]
+    #: Entries that are no dump at all, moved to quarantine this tick, with the reason.
+    quarantined: list[tuple[Path, DumpError]] = field(default_factory=list)
 
     @property
     def settling(self) -> int:
@@ -180,6 +183,7 @@ def plan_tick(
             quarantine(entry, err, paths, run=run, stage="detect")
             del entries[name]
             plan.log.append(f"{name}: quarantined: {err}")
+            plan.quarantined.append((entry, err))
             continue
         dump_id = dump_id_for(name, fingerprint)
         prefix = fingerprint_prefix(dump_id)
@@ -405,12 +409,20 @@ def inbox_sensor(
     if plan.events:
         emit(paths.data_dir, plan.events)
     cursor = dump_cursor(plan.entries)
+    # Shown on the quarantine asset, not only in this tick's log.
+    asset_events = [
+        quarantine_event(None, entry, err, stage="detect", quarantine_dir=paths.quarantine)
+        for entry, err in plan.quarantined
+    ]
     requests = [run_request_for(*request) for request in plan.requests] + [
         run_request_for(r.dump_id, r.fingerprint, r.entry, run_key=r.run_key) for r in retries
     ]
     if not requests:
+        if asset_events:
+            return dg.SensorResult(asset_events=asset_events, cursor=cursor)
         return dg.SensorResult(skip_reason=_skip_reason(plan), cursor=cursor)
     return dg.SensorResult(
+        asset_events=asset_events or None,
         run_requests=requests,
         dynamic_partitions_requests=[dumps_add_request(sorted(new))] if new else None,
         cursor=cursor,

@@ -28,7 +28,7 @@ from typing import Any
 import duckdb
 import pyarrow as pa
 
-from tg_pipeline.errors import TgPipelineError, WarehouseBusy
+from tg_pipeline.errors import OutOfMemory, TgPipelineError, WarehouseBusy, out_of_memory_hint
 from tg_pipeline.warehouse import backup as _backup
 from tg_pipeline.warehouse import counts as _counts
 from tg_pipeline.warehouse import queries as _queries
@@ -170,7 +170,11 @@ class Warehouse:
                     check_readable(con, f"warehouse {path}")
                 else:
                     apply_migrations(con)
-                yield cls(con, path, read_only)
+                try:
+                    yield cls(con, path, read_only)
+                except duckdb.OutOfMemoryException as exc:
+                    # Wherever it happens (a run, a CLI read), one line naming the setting.
+                    raise OutOfMemory(out_of_memory_hint(exc) or str(exc)) from exc
             finally:
                 con.close()
 
@@ -299,6 +303,32 @@ class Warehouse:
 
     def chats(self) -> pa.Table:
         return _queries.chats(self.con)
+
+    # Streamed reads: Arrow batches produced as they are read, for outputs of any size.
+    # Each reader must be drained while the warehouse is open.
+
+    def messages_reader(
+        self, f: MessageFilter, *, limit: int | None, offset: int = 0, desc: bool = False
+    ) -> pa.RecordBatchReader:
+        return _queries.messages_reader(self.con, f, limit=limit, offset=offset, desc=desc)
+
+    def counts_reader(
+        self,
+        chat: str | None = None,
+        *,
+        overall: bool = False,
+        limit: int | None = None,
+        offset: int = 0,
+    ) -> pa.RecordBatchReader:
+        if overall:
+            return _queries.overall_counts_reader(self.con, limit=limit, offset=offset)
+        return _queries.counts_reader(self.con, chat, limit=limit, offset=offset)
+
+    def chats_reader(self, *, limit: int | None = None, offset: int = 0) -> pa.RecordBatchReader:
+        return _queries.chats_reader(self.con, limit=limit, offset=offset)
+
+    def count_rows(self, what: str, chat: str | None = None) -> int:
+        return _queries.count_rows(self.con, what, chat)
 
     def dumps(self) -> pa.Table:
         return _queries.dumps(self.con)

@@ -9,6 +9,7 @@ service's delete ran ``WHERE 1=1``; here an empty filter is refused outright.)
 from __future__ import annotations
 
 import contextlib
+from collections.abc import Iterator
 from dataclasses import dataclass, fields
 from datetime import UTC, datetime
 from typing import Any
@@ -94,11 +95,60 @@ def settle(con: duckdb.DuckDBPyConnection) -> None:
 
 
 def _run(con: duckdb.DuckDBPyConnection, sql: str, params: list[Any]) -> pa.Table:
+    return stream(con, sql, params).read_all()
+
+
+#: Rows per Arrow batch a streamed read hands out: small enough that a batch of long
+#: messages stays a few MB, large enough that per-batch overhead does not show.
+BATCH_ROWS = 20_000
+
+
+def stream(
+    con: duckdb.DuckDBPyConnection,
+    sql: str,
+    params: list[Any],
+    *,
+    schema: pa.Schema | None = None,
+    batch_rows: int = BATCH_ROWS,
+) -> pa.RecordBatchReader:
+    """The result of ``sql`` as Arrow batches, produced while they are read.
+
+    DuckDB streams the result instead of materializing it, so a read of millions of rows
+    holds one batch at a time (a sort spills to disk under the memory limit). ``schema``
+    casts each batch. The reader must be drained before the connection closes.
+    """
     settle(con)
+    with _invalid_filter():
+        # A relation streams; ``execute(...).to_arrow_reader`` would first copy every row.
+        source = con.sql(sql, params=params).to_arrow_reader(batch_rows)
+    target = schema or source.schema
+
+    def batches() -> Any:
+        with _invalid_filter():
+            for batch in source:
+                if schema is not None:
+                    batch = pa.RecordBatch.from_arrays(
+                        [batch.column(i).cast(f.type) for i, f in enumerate(schema)],
+                        schema=schema,
+                    )
+                yield batch
+
+    return pa.RecordBatchReader.from_batches(target, batches())
+
+
+@contextlib.contextmanager
+def _invalid_filter() -> Iterator[None]:
+    """A filter DuckDB rejects (a bad regular expression) as one clear line."""
     try:
-        return con.sql(sql, params=params).to_arrow_table()
+        yield
     except duckdb.InvalidInputException as exc:
         raise TgPipelineError(f"invalid filter: {str(exc).splitlines()[0]}") from exc
+
+
+#: ``messages`` rows as the CLI shows them: the record columns, then ``sender_key``.
+MESSAGES_OUT_SCHEMA = pa.schema(
+    [*MESSAGE_SCHEMA, pa.field("sender_key", pa.string())], metadata=MESSAGE_SCHEMA.metadata
+)
 
 
 def messages(
@@ -110,25 +160,91 @@ def messages(
     desc: bool = False,
 ) -> pa.Table:
     """Matching messages in time order: record columns plus ``sender_key``."""
+    return messages_reader(con, f, limit=limit, offset=offset, desc=desc).read_all()
+
+
+#: A sorted read of more rows than this goes window by window (see :func:`messages_reader`).
+WINDOW_ROWS = 25_000
+
+
+def messages_reader(
+    con: duckdb.DuckDBPyConnection,
+    f: MessageFilter,
+    *,
+    limit: int | None,
+    offset: int = 0,
+    desc: bool = False,
+) -> pa.RecordBatchReader:
+    """:func:`messages`, streamed.
+
+    One ``ORDER BY`` over millions of full rows runs out of DuckDB's memory limit, so a
+    long read is cut into windows of ``sent_at`` of about :data:`WINDOW_ROWS` rows each
+    (their edges are approximate quantiles of the matching rows), each window sorted on
+    its own and the windows read in order. A short read (a page) is one query: DuckDB
+    keeps only the top ``limit + offset`` rows for it.
+    """
     where, params = where_clause(f)
     order = " DESC" if desc else ""
-    sql = (
-        f"SELECT {', '.join(RECORD_COLUMNS)}, sender_key FROM messages WHERE {where} "
-        f"ORDER BY sent_at{order}, chat_id{order}, message_id{order}"
-    )
-    if limit is not None:
-        sql += " LIMIT ?"
-        params.append(int(limit))
-    if offset:
-        sql += " OFFSET ?"
-        params.append(int(offset))
-    table = _run(con, sql, params)
-    schema = pa.schema(
-        [*MESSAGE_SCHEMA, pa.field("sender_key", pa.string())], metadata=MESSAGE_SCHEMA.metadata
-    )
-    return pa.Table.from_arrays(
-        [table.column(i).cast(field.type) for i, field in enumerate(schema)], schema=schema
-    )
+    select = f"SELECT {', '.join(RECORD_COLUMNS)}, sender_key FROM messages WHERE {where}"
+    order_by = f" ORDER BY sent_at{order}, chat_id{order}, message_id{order}"
+    if limit is not None and limit + offset <= WINDOW_ROWS:
+        sql = select + order_by + " LIMIT ? OFFSET ?"
+        return stream(con, sql, [*params, int(limit), int(offset)], schema=MESSAGES_OUT_SCHEMA)
+    edges = _window_edges(con, where, params)
+    if not edges:
+        sql = select + order_by
+        if limit is not None:
+            sql += f" LIMIT {int(limit)}"
+        if offset:
+            sql += f" OFFSET {int(offset)}"
+        return stream(con, sql, params, schema=MESSAGES_OUT_SCHEMA)
+    windows = list(zip([None, *edges], [*edges, None], strict=True))
+    if desc:
+        windows.reverse()
+
+    def batches() -> Any:
+        skip, left = offset, limit
+        for low, high in windows:
+            conditions, bounds = [], []
+            if low is not None:
+                conditions.append("sent_at >= ?")
+                bounds.append(low)
+            if high is not None:
+                conditions.append("sent_at < ?")
+                bounds.append(high)
+            sql = f"{select} AND {' AND '.join(conditions)}{order_by}"
+            for batch in stream(con, sql, [*params, *bounds], schema=MESSAGES_OUT_SCHEMA):
+                if skip >= batch.num_rows:
+                    skip -= batch.num_rows
+                    continue
+                batch, skip = batch.slice(skip), 0
+                if left is not None:
+                    batch = batch.slice(0, left)
+                    left -= batch.num_rows
+                if batch.num_rows:
+                    yield batch
+                if left == 0:
+                    return
+
+    return pa.RecordBatchReader.from_batches(MESSAGES_OUT_SCHEMA, batches())
+
+
+def _window_edges(con: duckdb.DuckDBPyConnection, where: str, params: list[Any]) -> list[Any]:
+    """Ascending ``sent_at`` values cutting the matching rows into windows of about
+    :data:`WINDOW_ROWS`; none when they fit one window."""
+    settle(con)
+    with _invalid_filter():
+        total = int(
+            con.execute(f"SELECT count(*) FROM messages WHERE {where}", params).fetchall()[0][0]
+        )
+    windows = -(-total // WINDOW_ROWS)
+    if windows <= 1:
+        return []
+    fractions = [i / windows for i in range(1, windows)]
+    (edges,) = con.execute(
+        f"SELECT approx_quantile(sent_at, {fractions!r}) FROM messages WHERE {where}", params
+    ).fetchall()[0]
+    return sorted({edge for edge in edges if edge is not None})
 
 
 def count_matching(con: duckdb.DuckDBPyConnection, f: MessageFilter) -> int:
@@ -186,31 +302,95 @@ def delete_all(con: duckdb.DuckDBPyConnection) -> tuple[int, list[CountSnapshot]
 
 def counts(con: duckdb.DuckDBPyConnection, chat: str | None = None) -> pa.Table:
     """Per-user counts, biggest first, with the chat's name."""
-    where, params = ("TRUE", [])
-    if chat is not None:
-        where = "(u.chat_id = TRY_CAST(? AS BIGINT) OR lower(c.name) = lower(?))"
-        params = [chat.strip(), chat]
-    return _run(
-        con,
-        f"""
+    return counts_reader(con, chat).read_all()
+
+
+def _chat_condition(chat: str | None, column: str) -> tuple[str, list[Any]]:
+    if chat is None:
+        return "TRUE", []
+    return f"({column} = TRY_CAST(? AS BIGINT) OR lower(c.name) = lower(?))", [chat.strip(), chat]
+
+
+def counts_reader(
+    con: duckdb.DuckDBPyConnection,
+    chat: str | None = None,
+    *,
+    limit: int | None = None,
+    offset: int = 0,
+) -> pa.RecordBatchReader:
+    """:func:`counts`, streamed; at most ``limit`` rows."""
+    where, params = _chat_condition(chat, "u.chat_id")
+    sql = f"""
         SELECT u.chat_id, c.name AS chat_name, u.sender_key, u.sender_name, u.message_count,
                u.first_message_at, u.last_message_at
         FROM user_message_counts u LEFT JOIN chats c USING (chat_id)
         WHERE {where}
         ORDER BY u.message_count DESC, u.chat_id, u.sender_key
-        """,
-        params,
-    )
+        """
+    return stream(con, _limited(sql, limit, params, offset), params)
+
+
+def overall_counts_reader(
+    con: duckdb.DuckDBPyConnection, *, limit: int | None = None, offset: int = 0
+) -> pa.RecordBatchReader:
+    """Counts summed per sender over every chat, biggest first, streamed."""
+    sql = """
+        SELECT sender_key, max(sender_name) AS sender_name,
+               sum(message_count)::BIGINT AS message_count,
+               count(DISTINCT chat_id) AS chats,
+               min(first_message_at) AS first_message_at,
+               max(last_message_at) AS last_message_at
+        FROM user_message_counts GROUP BY sender_key
+        ORDER BY message_count DESC, sender_key
+        """
+    params: list[Any] = []
+    return stream(con, _limited(sql, limit, params, offset), params)
+
+
+def _limited(sql: str, limit: int | None, params: list[Any], offset: int = 0) -> str:
+    if limit is not None:
+        sql += " LIMIT ?"
+        params.append(int(limit))
+    if offset:
+        sql += " OFFSET ?"
+        params.append(int(offset))
+    return sql
+
+
+def count_rows(con: duckdb.DuckDBPyConnection, what: str, chat: str | None = None) -> int:
+    """How many rows ``counts`` (``what="counts"``), ``counts --overall`` (``"overall"``)
+    or ``chats`` (``"chats"``) has in all, for a table that shows only the first page."""
+    if what == "counts":
+        where, params = _chat_condition(chat, "u.chat_id")
+        sql = (
+            "SELECT count(*) FROM user_message_counts u LEFT JOIN chats c USING (chat_id) "
+            f"WHERE {where}"
+        )
+    elif what == "overall":
+        sql, params = "SELECT count(DISTINCT sender_key) FROM user_message_counts", []
+    else:
+        sql, params = "SELECT count(*) FROM chats", []
+    settle(con)
+    return int(con.execute(sql, params).fetchall()[0][0])
 
 
 def chats(con: duckdb.DuckDBPyConnection) -> pa.Table:
     """Every chat with its message count, first/last message time and source dumps."""
-    return _run(
-        con,
-        """
+    return chats_reader(con).read_all()
+
+
+def chats_reader(
+    con: duckdb.DuckDBPyConnection, *, limit: int | None = None, offset: int = 0
+) -> pa.RecordBatchReader:
+    """Every chat, streamed. As in ``counts``, ``message_count`` and the first and last
+    message times count messages only; service entries (joins, pins, calls) are
+    ``service_count``."""
+    sql = """
         WITH m AS (
-            SELECT chat_id, count(*) AS message_count, min(sent_at) AS first_message_at,
-                   max(sent_at) AS last_message_at
+            SELECT chat_id, count(*) FILTER (WHERE kind = 'message') AS message_count,
+                   count(*) FILTER (WHERE kind <> 'message') AS service_count,
+                   min(sent_at) FILTER (WHERE kind = 'message') AS first_message_at,
+                   max(sent_at) FILTER (WHERE kind = 'message') AS last_message_at
             FROM messages GROUP BY chat_id
         ), d AS (
             SELECT chat_id, list(dump_id ORDER BY dump_id) AS dumps
@@ -218,13 +398,14 @@ def chats(con: duckdb.DuckDBPyConnection) -> pa.Table:
         )
         SELECT c.chat_id, c.name, c.type, c.is_surrogate,
                coalesce(m.message_count, 0) AS message_count,
+               coalesce(m.service_count, 0) AS service_count,
                m.first_message_at, m.last_message_at,
                coalesce(d.dumps, []::VARCHAR[]) AS dumps
         FROM chats c LEFT JOIN m USING (chat_id) LEFT JOIN d USING (chat_id)
         ORDER BY c.name NULLS LAST, c.chat_id
-        """,
-        [],
-    )
+        """
+    params: list[Any] = []
+    return stream(con, _limited(sql, limit, params, offset), params)
 
 
 def dumps(con: duckdb.DuckDBPyConnection) -> pa.Table:

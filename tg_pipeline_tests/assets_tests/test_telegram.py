@@ -91,6 +91,10 @@ def test_materialization_metadata_reads_well(seed_dir, instance, settings, defs)
     assert meta["senders_touched"] >= 3
     schema = meta["dagster/column_schema"]
     assert {"chat_id", "message_id", "text", "sent_at"} <= {c.name for c in schema.columns}
+    # Every column the UI shows says what it holds.
+    counts_schema = materialization_metadata(result, "user_message_counts")["dagster/column_schema"]
+    undocumented = [c.name for c in [*schema.columns, *counts_schema.columns] if not c.description]
+    assert not undocumented
     preview = meta["preview"]
     assert "message_id" in {c.name for c in preview.schema.columns}
     assert len(preview.records) == 5 and all(
@@ -246,9 +250,19 @@ def test_corrupt_dump_is_quarantined_and_the_warehouse_keeps_its_data(
 
     result = ingest(instance, defs, broken, raise_on_error=False)
 
-    assert not result.success
-    failure = result.get_step_failure_events()[0].step_failure_data.error
-    assert "result.json" in failure.message
+    # The dump is bad, not the pipeline: no telegram asset fails, the steps after the read
+    # are skipped, and the quarantine asset records the dump with the reason.
+    assert result.success and not result.get_step_failure_events()
+    skipped = {e.step_key for e in result.all_events if e.event_type_value == "STEP_SKIPPED"}
+    assert "user_message_counts" in skipped
+    (recorded,) = [
+        e for e in result.get_asset_materialization_events() if e.asset_key.path == ["quarantine"]
+    ]
+    meta = recorded.step_materialization_data.materialization.metadata
+    assert "result.json" in meta["reason"].value and meta["stage"].value == "read"
+    assert meta["error_position"].value
+    latest = instance.get_latest_materialization_event(dg.AssetKey("quarantine"))
+    assert latest is not None and "result.json" in latest.asset_materialization.description
     assert not broken.exists()
     quarantined = paths.quarantine / "broken_export"
     assert (quarantined / "result.json").is_file()

@@ -198,8 +198,12 @@ def test_hostile_names_match_literally(built: Built) -> None:
     assert [r["message_id"] for r in robert] == [1, 8]
     percent = messages_jsonl(built.data_dir, "--sender", "100%")
     assert [r["message_id"] for r in percent] == [4, 5, 10]
-    assert messages_jsonl(built.data_dir, "--sender", "100_") == []
-    assert messages_jsonl(built.data_dir, "--chat", "%") == []
+    # "_" is no wildcard: no sender's name holds "100_", and the error names the closest.
+    unknown = run_cli("messages", "--sender", "100_", data_dir=built.data_dir)
+    assert_one_line_error(unknown, contains="matches no sender; closest: '100%'")
+    # "%" is no wildcard either: only one chat's name holds it.
+    percent_chat = messages_jsonl(built.data_dir, "--chat", "%")
+    assert {r["chat_id"] for r in percent_chat} == {HOSTILE_CHAT_ID}
     zoe = messages_jsonl(built.data_dir, "--sender", 'Zoë "Z" Ångström')
     assert [r["message_id"] for r in zoe] == [6, 7]
     # Still all there: nothing was executed as SQL.
@@ -247,11 +251,14 @@ def test_chats_formats(built: Built) -> None:
     chats = {r["chat_id"]: r for r in result.jsonl()}
     assert chats[SEED_CHAT_ID]["name"] == "chat name"
     assert chats[HOSTILE_CHAT_ID]["name"] == HOSTILE_CHAT
-    assert chats[SEED_CHAT_ID]["message_count"] == 12 and len(chats[SEED_CHAT_ID]["dumps"]) == 1
+    # One meaning per word: 10 messages as in `counts`, and 2 service entries apart.
+    seed = chats[SEED_CHAT_ID]
+    assert (seed["message_count"], seed["service_count"], len(seed["dumps"])) == (10, 2, 1)
     csv = run_cli("chats", "--format", "csv", data_dir=built.data_dir)
     assert normalized(csv_rows(csv.out)) == normalized(result.jsonl())
     table = run_cli("chats", data_dir=built.data_dir)
     assert table.code == 0 and "chat name" in table.out
+    assert str(SEED_CHAT_ID) in table.out  # the id to give --chat when names are alike
 
 
 def test_bad_usage_exits_2(built: Built) -> None:
@@ -271,3 +278,39 @@ def test_missing_warehouse_is_one_clear_line(tmp_path) -> None:
     result = run_cli("messages", data_dir=tmp_path / "empty")
     assert_one_line_error(result, contains="no warehouse at")
     assert len(result.err.strip().splitlines()) == 1
+
+
+def test_times_are_iso_with_offset_in_files_and_the_table_says_utc(built: Built) -> None:
+    args = ("messages", "--chat", str(SEED_CHAT_ID), "--limit", "1")
+    csv = run_cli(*args, "--format", "csv", data_dir=built.data_dir)
+    jsonl = run_cli(*args, "--format", "jsonl", data_dir=built.data_dir)
+    assert csv.code == 0 and jsonl.code == 0, str(csv) + str(jsonl)
+    sent_at = jsonl.jsonl()[0]["sent_at"]
+    assert sent_at == "2022-08-31T09:01:36+00:00"
+    assert f'"{sent_at}"' in csv.out or f",{sent_at}," in csv.out
+    table = run_cli(*args, data_dir=built.data_dir)
+    assert "sent_at (UTC)" in table.out and "2022-08-31 09:01:36" in table.out
+
+
+def test_the_table_shows_a_page_and_says_how_to_see_the_rest(built: Built) -> None:
+    total = len(messages_jsonl(built.data_dir))
+    page = run_cli("messages", "--limit", "3", "--offset", "2", data_dir=built.data_dir)
+    assert page.code == 0, str(page)
+    assert f"rows 3–5 of {total}; {total - 5} more: --offset 5 for the next page" in page.out
+    assert "--format jsonl or csv for all of them" in page.out
+    last = run_cli("messages", "--offset", str(total - 2), data_dir=built.data_dir)
+    assert "more:" not in last.out  # the last page says nothing more
+    counts = run_cli("counts", "--limit", "1", data_dir=built.data_dir)
+    assert counts.code == 0 and "rows 1–1 of" in counts.out, str(counts)
+
+
+def test_out_of_memory_is_one_line_naming_the_setting(built: Built) -> None:
+    result = run_cli(
+        "messages",
+        "--format",
+        "jsonl",
+        data_dir=built.data_dir,
+        env=cli_env(TG_DUCKDB_MEMORY_LIMIT="1MB"),
+    )
+    assert_one_line_error(result, contains="raise TG_DUCKDB_MEMORY_LIMIT")
+    assert len(result.err.strip().splitlines()) == 1 and "1MB" in result.err

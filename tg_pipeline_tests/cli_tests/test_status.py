@@ -37,8 +37,8 @@ def test_status_reports_every_part(built: Built) -> None:
 
     runs = report["runs"]["runs"]
     assert {r["job"] for r in runs} == {"ingest_job"}
-    assert sorted(r["status"] for r in runs).count("SUCCESS") == 3
-    assert "FAILURE" in {r["status"] for r in runs}
+    # The broken dump's run succeeds too: a quarantine is recorded, not a failure.
+    assert [r["status"] for r in runs].count("SUCCESS") == 4
 
     events = report["events"]
     assert events["pending"] > 0  # nothing relayed them: no broker during ingest

@@ -140,7 +140,8 @@ def test_runs_are_audited_and_land_in_audit_log(
     text = (seed_dir / "result.json").read_text(encoding="utf-8")
     broken.write_text(text[: len(text) // 2], encoding="utf-8")
     failed = ingest(instance, defs, broken.parent, raise_on_error=False)
-    assert not failed.success
+    # A bad dump is quarantined, not a failed run: the quarantine asset records it.
+    assert failed.success
     audit_after(instance, settings, failed)
 
     events = outbox_events(settings)
@@ -149,13 +150,13 @@ def test_runs_are_audited_and_land_in_audit_log(
         by_type.setdefault(event["event_type"], []).append(event)
     ok_id, failed_id = ok.dagster_run.run_id, failed.dagster_run.run_id
     assert [e["run_id"] for e in by_type["run_started"]] == [ok_id, failed_id]
-    assert [e["run_id"] for e in by_type["run_succeeded"]] == [ok_id]
-    (failure,) = by_type["run_failed"]
-    assert failure["run_id"] == failed_id and failure["job"] == "ingest_job"
-    assert failure["dump"] == failed.dagster_run.tags["dagster/partition"]
-    assert failure["payload"]["error"].startswith("messages: ")
-    assert "result.json" in failure["payload"]["error"]
-    assert "the file is truncated" in failure["payload"]["error"]
+    assert [e["run_id"] for e in by_type["run_succeeded"]] == [ok_id, failed_id]
+    assert "run_failed" not in by_type
+    (quarantined,) = by_type["dump_quarantined"]
+    assert quarantined["run_id"] == failed_id and quarantined["job"] == "ingest_job"
+    assert quarantined["dump"] == failed.dagster_run.tags["dagster/partition"]
+    assert "result.json" in quarantined["payload"]["error"]
+    assert "the file is truncated" in quarantined["payload"]["error"]
     materialized = {
         e["payload"]["asset_key"]: e["payload"]["metadata"]
         for e in by_type["asset_materialized"]
@@ -190,9 +191,9 @@ def test_runs_are_audited_and_land_in_audit_log(
     with Warehouse.open(settings.paths().warehouse, read_only=True) as wh:
         table = wh.con.execute("SELECT * EXCLUDE (stored_at) FROM audit_log ORDER BY 1").fetchall()
         stored_failure = wh.con.execute(
-            "SELECT payload FROM audit_log WHERE event_type = 'run_failed'"
+            "SELECT payload FROM audit_log WHERE event_type = 'dump_quarantined'"
         ).fetchall()
-    assert json.loads(stored_failure[0][0])["error"] == failure["payload"]["error"]
+    assert json.loads(stored_failure[0][0])["error"] == quarantined["payload"]["error"]
 
     second = job.execute_in_process(instance=instance)
     metadata = second.asset_materializations_for_node("audit_log")[0].metadata

@@ -185,6 +185,14 @@ def test_bad_dumps_are_quarantined_with_a_report(ticker):
     events = audit_events(ticker.settings, "dump_quarantined")
     assert len(events) == 2
     assert all(e["payload"]["stage"] == "detect" for e in events)
+    # Shown on the quarantine asset, with the reason, not only in the tick's log.
+    shown = {
+        e.metadata["entry"].value.rsplit("/", 1)[-1]: e.metadata["reason"].value
+        for e in result.asset_events
+        if e.asset_key == dg.AssetKey("quarantine")
+    }
+    assert set(shown) == {"shopping_list.txt", "export.zip"}
+    assert all(reason for reason in shown.values())
 
 
 def test_a_good_dump_beside_a_bad_one_still_runs(ticker, seed_dir):

@@ -129,7 +129,9 @@ def test_delete_all_is_explicit(filled: Warehouse) -> None:
 
 def test_listings(filled: Warehouse) -> None:
     chats = {c["chat_id"]: c for c in filled.chats().to_pylist()}
-    assert chats[1001]["message_count"] == 4 + len(HOSTILE) and chats[1001]["dumps"] == ["d"]
+    # Messages only, as in the counts; the one pinned entry is a service entry.
+    assert chats[1001]["message_count"] == 3 + len(HOSTILE) and chats[1001]["dumps"] == ["d"]
+    assert chats[1001]["service_count"] == 1
     assert chats[2002]["name"] == "Side Room"
     assert [d["dump_id"] for d in filled.dumps().to_pylist()] == ["d"]
     assert filled.counts().num_rows == 3 + len(HOSTILE)

@@ -42,9 +42,10 @@ def test_seed_pair_in_either_order_is_one_chat_of_12(
     assert first.new == 12 and first.rows == 12
     assert second.new == 0 and second.rows == 12
     chats = warehouse.chats().to_pylist()
-    assert [(c["chat_id"], c["message_count"], c["is_surrogate"]) for c in chats] == [
-        (SEED_CHAT_ID, 12, False)
-    ]
+    # 12 entries: 10 messages and 2 service entries.
+    assert [
+        (c["chat_id"], c["message_count"], c["service_count"], c["is_surrogate"]) for c in chats
+    ] == [(SEED_CHAT_ID, 10, 2, False)]
     assert sorted(chats[0]["dumps"]) == ["first", "second"]
     stored = warehouse.con.execute(
         "SELECT count(*), count(DISTINCT message_id), min(message_id), max(message_id), "

@@ -2,12 +2,9 @@
 
 from __future__ import annotations
 
-from pathlib import Path
-
 import dagster as dg
 
 from tg_pipeline import run_audit
-from tg_pipeline.errors import DumpError
 from tg_pipeline.ingest import DataPaths, RunContext, outbox_sink
 
 GROUP = "telegram"
@@ -33,19 +30,6 @@ def run_context(context: dg.OpExecutionContext | dg.AssetExecutionContext, paths
         job=context.job_name,
         emit=sink,
         log=context.log.info,
-    )
-
-
-def failure_for(dump_id: str | None, source: Path, err: DumpError) -> dg.Failure:
-    """A step failure whose message is the dump error itself, as the run page shows it."""
-    return dg.Failure(
-        description=str(err),
-        metadata={
-            "dump_id": dump_id or "(not detected)",
-            "source": dg.MetadataValue.path(str(source)),
-            "error_file": err.file or "",
-            "error_position": err.position or "",
-        },
     )
 
 

@@ -1,13 +1,15 @@
 """``messages``: one dump's records upserted into the warehouse, all of them or none."""
 
+from collections.abc import Iterator
+
 import dagster as dg
 from pydantic import Field
 
+from tg_pipeline.assets.quarantine import quarantine_event
 from tg_pipeline.assets.telegram.common import (
     GROUP,
     OWNERS,
     WAREHOUSE_POOL,
-    failure_for,
     owner_of,
     run_context,
 )
@@ -36,13 +38,15 @@ class MessagesConfig(dg.Config):
     kinds={"duckdb"},
     owners=OWNERS,
     pool=WAREHOUSE_POOL,
+    output_required=False,
     description=(
         "All messages and service entries, keyed by (chat_id, message_id). Materializing a "
         "dump partition streams that dump's raw copy into the DuckDB warehouse in one "
         "transaction: new messages are added, a newer edit replaces the stored one, "
         "everything else is left alone, so re-ingesting a dump changes nothing. On success "
         "the inbox entry moves to `data/processed/`; a dump that fails to read moves to "
-        "`data/quarantine/` with an `.error.txt` report and the warehouse is untouched."
+        "`data/quarantine/` with an `.error.txt` report, the warehouse is untouched, and "
+        "the `quarantine` asset records it instead of this one failing."
     ),
 )
 def messages(
@@ -50,7 +54,7 @@ def messages(
     config: MessagesConfig,
     settings: PipelineSettings,
     warehouse_guard: GuardParam,
-) -> dg.MaterializeResult:
+) -> Iterator[dg.MaterializeResult]:
     paths = settings.paths().ensure()
     dump_id = context.partition_key
     staged = load_staged(paths, dump_id)
@@ -66,8 +70,15 @@ def messages(
                 staged, warehouse, paths, options, run=run_context(context, paths)
             )
         except DumpError as err:
+            # The dump is bad, not the pipeline: record it as quarantined and end without
+            # a materialization; the steps downstream are skipped.
             context.log.error(f"dump {dump_id} quarantined: {err}")
-            raise failure_for(dump_id, staged.source, err) from err
+            context.log_event(
+                quarantine_event(
+                    dump_id, staged.source, err, stage="read", quarantine_dir=paths.quarantine
+                )
+            )
+            return
         metadata = messages_metadata(result, warehouse, staged)
     context.log.info(
         f"dump {dump_id}: {result.new} new, {result.updated} updated, "
@@ -76,4 +87,4 @@ def messages(
     )
     if result.duplicates:
         context.log.warning(duplicates_line(dump_id, result))
-    return dg.MaterializeResult(metadata=metadata)
+    yield dg.MaterializeResult(metadata=metadata)

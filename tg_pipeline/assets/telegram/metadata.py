@@ -21,6 +21,7 @@ import dagster as dg
 from tg_pipeline.ingest import StagedDump
 from tg_pipeline.visible import visible
 from tg_pipeline.warehouse import IngestResult, Warehouse
+from tg_pipeline.warehouse.column_docs import column_doc
 
 PREVIEW_ROWS = 5
 _CELL_WIDTH = 48
@@ -36,7 +37,9 @@ def record_table(
     cols = list(columns) if columns else list(rows[0].keys()) if rows else []
     kinds = {c: _kind(next((r.get(c) for r in rows if r.get(c) is not None), None)) for c in cols}
     records = [dg.TableRecord(data={c: _cell(row.get(c), kinds[c]) for c in cols}) for row in rows]
-    schema = dg.TableSchema(columns=[dg.TableColumn(name=c, type=kinds[c]) for c in cols])
+    schema = dg.TableSchema(
+        columns=[dg.TableColumn(name=c, type=kinds[c], description=column_doc(c)) for c in cols]
+    )
     return dg.MetadataValue.table(records, schema=schema)
 
 
@@ -59,8 +62,12 @@ def _cell(value: Any, kind: str) -> str | int | float | bool | None:
 
 
 def table_schema(columns: Mapping[str, str]) -> dg.TableSchema:
+    """A warehouse table's columns for the UI, each with what it means."""
     return dg.TableSchema(
-        columns=[dg.TableColumn(name=name, type=type_) for name, type_ in columns.items()]
+        columns=[
+            dg.TableColumn(name=name, type=type_, description=column_doc(name))
+            for name, type_ in columns.items()
+        ]
     )
 
 
@@ -84,6 +91,8 @@ def raw_dump_metadata(staged: StagedDump) -> dict[str, Any]:
         "files": len(staged.files),
         "total_bytes": staged.total_bytes,
         "file_list": record_table(files[:50], ("file", "bytes", "sha256")),
+        # Always present, so a dump whose detection chose for the user says so in the UI.
+        "notes": dg.MetadataValue.md("\n".join(f"- {note}" for note in staged.notes) or "none"),
     }
 
 

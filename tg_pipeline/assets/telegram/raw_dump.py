@@ -1,11 +1,13 @@
 """``raw_dump``: one partition per dropped dump, kept as an immutable copy of its text files."""
 
+from collections.abc import Iterator
 from pathlib import Path
 
 import dagster as dg
 from pydantic import Field
 
-from tg_pipeline.assets.telegram.common import OWNERS, failure_for, run_context
+from tg_pipeline.assets.quarantine import quarantine_event
+from tg_pipeline.assets.telegram.common import OWNERS, run_context
 from tg_pipeline.assets.telegram.metadata import raw_dump_metadata
 from tg_pipeline.errors import DumpError
 from tg_pipeline.ingest import (
@@ -42,25 +44,32 @@ class RawDumpConfig(dg.Config):
         "`data/raw/<dump>/files/` with a `manifest.json` (sizes, sha256, kind, fingerprint, "
         "source), so the dump can be read again after the inbox entry has moved on. "
         "A dump that cannot be recognised is moved to `data/quarantine/` with an "
-        "`.error.txt` report, and the run fails with that message."
+        "`.error.txt` report and recorded by the `quarantine` asset; this one then ends "
+        "without a materialization (and without failing), and the steps after it are skipped."
     ),
+    output_required=False,
 )
 def raw_dump(
     context: dg.AssetExecutionContext, config: RawDumpConfig, settings: PipelineSettings
-) -> dg.MaterializeResult:
+) -> Iterator[dg.MaterializeResult]:
     paths = settings.paths().ensure()
     dump_id = context.partition_key
     staged = _stage(context, paths, dump_id, config.source)
+    if staged is None:
+        return
     context.log.info(
         f"dump {dump_id}: {staged.kind}, {len(staged.files)} file(s), "
         f"{staged.total_bytes} bytes, raw copy at {staged.directory}"
     )
-    return dg.MaterializeResult(metadata=raw_dump_metadata(staged))
+    for note in staged.notes:
+        context.log.warning(f"dump {dump_id}: {note}")
+    yield dg.MaterializeResult(metadata=raw_dump_metadata(staged))
 
 
 def _stage(
     context: dg.AssetExecutionContext, paths: DataPaths, dump_id: str, source: str
-) -> StagedDump:
+) -> StagedDump | None:
+    """The dump's raw copy; None when the dump went to quarantine (recorded there)."""
     existing = load_staged(paths, dump_id)
     if existing is not None:
         context.log.info(f"dump {dump_id} was staged before; keeping its raw copy")
@@ -74,7 +83,11 @@ def _stage(
     try:
         staged = stage_or_quarantine(entry, paths, run=run_context(context, paths))
     except DumpError as err:
-        raise failure_for(dump_id, entry, err) from err
+        context.log.error(f"dump {dump_id} quarantined: {err}")
+        context.log_event(
+            quarantine_event(dump_id, entry, err, stage="detect", quarantine_dir=paths.quarantine)
+        )
+        return None
     if staged.dump_id != dump_id:
         raise dg.Failure(
             description=(

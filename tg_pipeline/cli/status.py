@@ -256,7 +256,8 @@ def _holder_line(holder: dict[str, Any]) -> str:
         text = f"held by {who} ({where}{since}), which is alive and writing"
     else:
         text = (
-            f"last held by {who} ({where}{since}), which is gone (killed or crashed); "
+            f"last held by {who} ({where}{since}), whose process is gone (ended by Ctrl-C, "
+            "a kill or a crash); "
             "it blocks nothing: the next write proceeds"
         )
     return f"[bold]Writer[/bold] {markup_safe(text)}"

@@ -11,6 +11,7 @@ SVGs on one page never share an id.
 from __future__ import annotations
 
 import io
+import warnings
 from collections.abc import Iterator
 from contextlib import contextmanager
 from datetime import date, timedelta
@@ -69,7 +70,12 @@ def _style(salt: str) -> Iterator[None]:
 def _svg(fig: Figure) -> str:
     FigureCanvasSVG(fig)
     buffer = io.StringIO()
-    fig.savefig(buffer, format="svg", metadata={"Date": None}, bbox_inches="tight")
+    with warnings.catch_warnings():
+        # Text stays <text> in the SVG and the browser picks a font that has the glyph;
+        # matplotlib's own font lacking it (CJK, emoji, control characters) is no news,
+        # and its warning would print the raw character to the terminal.
+        warnings.filterwarnings("ignore", message="Glyph .* missing from", category=UserWarning)
+        fig.savefig(buffer, format="svg", metadata={"Date": None}, bbox_inches="tight")
     text = buffer.getvalue()
     # Inline in HTML: drop the XML declaration and doctype before the root element.
     return text[text.index("<svg") :]

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+import warnings
 from pathlib import Path
 
 import pytest
@@ -138,6 +139,20 @@ def test_many_pages_are_drawn_in_worker_processes_exactly_as_in_one(
     for a, b in zip(parallel.pages, serial.pages, strict=True):
         assert a.path.name == b.path.name
         assert a.path.read_text(encoding="utf-8") == b.path.read_text(encoding="utf-8")
+
+
+def test_glyphs_missing_from_the_chart_font_raise_no_warning(tmp_path: Path) -> None:
+    rows = [
+        json_row(i, chat_name="漢字 \x1b[2J chat", sender_name="送信者 🎉 \x1b[2J")
+        for i in range(1, 4)
+    ]
+    with Warehouse.open(tmp_path / "w.duckdb") as warehouse:
+        warehouse.ingest(batches(rows), dump=dump("glyphs"))
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always")
+            result = _build(warehouse, tmp_path / "report")
+    assert result.drawn == 1
+    assert [str(w.message) for w in caught if "Glyph" in str(w.message)] == []
 
 
 def test_zone_comes_from_the_html_export_or_the_default(tmp_path: Path) -> None:

@@ -206,7 +206,9 @@ _MESSAGES_V4 = (
 # Count changes not yet handed to the events outbox. They are written in the transaction
 # that changes the counts and deleted only once the outbox holds their events, so a run
 # that dies or fails in between leaves them here for the next writer to send. One row per
-# sender: a newer change replaces an older one that never went out (counts are snapshots).
+# sender: a newer change replaces an older one that never went out (counts are snapshots);
+# the refresh deletes before it inserts, so no key index has to sit in memory beside the
+# counts' own when a first ingest changes a million counts in one transaction.
 # ``version`` numbers count refreshes, so a count that returns to an earlier value is a new
 # event, not a repeat of the old one.
 _COUNT_EVENTS_PENDING = (
@@ -219,8 +221,7 @@ _COUNT_EVENTS_PENDING = (
         first_message_at TIMESTAMPTZ NOT NULL,
         last_message_at TIMESTAMPTZ NOT NULL,
         version BIGINT NOT NULL,
-        changed_at TIMESTAMPTZ NOT NULL,
-        PRIMARY KEY (chat_id, sender_key)
+        changed_at TIMESTAMPTZ NOT NULL
     )
     """,
     "INSERT INTO warehouse_state VALUES ('count_version', 0)",

@@ -84,7 +84,7 @@ def _make_dev(env: dict[str, str], data: Path) -> None:
             time.sleep(0.5)
         assert runs and len(runs) == 2, log.read_text(errors="replace")[-3000:]
     finally:
-        _stop_group(proc, 20)  # type: ignore[arg-type]
+        _stop_group(proc)  # type: ignore[arg-type]
 
 
 def test_the_walkthrough_runs_as_written(tmp_path: Path) -> None:

@@ -71,7 +71,7 @@ class ServiceGroup:
         """Stop in reverse start order; return what had to be killed or is still bound."""
         problems: list[str] = []
         for name, proc in reversed(list(self.procs.items())):
-            stragglers = _stop_group(proc, timeout_s=20)
+            stragglers = _stop_group(proc)
             problems.extend(f"{name}: {s}" for s in stragglers)
         deadline = time.monotonic() + 10
         busy = [p for p in self.ports if not port_is_free(p)]

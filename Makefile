@@ -37,7 +37,7 @@ test: $(STAMP)
 	$(BIN)/python -m pytest -q $(PYTEST_ARGS)
 
 bench: $(STAMP)
-	$(BIN)/python -m tg_pipeline.bench $(BENCH_ARGS)
+	$(BIN)/python -m tg_pipeline_tests.bench $(BENCH_ARGS)
 
 clean:
 	rm -rf $(VENV) data .pytest_cache

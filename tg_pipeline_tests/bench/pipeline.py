@@ -36,9 +36,9 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-from tg_pipeline.bench import BenchContext, Measurement
-from tg_pipeline.bench.exports import ensure_export
-from tg_pipeline.bench.harness import ChildRun, emit, run_child
+from tg_pipeline_tests.bench import BenchContext, Measurement
+from tg_pipeline_tests.bench.exports import ensure_export
+from tg_pipeline_tests.bench.harness import ChildRun, emit, run_child
 
 DESCRIPTION = "warehouse: ingest, unchanged re-ingest, Parquet/CSV backup vs bare COPY, restore"
 

@@ -30,11 +30,12 @@ from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
-from tg_pipeline.bench import BenchContext, Measurement
-from tg_pipeline.bench.exports import ensure_export
-from tg_pipeline.bench.harness import emit, run_child
 from tg_pipeline.events.settings import KafkaSettings
 from tg_pipeline.warehouse import CountSnapshot
+from tg_pipeline_tests.bench import BenchContext, Measurement
+from tg_pipeline_tests.bench.exports import ensure_export
+from tg_pipeline_tests.bench.harness import emit, run_child
+from tg_pipeline_tests.kafka_broker import TansuBroker
 
 DESCRIPTION = (
     "Kafka events: ingest → last count event readable (end to end), count events/s to the "
@@ -51,12 +52,6 @@ def _broker() -> Iterator[tuple[str, str]]:
     if external:
         yield external, f"broker {external}"
         return
-    try:
-        from tg_pipeline_tests.kafka_broker import TansuBroker
-    except ImportError as exc:  # pragma: no cover - only outside a source checkout
-        raise SystemExit(
-            f"no broker: set TG_KAFKA_BOOTSTRAP or run from the source tree ({exc})"
-        ) from None
     with TansuBroker() as broker:
         yield broker.bootstrap, "local Tansu broker (memory storage)"
 

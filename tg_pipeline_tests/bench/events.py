@@ -302,7 +302,8 @@ def _child_end_to_end(bootstrap: str, export: Path, workdir: Path) -> None:
     if done.returncode != 0:
         raise SystemExit(f"ingest failed: {done.stderr.strip()[-2000:]}")
     with Warehouse.open(workdir / "data" / "warehouse.duckdb", read_only=True) as warehouse:
-        expected = warehouse.con.execute("SELECT count(*) FROM user_message_counts").fetchone()[0]
+        row = warehouse.con.execute("SELECT count(*) FROM user_message_counts").fetchone()
+    expected = row[0] if row is not None else 0
     deadline = returned + 120
     while len(seen) < expected and time.perf_counter() < deadline:
         time.sleep(0.01)

@@ -31,13 +31,15 @@ dev: $(STAMP)
 lint: $(STAMP)
 	$(BIN)/ruff check tg_pipeline tg_pipeline_tests
 	$(BIN)/ruff format --check tg_pipeline tg_pipeline_tests
+	$(BIN)/mypy
 
 test: $(STAMP)
 	$(BIN)/ruff check tg_pipeline tg_pipeline_tests
+	$(BIN)/mypy
 	$(BIN)/python -m pytest -q $(PYTEST_ARGS)
 
 bench: $(STAMP)
-	$(BIN)/python -m tg_pipeline.bench $(BENCH_ARGS)
+	$(BIN)/python -m tg_pipeline_tests.bench $(BENCH_ARGS)
 
 clean:
-	rm -rf $(VENV) data .pytest_cache
+	rm -rf $(VENV) data .pytest_cache .mypy_cache

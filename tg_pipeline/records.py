@@ -135,6 +135,7 @@ class BatchBuilder:
             elif field.name in JSON_FIELDS:
                 # orjson's UTF-8 goes to Arrow as bytes: decoding it to str only for Arrow
                 # to encode it again costs more than serializing it did.
+                encoded: list[bytes | None]
                 if field.name == "entities":
                     encoded = [_dumps(v or []) for v in values]
                 elif field.name == "extra":

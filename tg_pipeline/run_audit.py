@@ -140,6 +140,7 @@ def run_log_events(instance: dg.DagsterInstance, run: dg.DagsterRun) -> Iterable
         occurred = datetime.fromtimestamp(entry.timestamp, UTC)
         identity = f"{entry.timestamp!r}:{entry.step_key}"
         event = entry.dagster_event
+        level = _level_number(entry.level)
         if event is not None and event.event_type == dg.DagsterEventType.ASSET_MATERIALIZATION:
             materialization = event.event_specific_data.materialization  # type: ignore[union-attr]
             key = materialization.asset_key.to_user_string()
@@ -152,8 +153,8 @@ def run_log_events(instance: dg.DagsterInstance, run: dg.DagsterRun) -> Iterable
                 partition=materialization.partition,
                 metadata=headline_numbers(materialization.metadata),
             )
-        elif event is None and entry.level >= logging.WARNING:
-            kind = "log_error" if entry.level >= logging.ERROR else "log_warning"
+        elif event is None and level >= logging.WARNING:
+            kind = "log_error" if level >= logging.ERROR else "log_warning"
             yield make_audit_event(
                 kind,
                 **env,
@@ -161,8 +162,15 @@ def run_log_events(instance: dg.DagsterInstance, run: dg.DagsterRun) -> Iterable
                 identity=identity,
                 message=entry.user_message[:MAX_TEXT],
                 step=entry.step_key,
-                level=logging.getLevelName(entry.level),
+                level=logging.getLevelName(level),
             )
+
+
+def _level_number(level: str | int) -> int:
+    """Dagster types an entry's level as a number or a name; the run's logs write numbers."""
+    if isinstance(level, int):
+        return level
+    return logging.getLevelNamesMapping().get(level.upper(), logging.NOTSET)
 
 
 def headline_numbers(metadata: Mapping[str, dg.MetadataValue]) -> dict[str, Any]:

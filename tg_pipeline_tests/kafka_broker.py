@@ -90,7 +90,7 @@ class TansuBroker:
             stdin=subprocess.DEVNULL,
             start_new_session=True,
         )
-        if out is not subprocess.DEVNULL:
+        if not isinstance(out, int):  # our log file, not subprocess.DEVNULL
             out.close()
         if wait:
             try:
@@ -347,9 +347,10 @@ def read_topic(
         deadline = time.monotonic() + timeout_s
         while time.monotonic() < deadline:
             for msg in consumer.consume(5000, timeout=0.5):
-                if msg.error() is None:
+                partition, offset = msg.partition(), msg.offset()
+                if msg.error() is None and partition is not None and offset is not None:
                     seen.append((msg.key(), msg.value()))
-                    ends[msg.partition()] = msg.offset() + 1
+                    ends[partition] = offset + 1
             if len(seen) < expect_at_least:
                 continue
             done = True

@@ -24,12 +24,12 @@ from tg_pipeline.ingest import DataPaths
 from tg_pipeline.readers import open_dump, read_dump
 from tg_pipeline.records import ReadOptions, batch_to_dicts
 from tg_pipeline.sensors.inbox import inbox_sensor
-from tg_pipeline.synthetic import Account, render_account_json, write_account_html
-from tg_pipeline.synthetic.html_account import LIST_TYPES
 from tg_pipeline_tests.cli_tests.conftest import run_cli
 from tg_pipeline_tests.dagster_harness import definitions_for, drop, ingest, make_settings, scalar
 from tg_pipeline_tests.fixtures.chats import wide_account
 from tg_pipeline_tests.readers_tests.format_pairs import chat_differences
+from tg_pipeline_tests.synthetic import Account, render_account_json, write_account_html
+from tg_pipeline_tests.synthetic.html_account import LIST_TYPES
 from tg_pipeline_tests.test_job_execute import REPO_ROOT, _env, dagster_job_execute
 
 ACCOUNT = wide_account(32)

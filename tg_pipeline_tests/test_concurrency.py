@@ -25,9 +25,9 @@ import pytest
 from dagster._core.instance.ref import InstanceRef
 
 from tg_pipeline.ingest import DataPaths
-from tg_pipeline.synthetic import generate_big_export
 from tg_pipeline.warehouse.lock import Holder, read_holder
 from tg_pipeline_tests.dagster_harness import scalar
+from tg_pipeline_tests.synthetic import generate_big_export
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
 DAEMON = Path(os.environ.get("VIRTUAL_ENV", REPO_ROOT / ".venv")) / "bin" / "dagster-daemon"

@@ -10,10 +10,10 @@ from dataclasses import replace
 from pathlib import Path
 
 from tg_pipeline.ingest import DataPaths
-from tg_pipeline.synthetic import write_html_pages
 from tg_pipeline_tests.cli_tests.conftest import run_cli
 from tg_pipeline_tests.dagster_harness import scalar
 from tg_pipeline_tests.fixtures.chats import fixtures
+from tg_pipeline_tests.synthetic import write_html_pages
 
 (CHANNEL,) = [f.chat for f in fixtures() if f.name == "channel"]
 

@@ -17,8 +17,15 @@ from pathlib import Path
 
 import pytest
 
-from tg_pipeline.sample_export import SAMPLE_DIR, SAMPLE_PER_PAGE, sample_chat
-from tg_pipeline.synthetic import (
+from tg_pipeline.sample_export import SAMPLE_DIR
+from tg_pipeline_tests.conftest import shared_fixture
+from tg_pipeline_tests.fixtures.chats import FIXTURES_DIR, build
+from tg_pipeline_tests.readers_tests.format_pairs import (
+    chat_differences,
+    read_html_records,
+    read_json_records,
+)
+from tg_pipeline_tests.synthetic import (
     LEGACY,
     MODERN,
     V2022,
@@ -37,13 +44,7 @@ from tg_pipeline.synthetic import (
     write_export,
     write_html_pages,
 )
-from tg_pipeline_tests.conftest import shared_fixture
-from tg_pipeline_tests.fixtures.chats import FIXTURES_DIR, build
-from tg_pipeline_tests.readers_tests.format_pairs import (
-    chat_differences,
-    read_html_records,
-    read_json_records,
-)
+from tg_pipeline_tests.synthetic.sample import SAMPLE_PER_PAGE, sample_chat
 
 
 def _same_tree(left: Path, right: Path) -> list[str]:

@@ -68,9 +68,10 @@ def resolve_sender(warehouse: Warehouse, text: str) -> str:
 
 def resolve_filter(warehouse: Warehouse, f: MessageFilter) -> MessageFilter:
     """``f`` with its chat and sender resolved to what they name."""
-    changes: dict[str, str] = {}
-    if f.chat is not None:
-        changes["chat"] = resolve_chat(warehouse, f.chat)
-    if f.sender is not None:
-        changes["sender"] = resolve_sender(warehouse, f.sender)
-    return dataclasses.replace(f, **changes) if changes else f
+    if f.chat is None and f.sender is None:
+        return f
+    return dataclasses.replace(
+        f,
+        chat=None if f.chat is None else resolve_chat(warehouse, f.chat),
+        sender=None if f.sender is None else resolve_sender(warehouse, f.sender),
+    )

@@ -9,6 +9,7 @@ the lines printed before the error are not a dump, and the error says so.
 
 from __future__ import annotations
 
+import sys
 import time
 from collections import Counter
 from pathlib import Path
@@ -111,7 +112,7 @@ def parse_command(path: Path, zone: str, chat_id: int | None, batch_size: int) -
     """
     started = time.perf_counter()
     options = ReadOptions(default_zone=zone, chat_id=chat_id, batch_size=batch_size)
-    out = click.get_binary_stream("stdout")
+    out = sys.stdout.buffer
     tally = Tally()
     try:
         with open_dump(path) as dump:

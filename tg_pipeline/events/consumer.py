@@ -130,7 +130,10 @@ def consume_audit_log(
                     if error.code() == KafkaError._PARTITION_EOF:
                         continue
                     raise ConsumeError(f"reading {topic!r}: {error.name()}: {error.str()}")
-                offsets[(msg.topic(), msg.partition())] = msg.offset() + 1
+                where, partition, offset = msg.topic(), msg.partition(), msg.offset()
+                # Only error events lack these; a delivered message always has all three.
+                assert where is not None and partition is not None and offset is not None
+                offsets[(where, partition)] = offset + 1
                 try:
                     event = decode_event(msg.value())
                     if stream_of(event) != "audit":

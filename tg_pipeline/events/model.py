@@ -45,14 +45,23 @@ class InvalidEvent(ValueError):
 
 
 class CountLike(Protocol):
-    """The fields of ``tg_pipeline.warehouse.CountSnapshot`` that a count event carries."""
+    """The fields of ``tg_pipeline.warehouse.CountSnapshot`` that a count event carries.
 
-    chat_id: int
-    sender_key: str
-    sender_name: str | None
-    message_count: int
-    first_message_at: datetime
-    last_message_at: datetime
+    Read-only properties, so the warehouse's frozen dataclasses satisfy it.
+    """
+
+    @property
+    def chat_id(self) -> int: ...
+    @property
+    def sender_key(self) -> str: ...
+    @property
+    def sender_name(self) -> str | None: ...
+    @property
+    def message_count(self) -> int: ...
+    @property
+    def first_message_at(self) -> datetime: ...
+    @property
+    def last_message_at(self) -> datetime: ...
 
 
 def utc_iso(moment: datetime) -> str:

@@ -12,7 +12,7 @@ at all, and the caller is told which.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Generator, Iterable, Iterator
 from typing import TYPE_CHECKING
 
 import pyarrow as pa
@@ -114,7 +114,9 @@ class _GuardedBackup(Iterator[pa.RecordBatch]):
         return self._backup.direct_scan()
 
 
-def _guarded(dump: Dump, start: Callable[[], Iterable[pa.RecordBatch]]) -> Iterator[pa.RecordBatch]:
+def _guarded(
+    dump: Dump, start: Callable[[], Iterable[pa.RecordBatch]]
+) -> Generator[pa.RecordBatch, None, None]:
     last_file: str | None = None
     last_position: str | None = None
     try:

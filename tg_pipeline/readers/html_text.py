@@ -113,7 +113,7 @@ def _walk(node: LexborNode, piece: _Piece, out: list[tuple[_Piece, list[str]]]) 
         elif tag == "-comment":
             continue
         else:
-            inner = _piece_for(child, tag)
+            inner = _piece_for(child, tag or "")
             _walk(child, piece if inner is None else inner, out)
             continue
         if out and out[-1][0] is piece:

@@ -135,7 +135,7 @@ def _chain_factory() -> Callable[[_Sink, Callable[[], dict[str, Any]]], Any] | N
     ever stops working the reader falls back to the public helpers.
     """
     try:
-        from ijson.backends import _yajl2  # type: ignore[attr-defined]
+        from ijson.backends import _yajl2
     except ImportError:
         return None
     source = (
@@ -160,7 +160,7 @@ def _chain_factory() -> Callable[[_Sink, Callable[[], dict[str, Any]]], Any] | N
             return None
     except Exception:
         return None
-    return build  # type: ignore[no-any-return]
+    return build
 
 
 def _public_chain(sink: _Sink, map_type: Callable[[], dict[str, Any]]) -> Any:

@@ -15,6 +15,7 @@ import warnings
 from collections.abc import Iterator
 from contextlib import contextmanager
 from datetime import date, timedelta
+from typing import TYPE_CHECKING, Any
 
 import matplotlib
 from matplotlib.backends.backend_svg import FigureCanvasSVG
@@ -23,6 +24,9 @@ from matplotlib.figure import Figure
 from matplotlib.ticker import FuncFormatter, MaxNLocator
 
 from tg_pipeline.warehouse.report_queries import OTHERS, ChatDetail, ChatSummary
+
+if TYPE_CHECKING:
+    from matplotlib.typing import RcKeyType
 
 WEEKDAYS = ("Mon", "Tue", "Wed", "Thu", "Fri", "Sat", "Sun")
 #: Qualitative colours, distinguishable for the common colour-vision deficiencies.
@@ -34,7 +38,7 @@ _NAME_WIDTH = 28
 _THOUSANDS = FuncFormatter(lambda value, _pos: f"{value:,.0f}")
 WIDTH_IN = 8.0
 
-_RC = {
+_RC: dict[RcKeyType, Any] = {
     "svg.fonttype": "none",
     "text.parse_math": False,
     "text.usetex": False,
@@ -155,9 +159,11 @@ def activity_chart(detail: ChatDetail, zone_label: str, salt: str) -> str:
             for index, (label, counts) in enumerate(series.items()):
                 colour = OTHERS_COLOUR if label == OTHERS else PALETTE[index % len(PALETTE)]
                 ys = [counts.get(b, 0) for b in x]
+                # matplotlib converts dates through its unit registry; its stubs admit
+                # numbers only, hence the narrow ignores on the date arguments below.
                 if len(x) <= 60:
                     ax.bar(
-                        x,
+                        x,  # type: ignore[arg-type]
                         ys,
                         width=width,
                         bottom=bottom,
@@ -170,7 +176,7 @@ def activity_chart(detail: ChatDetail, zone_label: str, salt: str) -> str:
                     # repeated last value closes the last bucket.
                     top = [b + y for b, y in zip(bottom, ys, strict=True)]
                     ax.fill_between(
-                        [*x, x[-1] + step],
+                        [*x, x[-1] + step],  # type: ignore[arg-type]
                         [*bottom, bottom[-1]],
                         [*top, top[-1]],
                         step="post",
@@ -182,7 +188,7 @@ def activity_chart(detail: ChatDetail, zone_label: str, salt: str) -> str:
             # A little room either side, and never less than a few days, so that one busy
             # day reads as a bar on a date axis rather than an axis of hours.
             pad = max(step, timedelta(days=3) - step * len(x) / 2)
-            ax.set_xlim(x[0] - pad, x[-1] + step + pad)
+            ax.set_xlim(x[0] - pad, x[-1] + step + pad)  # type: ignore[arg-type]
             locator = AutoDateLocator(minticks=3, maxticks=8)
             ax.xaxis.set_major_locator(locator)
             ax.xaxis.set_major_formatter(ConciseDateFormatter(locator))

@@ -15,7 +15,7 @@ run's resources up once, before its first step, and tears them down after its la
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 
 import dagster as dg
@@ -38,7 +38,9 @@ class WarehouseGuard:
     paths: DataPaths
 
 
-def heal_counts(paths: DataPaths, *, run_id: str | None, job: str | None, log) -> int:
+def heal_counts(
+    paths: DataPaths, *, run_id: str | None, job: str | None, log: Callable[[str], object]
+) -> int:
     """Recompute the counts when a run died between storing messages and counting them;
     returns how many counts changed (each one goes out as a count event)."""
     if not paths.warehouse.exists():
@@ -70,6 +72,7 @@ def warehouse_guard(init_context: dg.InitResourceContext) -> Iterator[WarehouseG
     run_id = run.run_id if run is not None else "ephemeral"
     job = run.job_name if run is not None else None
     log = init_context.log
+    assert log is not None, "Dagster gives every resource initialisation a log manager"
 
     def waiting(holder: Holder | None) -> None:
         who = holder.describe() if holder is not None else "another process"

@@ -6,6 +6,7 @@ passes the SASL password only that way, and the resource never puts it in a log 
 """
 
 import os
+from typing import Any
 
 import dagster as dg
 from pydantic import Field
@@ -102,7 +103,7 @@ def kafka_resource_from_env(environ: dict[str, str] | None = None) -> KafkaResou
     a bare machine runs without a broker.
     """
     env = os.environ if environ is None else environ
-    values: dict[str, object] = {}
+    values: dict[str, Any] = {}
     for field, var in ENV_NAMES.items():
         if env.get(var, "") == "":
             continue

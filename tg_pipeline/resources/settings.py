@@ -8,6 +8,7 @@ changes it for every process (webserver, daemon, code server, `dagster job execu
 from __future__ import annotations
 
 import os
+from typing import Any
 
 import dagster as dg
 from pydantic import Field
@@ -109,7 +110,7 @@ def settings_from_env(environ: dict[str, str] | None = None) -> PipelineSettings
     come from the environment.
     """
     env = os.environ if environ is None else environ
-    values: dict[str, object] = {}
+    values: dict[str, Any] = {}
     for field, var in SETTINGS_ENV.items():
         if env.get(var, "") == "":
             continue

@@ -953,10 +953,13 @@ def _out_of_memory(
 ) -> TgPipelineError:
     """Name the warehouse file and the knob: DuckDB's own message names neither."""
     path, memory = "the warehouse", "?"
-    with contextlib.suppress(duckdb.Error, IndexError, TypeError):
-        memory = str(con.execute("SELECT current_setting('memory_limit')").fetchone()[0])
+    with contextlib.suppress(duckdb.Error):
+        setting = con.execute("SELECT current_setting('memory_limit')").fetchone()
+        if setting is not None:
+            memory = str(setting[0])
         row = con.execute("SELECT path FROM duckdb_databases() WHERE NOT internal").fetchone()
-        path = str(row[0])
+        if row is not None:
+            path = str(row[0])
     detail = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
     return TgPipelineError(
         f"{path}: DuckDB ran out of memory (limit {memory}); nothing of the dump was stored. "

@@ -1,4 +1,4 @@
-"""``python -m tg_pipeline.bench --only pipeline`` end to end on a small export."""
+"""``python -m tg_pipeline_tests.bench --only pipeline`` end to end on a small export."""
 
 from __future__ import annotations
 
@@ -31,7 +31,7 @@ def test_pipeline_section_measures_every_step(tmp_path: Path) -> None:
         [
             sys.executable,
             "-m",
-            "tg_pipeline.bench",
+            "tg_pipeline_tests.bench",
             "--messages",
             "1500",
             "--out",

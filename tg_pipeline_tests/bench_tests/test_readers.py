@@ -1,4 +1,4 @@
-"""``python -m tg_pipeline.bench --only readers`` end to end on a small export."""
+"""``python -m tg_pipeline_tests.bench --only readers`` end to end on a small export."""
 
 from __future__ import annotations
 
@@ -6,8 +6,8 @@ import subprocess
 import sys
 from pathlib import Path
 
-from tg_pipeline.bench import available_sections
-from tg_pipeline.bench.exports import MARKER
+from tg_pipeline_tests.bench import available_sections
+from tg_pipeline_tests.bench.exports import MARKER
 
 
 def _bench(out: Path, messages: int) -> subprocess.CompletedProcess[str]:
@@ -15,7 +15,7 @@ def _bench(out: Path, messages: int) -> subprocess.CompletedProcess[str]:
         [
             sys.executable,
             "-m",
-            "tg_pipeline.bench",
+            "tg_pipeline_tests.bench",
             "--messages",
             str(messages),
             "--out",
@@ -61,7 +61,15 @@ def test_sections_are_discovered_in_order() -> None:
 
 def test_unknown_section_is_refused_without_a_traceback(tmp_path: Path) -> None:
     result = subprocess.run(
-        [sys.executable, "-m", "tg_pipeline.bench", "--only", "nonsense", "--out", str(tmp_path)],
+        [
+            sys.executable,
+            "-m",
+            "tg_pipeline_tests.bench",
+            "--only",
+            "nonsense",
+            "--out",
+            str(tmp_path),
+        ],
         capture_output=True,
         text=True,
         timeout=120,

@@ -1,4 +1,4 @@
-"""``python -m tg_pipeline.bench --only reads`` end to end on a small export."""
+"""``python -m tg_pipeline_tests.bench --only reads`` end to end on a small export."""
 
 from __future__ import annotations
 
@@ -6,7 +6,7 @@ import subprocess
 import sys
 from pathlib import Path
 
-from tg_pipeline.bench.reads import EXPORTS
+from tg_pipeline_tests.bench.reads import EXPORTS
 
 
 def test_reads_section_measures_every_export(tmp_path: Path) -> None:
@@ -14,7 +14,7 @@ def test_reads_section_measures_every_export(tmp_path: Path) -> None:
         [
             sys.executable,
             "-m",
-            "tg_pipeline.bench",
+            "tg_pipeline_tests.bench",
             "--messages",
             "1200",
             "--out",

@@ -1,4 +1,4 @@
-"""``python -m tg_pipeline.bench --only report`` end to end on a small export."""
+"""``python -m tg_pipeline_tests.bench --only report`` end to end on a small export."""
 
 from __future__ import annotations
 
@@ -12,7 +12,7 @@ def test_report_section_builds_the_report_and_prints_it(tmp_path: Path) -> None:
         [
             sys.executable,
             "-m",
-            "tg_pipeline.bench",
+            "tg_pipeline_tests.bench",
             "--messages",
             "1500",
             "--out",

@@ -21,8 +21,8 @@ import pytest
 from dagster._core.instance.ref import InstanceRef
 
 from tg_pipeline.cli.local import instance_setup_lock
-from tg_pipeline.synthetic import generate_big_export
 from tg_pipeline_tests.cli_tests.conftest import CLI, cli_env, run_cli
+from tg_pipeline_tests.synthetic import generate_big_export
 
 BIG = 300_000
 SEED_MESSAGES = 12

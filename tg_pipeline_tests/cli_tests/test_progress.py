@@ -12,9 +12,9 @@ from pathlib import Path
 
 import pytest
 
-from tg_pipeline.synthetic import generate_big_export
 from tg_pipeline_tests.cli_tests.conftest import CLI, cli_env
 from tg_pipeline_tests.cli_tests.test_hostile_output import run_in_pty
+from tg_pipeline_tests.synthetic import generate_big_export
 
 #: Four batches of records: enough for the read to report progress three times on the way.
 MESSAGES = 80_000

@@ -7,8 +7,8 @@ from pathlib import Path
 
 import pytest
 
-from tg_pipeline.bench import BenchContext, available_sections
-from tg_pipeline.bench import events as bench_events
+from tg_pipeline_tests.bench import BenchContext, available_sections
+from tg_pipeline_tests.bench import events as bench_events
 from tg_pipeline_tests.kafka_broker import BOOTSTRAP_ENV
 
 

@@ -31,9 +31,9 @@ from tg_pipeline.readers import (
 )
 from tg_pipeline.readers.detect import MANIFEST_SUFFIX, SNIFF_BYTES, ContentCheck, Format
 from tg_pipeline.records import FIELD_NAMES, MESSAGE_SCHEMA, BatchBuilder, ReadOptions
-from tg_pipeline.synthetic import write_account_html
 from tg_pipeline_tests.conftest import OWN_FIXTURES
 from tg_pipeline_tests.fixtures.chats import full_account
+from tg_pipeline_tests.synthetic import write_account_html
 
 CHANNEL_HTML = OWN_FIXTURES / "channel" / "html"
 CHANNEL_JSON = OWN_FIXTURES / "channel" / "json" / "result.json"

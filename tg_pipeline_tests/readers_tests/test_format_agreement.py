@@ -15,7 +15,6 @@ import pytest
 
 from tg_pipeline.records import ReadOptions
 from tg_pipeline.sample_export import SAMPLE_HTML, SAMPLE_JSON
-from tg_pipeline.synthetic import Contact, Document, Location, Message, Peer, Photo, Poll
 from tg_pipeline_tests.fixtures.chats import FULL_ACCOUNT_JSON, Fixture, fixtures, full_account
 from tg_pipeline_tests.readers_tests.format_pairs import (
     DELETED_ACCOUNT,
@@ -25,6 +24,7 @@ from tg_pipeline_tests.readers_tests.format_pairs import (
     read_html_records,
     read_json_records,
 )
+from tg_pipeline_tests.synthetic import Contact, Document, Location, Message, Peer, Photo, Poll
 
 FIXTURES = fixtures()
 #: Each fixture is read once per format; the tests only look at the records.

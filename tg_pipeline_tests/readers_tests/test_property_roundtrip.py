@@ -4,7 +4,7 @@ Hypothesis draws whole chats: texts full of markup characters, Cyrillic, emoji, 
 newlines, split into entity pieces of every kind; senders posting in bursts so that HTML
 joins runs, also across page boundaries (pages of 3-7 messages); replies, also into earlier
 pages; forwards, via-bot messages, reactions, media and service entries. Each chat is
-rendered by :mod:`tg_pipeline.synthetic` exactly as tdesktop writes it, read back by both
+rendered by :mod:`tg_pipeline_tests.synthetic` exactly as tdesktop writes it, read back by both
 readers, and compared with the other format and with the chat itself.
 
 Texts never start or end with whitespace: Telegram trims a message before sending it.
@@ -21,7 +21,14 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from tg_pipeline.records import ReadOptions
-from tg_pipeline.synthetic import (
+from tg_pipeline_tests.readers_tests.format_pairs import (
+    DELETED_ACCOUNT,
+    chat_differences,
+    entities_key,
+    read_html_records,
+    read_json_records,
+)
+from tg_pipeline_tests.synthetic import (
     LEGACY,
     MODERN,
     V2022,
@@ -37,13 +44,6 @@ from tg_pipeline.synthetic import (
     plain,
     user,
     write_export,
-)
-from tg_pipeline_tests.readers_tests.format_pairs import (
-    DELETED_ACCOUNT,
-    chat_differences,
-    entities_key,
-    read_html_records,
-    read_json_records,
 )
 
 _ALPHABET = st.sampled_from(

@@ -1,6 +1,7 @@
 """Backups of ``messages``: one Parquet and one CSV file per backup, each with a manifest."""
 
 from pathlib import Path
+from typing import Any
 
 import dagster as dg
 
@@ -46,7 +47,7 @@ def _backup_asset(fmt: str, kinds: set[str], about: str) -> dg.AssetsDefinition:
     return backup_asset
 
 
-def backup_metadata(backup: BackupFile) -> dict[str, object]:
+def backup_metadata(backup: BackupFile) -> dict[str, Any]:
     return {
         "path": dg.MetadataValue.path(str(backup.path)),
         "manifest": dg.MetadataValue.path(str(backup.manifest_path)),

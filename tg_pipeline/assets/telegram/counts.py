@@ -1,6 +1,7 @@
 """``user_message_counts``: messages per chat and sender, recomputed from the whole table."""
 
 from collections.abc import Sequence
+from typing import Any
 
 import dagster as dg
 
@@ -71,7 +72,7 @@ def queue_counts(
         raise dg.Failure(description=str(err)) from err
 
 
-def counts_metadata(warehouse: Warehouse, changed: Sequence[CountSnapshot]) -> dict[str, object]:
+def counts_metadata(warehouse: Warehouse, changed: Sequence[CountSnapshot]) -> dict[str, Any]:
     table = warehouse.counts()
     rows = table.to_pylist()
     top = sorted(rows, key=lambda r: r.get("message_count", 0), reverse=True)[:TOP_SENDERS]

@@ -55,7 +55,7 @@ def _kind(value: Any) -> str:
 
 def _cell(value: Any, kind: str) -> str | int | float | bool | None:
     if value is None or kind != "string":
-        return value  # type: ignore[no-any-return]
+        return value
     text = value.isoformat(sep=" ") if isinstance(value, datetime) else str(value)
     text = visible(" ".join(text.split()))
     return text if len(text) <= _CELL_WIDTH else text[: _CELL_WIDTH - 1] + "…"

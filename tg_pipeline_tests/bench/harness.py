@@ -19,7 +19,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from tg_pipeline.bench import Measurement
+from tg_pipeline_tests.bench import Measurement
 
 
 @dataclass(frozen=True)

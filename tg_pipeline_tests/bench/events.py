@@ -30,11 +30,12 @@ from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
-from tg_pipeline.bench import BenchContext, Measurement
-from tg_pipeline.bench.exports import ensure_export
-from tg_pipeline.bench.harness import emit, run_child
 from tg_pipeline.events.settings import KafkaSettings
 from tg_pipeline.warehouse import CountSnapshot
+from tg_pipeline_tests.bench import BenchContext, Measurement
+from tg_pipeline_tests.bench.exports import ensure_export
+from tg_pipeline_tests.bench.harness import emit, run_child
+from tg_pipeline_tests.kafka_broker import TansuBroker
 
 DESCRIPTION = (
     "Kafka events: ingest → last count event readable (end to end), count events/s to the "
@@ -51,12 +52,6 @@ def _broker() -> Iterator[tuple[str, str]]:
     if external:
         yield external, f"broker {external}"
         return
-    try:
-        from tg_pipeline_tests.kafka_broker import TansuBroker
-    except ImportError as exc:  # pragma: no cover - only outside a source checkout
-        raise SystemExit(
-            f"no broker: set TG_KAFKA_BOOTSTRAP or run from the source tree ({exc})"
-        ) from None
     with TansuBroker() as broker:
         yield broker.bootstrap, "local Tansu broker (memory storage)"
 
@@ -307,7 +302,8 @@ def _child_end_to_end(bootstrap: str, export: Path, workdir: Path) -> None:
     if done.returncode != 0:
         raise SystemExit(f"ingest failed: {done.stderr.strip()[-2000:]}")
     with Warehouse.open(workdir / "data" / "warehouse.duckdb", read_only=True) as warehouse:
-        expected = warehouse.con.execute("SELECT count(*) FROM user_message_counts").fetchone()[0]
+        row = warehouse.con.execute("SELECT count(*) FROM user_message_counts").fetchone()
+    expected = row[0] if row is not None else 0
     deadline = returned + 120
     while len(seen) < expected and time.perf_counter() < deadline:
         time.sleep(0.01)

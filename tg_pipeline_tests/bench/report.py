@@ -18,9 +18,9 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-from tg_pipeline.bench import BenchContext, Measurement
-from tg_pipeline.bench.exports import ensure_export
-from tg_pipeline.bench.harness import emit, run_child
+from tg_pipeline_tests.bench import BenchContext, Measurement
+from tg_pipeline_tests.bench.exports import ensure_export
+from tg_pipeline_tests.bench.harness import emit, run_child
 
 DESCRIPTION = "the HTML chat report: all chats drawn from scratch, then unchanged"
 

@@ -36,9 +36,9 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-from tg_pipeline.bench import BenchContext, Measurement
-from tg_pipeline.bench.exports import ensure_export
-from tg_pipeline.bench.harness import ChildRun, emit, run_child
+from tg_pipeline_tests.bench import BenchContext, Measurement
+from tg_pipeline_tests.bench.exports import ensure_export
+from tg_pipeline_tests.bench.harness import ChildRun, emit, run_child
 
 DESCRIPTION = "warehouse: ingest, unchanged re-ingest, Parquet/CSV backup vs bare COPY, restore"
 
@@ -161,11 +161,11 @@ def run(ctx: BenchContext) -> list[Measurement]:
             bare = _child("bare", str(warehouse), str(work / "bare"), fmt)
             ours = _child("backup", str(warehouse), str(backups), fmt)
             timings[f"bare-{fmt}"] = _faster(timings.get(f"bare-{fmt}"), bare)
-            best = _faster(timings.get(fmt), ours)
-            for dropped in (timings.get(fmt), ours):
-                if dropped is not None and dropped.report["path"] != best.report["path"]:
-                    _remove_backup(Path(dropped.report["path"]))
-            timings[fmt] = best
+            fastest = _faster(timings.get(fmt), ours)
+            for slower in (timings.get(fmt), ours):
+                if slower is not None and slower.report["path"] != fastest.report["path"]:
+                    _remove_backup(Path(slower.report["path"]))
+            timings[fmt] = fastest
     for fmt in ("parquet", "csv"):
         bare, ours = timings[f"bare-{fmt}"], timings[fmt]
         factor = ours.report["seconds"] / bare.report["seconds"]

@@ -1,4 +1,4 @@
-"""``python -m tg_pipeline.synthetic``: write the sample export or a big one."""
+"""``python -m tg_pipeline_tests.synthetic``: write the sample export or a big one."""
 
 from __future__ import annotations
 
@@ -6,12 +6,12 @@ import argparse
 from collections.abc import Sequence
 from pathlib import Path
 
-from tg_pipeline.synthetic import generate_big_export, write_export
+from tg_pipeline_tests.synthetic import generate_big_export, write_export
 
 
 def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(
-        prog="python -m tg_pipeline.synthetic",
+        prog="python -m tg_pipeline_tests.synthetic",
         description="Write synthetic Telegram Desktop exports in both formats.",
     )
     sub = parser.add_subparsers(dest="command", required=True)
@@ -22,7 +22,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     big.add_argument("out", type=Path)
     args = parser.parse_args(argv)
     if args.command == "sample":
-        from tg_pipeline.sample_export import SAMPLE_PER_PAGE, sample_chat
+        from tg_pipeline_tests.synthetic.sample import SAMPLE_PER_PAGE, sample_chat
 
         write_export(sample_chat(), args.out, per_page=SAMPLE_PER_PAGE)
     else:

@@ -20,9 +20,9 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-from tg_pipeline.bench import BenchContext, Measurement
-from tg_pipeline.bench.exports import ensure_export
-from tg_pipeline.bench.harness import emit, run_child
+from tg_pipeline_tests.bench import BenchContext, Measurement
+from tg_pipeline_tests.bench.exports import ensure_export
+from tg_pipeline_tests.bench.harness import emit, run_child
 
 DESCRIPTION = "reads: messages/counts/chats exported as jsonl and csv from 3 chats"
 
@@ -80,7 +80,7 @@ def run(ctx: BenchContext) -> list[Measurement]:
 def build(data_dir: Path, export: Path, copies: int = COPIES) -> dict[str, Any]:
     """Ingest ``export`` into ``data_dir``'s warehouse, then copy its chat ``copies - 1``
     times under new chat ids; the last copy gets one sender per message."""
-    from tg_pipeline.bench.pipeline import _drop
+    from tg_pipeline_tests.bench.pipeline import _drop
 
     started = time.perf_counter()
     _drop(data_dir, export, by_path=True)

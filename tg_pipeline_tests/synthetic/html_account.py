@@ -11,7 +11,7 @@ from __future__ import annotations
 from dataclasses import replace
 from pathlib import Path
 
-from tg_pipeline.synthetic.html_writer import (
+from tg_pipeline_tests.synthetic.html_writer import (
     MESSAGES_PER_PAGE,
     _Context,
     _userpic,
@@ -19,7 +19,7 @@ from tg_pipeline.synthetic.html_writer import (
     page_start,
     write_html_pages,
 )
-from tg_pipeline.synthetic.model import COLOR_MAP, Account, Chat
+from tg_pipeline_tests.synthetic.model import COLOR_MAP, Account, Chat
 
 ABOUT_CHATS_HTML = "This page lists all chats from this export."
 ABOUT_LEFT_HTML = (

@@ -7,8 +7,8 @@ import re
 from collections.abc import Sequence
 from typing import TextIO
 
-from tg_pipeline.synthetic.formats import Clock, number_text
-from tg_pipeline.synthetic.model import (
+from tg_pipeline_tests.synthetic.formats import Clock, number_text
+from tg_pipeline_tests.synthetic.model import (
     ENTITY_TYPES,
     Account,
     Action,

@@ -13,7 +13,7 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
-from tg_pipeline.synthetic import BIG_EXPORT_VERSION, generate_big_export
+from tg_pipeline_tests.synthetic import BIG_EXPORT_VERSION, generate_big_export
 
 MARKER = "COMPLETE"
 

@@ -1,4 +1,5 @@
-"""Telegram Desktop exports written byte for byte the way tdesktop writes them.
+"""Telegram Desktop exports written byte for byte the way tdesktop writes them: tooling for
+tests, the sample and the benchmark, not shipped; imports only the standard library.
 
 Tests, the bundled sample and the benchmark need exports whose every detail is known, in
 both formats of the same chat. Hand-made exports drift from real output (see the samples in
@@ -24,8 +25,9 @@ machine's zone. The HTML title suffix is that zone's standard offset; with a fix
 it is also the offset in force, so both formats name the same instant.
 
 The package: :mod:`.model` (the chat), :mod:`.json_writer` and :mod:`.html_writer` (the two
-formats), :mod:`.formats` (dates and sizes), :mod:`.big` (large exports for benchmarks).
-``python -m tg_pipeline.synthetic sample DIR`` rewrites the bundled sample export.
+formats), :mod:`.formats` (dates and sizes), :mod:`.big` (large exports for benchmarks),
+:mod:`.sample` (the bundled sample chat). ``python -m tg_pipeline_tests.synthetic sample
+tg_pipeline/sample_export`` rewrites the bundled sample export.
 """
 
 from __future__ import annotations
@@ -33,24 +35,24 @@ from __future__ import annotations
 from dataclasses import replace
 from pathlib import Path
 
-from tg_pipeline.synthetic.big import BIG_EXPORT_VERSION, BigChat, generate_big_export
-from tg_pipeline.synthetic.formats import Clock, file_stamp, thumb_path
-from tg_pipeline.synthetic.html_account import write_account_html
-from tg_pipeline.synthetic.html_writer import (
+from tg_pipeline_tests.synthetic.big import BIG_EXPORT_VERSION, BigChat, generate_big_export
+from tg_pipeline_tests.synthetic.formats import Clock, file_stamp, thumb_path
+from tg_pipeline_tests.synthetic.html_account import write_account_html
+from tg_pipeline_tests.synthetic.html_writer import (
     MESSAGES_PER_PAGE,
     HtmlChatWriter,
     format_text,
     html_string,
     write_html_pages,
 )
-from tg_pipeline.synthetic.json_writer import (
+from tg_pipeline_tests.synthetic.json_writer import (
     json_message,
     json_string,
     render_account_json,
     render_json,
     write_json,
 )
-from tg_pipeline.synthetic.model import (
+from tg_pipeline_tests.synthetic.model import (
     ENTITY_TYPES,
     LEGACY,
     LEGACY_NUMERIC,

@@ -13,9 +13,9 @@ import time
 from collections.abc import Sequence
 from pathlib import Path
 
-from tg_pipeline.bench import BenchContext, Measurement
-from tg_pipeline.bench.exports import ensure_export
-from tg_pipeline.bench.harness import emit, run_child
+from tg_pipeline_tests.bench import BenchContext, Measurement
+from tg_pipeline_tests.bench.exports import ensure_export
+from tg_pipeline_tests.bench.harness import emit, run_child
 
 DESCRIPTION = "JSON and HTML readers: msg/s and peak RSS on a synthetic export"
 

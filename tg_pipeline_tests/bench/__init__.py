@@ -1,4 +1,6 @@
-"""Benchmarks run by ``make bench`` (``python -m tg_pipeline.bench``).
+"""Benchmarks run by ``make bench`` (``python -m tg_pipeline_tests.bench``); development
+tooling, not shipped. May import the product, :mod:`tg_pipeline_tests.synthetic` and the
+test broker.
 
 Each section is a module of this package with a ``DESCRIPTION`` string and a
 ``run(ctx: BenchContext) -> list[Measurement]`` function; adding such a module adds the

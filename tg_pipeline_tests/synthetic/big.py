@@ -7,10 +7,10 @@ from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
 from typing import TextIO
 
-from tg_pipeline.synthetic.formats import Clock
-from tg_pipeline.synthetic.html_writer import MESSAGES_PER_PAGE, HtmlChatWriter
-from tg_pipeline.synthetic.json_writer import json_chat_header, json_message
-from tg_pipeline.synthetic.model import (
+from tg_pipeline_tests.synthetic.formats import Clock
+from tg_pipeline_tests.synthetic.html_writer import MESSAGES_PER_PAGE, HtmlChatWriter
+from tg_pipeline_tests.synthetic.json_writer import json_chat_header, json_message
+from tg_pipeline_tests.synthetic.model import (
     MODERN,
     Action,
     Chat,

@@ -8,14 +8,14 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TextIO
 
-from tg_pipeline.synthetic.formats import (
+from tg_pipeline_tests.synthetic.formats import (
     Clock,
     duration_text,
     file_size,
     number_text,
     thumb_path,
 )
-from tg_pipeline.synthetic.model import (
+from tg_pipeline_tests.synthetic.model import (
     COLOR_MAP,
     Action,
     Chat,

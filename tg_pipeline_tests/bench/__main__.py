@@ -1,4 +1,4 @@
-"""``python -m tg_pipeline.bench``: run the benchmark sections and print one table."""
+"""``python -m tg_pipeline_tests.bench``: run the benchmark sections and print one table."""
 
 from __future__ import annotations
 
@@ -9,14 +9,14 @@ import time
 from collections.abc import Sequence
 from pathlib import Path
 
-from tg_pipeline.bench import BenchContext, Measurement, available_sections
-from tg_pipeline.bench.harness import format_table
+from tg_pipeline_tests.bench import BenchContext, Measurement, available_sections
+from tg_pipeline_tests.bench.harness import format_table
 
 
 def main(argv: Sequence[str] | None = None) -> int:
     sections = available_sections()
     parser = argparse.ArgumentParser(
-        prog="python -m tg_pipeline.bench",
+        prog="python -m tg_pipeline_tests.bench",
         description="Benchmarks: "
         + "; ".join(f"{name}: {module.DESCRIPTION}" for name, module in sections.items()),
     )

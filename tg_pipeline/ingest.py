@@ -39,7 +39,7 @@ from tg_pipeline.readers import Dump, DumpKind, copy_dump, fingerprint_dump, rea
 from tg_pipeline.readers import progress as read_progress
 from tg_pipeline.readers.backup import MANIFEST_SUFFIX, manifest_path
 from tg_pipeline.readers.workers import start_early_for
-from tg_pipeline.records import ReadOptions
+from tg_pipeline.records import ReadOptions, ScannableRecords
 from tg_pipeline.warehouse import DumpRecord, IngestResult, Warehouse
 
 MANIFEST_NAME = "manifest.json"
@@ -591,7 +591,7 @@ def ingest_staged(
         batches = read_dump(staged.as_dump(), options)
         # A backup the warehouse scans itself is one statement with no batches to count;
         # wrapping it would hide the scan and restore it batch by batch instead.
-        if run.log is not None and not hasattr(batches, "direct_scan"):
+        if run.log is not None and not isinstance(batches, ScannableRecords):
             batches = reporting_progress(batches, staged, run.log)
         result = warehouse.ingest(batches, dump=record, chat_id=options.chat_id)
     except DumpError as err:

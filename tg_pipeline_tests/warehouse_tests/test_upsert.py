@@ -13,7 +13,7 @@ from tg_pipeline.errors import DumpError, TgPipelineError
 from tg_pipeline.readers.html_export import read_html_export
 from tg_pipeline.readers.json_export import read_json_export
 from tg_pipeline.records import BackupScan, ReadOptions
-from tg_pipeline.warehouse import Warehouse, is_surrogate_chat_id, surrogate_chat_id, upsert
+from tg_pipeline.warehouse import Warehouse, is_surrogate_chat_id, rounds, surrogate_chat_id
 from tg_pipeline_tests.warehouse_tests.builders import (
     batches,
     dump,
@@ -130,7 +130,7 @@ def test_overlapping_newer_export_adds_new_and_updates_edited(warehouse: Warehou
 @pytest.fixture
 def small_rounds(monkeypatch: pytest.MonkeyPatch) -> None:
     """Apply every reader batch as its own round, as a big dump does every 100k rows."""
-    monkeypatch.setattr(upsert, "GROUP_ROWS", 1)
+    monkeypatch.setattr(rounds, "GROUP_ROWS", 1)
 
 
 @pytest.mark.parametrize("prefetch", [True, False])
@@ -150,14 +150,14 @@ def test_reader_failure_midway_rolls_back_everything(
                 raise failure
 
     applied: list[int] = []
-    real_apply = upsert.Upsert._apply
+    real_apply = rounds.Upsert._apply
 
-    def counting_apply(self: upsert.Upsert, group: list[pa.RecordBatch]) -> None:
-        real_apply(self, group)
+    def counting_apply(self: rounds.Upsert, group: list[pa.RecordBatch], *slot: object) -> None:
+        real_apply(self, group, *slot)
         applied.append(sum(b.num_rows for b in group))
 
     with pytest.MonkeyPatch.context() as patch:
-        patch.setattr(upsert.Upsert, "_apply", counting_apply)
+        patch.setattr(rounds.Upsert, "_apply", counting_apply)
         with pytest.raises(DumpError) as caught:
             warehouse.ingest(failing(), dump=dump("broken"), prefetch=prefetch)
 
@@ -364,7 +364,7 @@ def test_rounds_of_only_new_rows_end_as_the_classified_path_does(
     ended = []
     for name, direct in (("direct", True), ("classified", False)):
         if not direct:
-            monkeypatch.setattr(upsert.Upsert, "_all_new", lambda *a: False)
+            monkeypatch.setattr(rounds.Upsert, "_all_new", lambda *a: False)
         with Warehouse.open(tmp_path / f"{name}.duckdb") as fresh:
             fresh.ingest(batches(head), dump=dump("head"))
             result = fresh.ingest(batches(more), dump=dump("tail"))

@@ -6,7 +6,8 @@ or events.
 
 from __future__ import annotations
 
-from tg_pipeline.warehouse.backup import BackupCheck, BackupFile
+from tg_pipeline.warehouse.backup import BackupFile
+from tg_pipeline.warehouse.backup_check import BackupCheck
 from tg_pipeline.warehouse.columns import is_surrogate_chat_id, surrogate_chat_id
 from tg_pipeline.warehouse.connection import Warehouse
 from tg_pipeline.warehouse.migrations import LATEST_VERSION

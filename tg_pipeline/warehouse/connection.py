@@ -34,7 +34,8 @@ from tg_pipeline.warehouse import counts as _counts
 from tg_pipeline.warehouse import queries as _queries
 from tg_pipeline.warehouse import upsert as _upsert
 from tg_pipeline.warehouse.audit import store_audit_events
-from tg_pipeline.warehouse.backup import BackupCheck, BackupFile
+from tg_pipeline.warehouse.backup import BackupFile
+from tg_pipeline.warehouse.backup_check import BackupCheck, verify_backup
 from tg_pipeline.warehouse.ledger import record_dump_failure
 from tg_pipeline.warehouse.lock import hold_warehouse, read_holder
 from tg_pipeline.warehouse.migrations import apply_migrations, check_readable
@@ -247,7 +248,7 @@ class Warehouse:
         )
 
     def verify_backup(self, backup: Path) -> BackupCheck:
-        return _backup.verify_backup(self.con, backup)
+        return verify_backup(self.con, backup)
 
     # -- inspection ----------------------------------------------------------------------
 

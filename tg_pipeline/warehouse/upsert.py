@@ -90,7 +90,7 @@ def _ingest(
 
     DuckDB runs single-threaded meanwhile: it only splits an insert across threads beyond
     a row group (122,880 rows) per thread, and a round here is smaller (to bound memory),
-    where a second thread measurably slows it down. The reader thread has the other core.
+    where a second thread slows it down. The reader thread has the other core.
 
     A reader that offers a direct scan of its file (a Parquet or CSV backup; see
     :class:`~tg_pipeline.records.ScannableRecords`) and whose file is all new goes in with one
@@ -166,10 +166,10 @@ def _out_of_memory(
 ) -> TgPipelineError:
     """Name the warehouse file and the knob: DuckDB's own message names neither."""
     path, memory = "the warehouse", "?"
-    with contextlib.suppress(duckdb.Error, IndexError, TypeError):
-        memory = str(con.execute("SELECT current_setting('memory_limit')").fetchone()[0])
-        row = con.execute("SELECT path FROM duckdb_databases() WHERE NOT internal").fetchone()
-        path = str(row[0])
+    with contextlib.suppress(duckdb.Error, IndexError):
+        memory = str(con.execute("SELECT current_setting('memory_limit')").fetchall()[0][0])
+        rows = con.execute("SELECT path FROM duckdb_databases() WHERE NOT internal").fetchall()
+        path = str(rows[0][0])
     detail = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
     return TgPipelineError(
         f"{path}: DuckDB ran out of memory (limit {memory}); nothing of the dump was stored. "

@@ -137,11 +137,10 @@ def _csv_schema() -> pa.Schema:
 
 @contextlib.contextmanager
 def _backup_settings(con: duckdb.DuckDBPyConnection) -> Iterator[None]:
-    """Scan in storage order (see the module docstring), with a small buffer pool and on
+    """Scan in storage order (see :mod:`.backup_order`), with a small buffer pool and on
     one thread. A backup only scans, and the memory is better left to the row groups in
     flight. The encoder keeps a core busy; a second DuckDB thread would compete with it,
-    and keeping storage order across two threads costs half as much CPU again as one
-    thread reading alone."""
+    and keeping storage order across two threads costs more CPU than one thread alone."""
     wanted = {
         "preserve_insertion_order": "true",
         "memory_limit": f"'{_BACKUP_MEMORY_LIMIT}'",

@@ -94,10 +94,10 @@ def delete_messages(
     owner = f"dagster run {context.run_id} ({context.job_name})"
     with Warehouse.open(paths.warehouse, owner=owner) as warehouse:
         if config.delete_all:
-            deleted = warehouse.delete_all()
+            deletion = warehouse.delete_all()
         else:
-            deleted = warehouse.delete_messages(message_filter)
-        changed = warehouse.last_count_changes
+            deletion = warehouse.delete_messages(message_filter)
+        deleted, changed = deletion.deleted, deletion.count_changes
         remaining = warehouse.row_counts().get("messages", 0)
         count_events = queue_counts(context, warehouse, paths, dump=None, job=context.job_name)
     described = config.described()

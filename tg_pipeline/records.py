@@ -12,7 +12,7 @@ import operator
 from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, Protocol, runtime_checkable
 
 import orjson
 import pyarrow as pa
@@ -178,7 +178,7 @@ class ReadOptions:
 class BackupScan:
     """A backup file DuckDB can insert from itself, Parquet or CSV alike.
 
-    A record source offering one (``direct_scan()``, see ``readers.backup``) lets the
+    A record source offering one (:class:`ScannableRecords`, see ``readers.backup``) lets the
     upsert insert the whole file with one SQL statement across threads instead of in
     rounds of Arrow batches, which is most of a restore's cost.
 
@@ -198,6 +198,16 @@ class BackupScan:
     first_key: tuple[int, int]
     last_key: tuple[int, int]
     message_ids: tuple[int, int] | None = None
+
+
+@runtime_checkable
+class ScannableRecords(Protocol):
+    """A record source that may offer the warehouse a direct scan of its file.
+
+    ``direct_scan()`` is asked before any batch is read; None means "read my batches".
+    """
+
+    def direct_scan(self) -> BackupScan | None: ...
 
 
 def _iso(value: datetime | None) -> str | None:

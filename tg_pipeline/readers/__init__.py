@@ -29,7 +29,7 @@ from tg_pipeline.readers.detect import (
 )
 from tg_pipeline.readers.limits import check_value_sizes
 from tg_pipeline.readers.safezip import ZipLimits
-from tg_pipeline.records import BackupScan, ReadOptions
+from tg_pipeline.records import BackupScan, ReadOptions, ScannableRecords
 
 if TYPE_CHECKING:
     from tg_pipeline.readers.backup import ScannableBackup
@@ -88,7 +88,7 @@ def read_dump(dump: Dump, options: ReadOptions | None = None) -> Iterator[pa.Rec
     return _guarded(dump, start)
 
 
-class _GuardedBackup(Iterator[pa.RecordBatch]):
+class _GuardedBackup(Iterator[pa.RecordBatch], ScannableRecords):
     """A backup read through :func:`_guarded`, still offering its direct scan.
 
     Only a backup read in place is offered for scanning: rows read from a ``.zip`` are

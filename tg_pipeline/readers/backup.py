@@ -50,6 +50,7 @@ from tg_pipeline.records import (
     SCHEMA_VERSION,
     BackupScan,
     ReadOptions,
+    ScannableRecords,
 )
 
 MANIFEST_SUFFIX = ".manifest.json"
@@ -91,7 +92,7 @@ def read_backup(path: Path, options: ReadOptions) -> Iterator[pa.RecordBatch]:
     return _read_batches(path, options)
 
 
-class ScannableBackup(Iterator[pa.RecordBatch]):
+class ScannableBackup(Iterator[pa.RecordBatch], ScannableRecords):
     """A .parquet or .csv backup: batches for every consumer, or a scan for the warehouse.
 
     The scan promises what the file's cheap parts say (a Parquet footer; a CSV header and

@@ -1,12 +1,23 @@
-"""The DuckDB warehouse: schema, the one upsert, counts, backups and queries (no Dagster)."""
+"""The DuckDB warehouse: schema, the one upsert, counts, backups and queries.
+
+It imports ``records``, ``errors`` and ``readers`` (to read backups back); never Dagster
+or events.
+"""
 
 from __future__ import annotations
 
-from tg_pipeline.warehouse.backup import BackupCheck, BackupFile
+from tg_pipeline.warehouse.backup import BackupFile
+from tg_pipeline.warehouse.backup_check import BackupCheck
 from tg_pipeline.warehouse.columns import is_surrogate_chat_id, surrogate_chat_id
 from tg_pipeline.warehouse.connection import Warehouse
 from tg_pipeline.warehouse.migrations import LATEST_VERSION
-from tg_pipeline.warehouse.models import CountSnapshot, DumpRecord, IngestResult, PendingCount
+from tg_pipeline.warehouse.models import (
+    CountSnapshot,
+    Deletion,
+    DumpRecord,
+    IngestResult,
+    PendingCount,
+)
 from tg_pipeline.warehouse.queries import MessageFilter
 
 __all__ = [
@@ -14,6 +25,7 @@ __all__ = [
     "BackupCheck",
     "BackupFile",
     "CountSnapshot",
+    "Deletion",
     "DumpRecord",
     "IngestResult",
     "MessageFilter",

@@ -13,7 +13,8 @@ from tg_pipeline.records import FIELD_NAMES
 
 #: Columns a backup holds and a restore must give back unchanged.
 RECORD_COLUMNS: tuple[str, ...] = FIELD_NAMES
-RECORD_COLUMN_LIST = ", ".join(RECORD_COLUMNS)
+#: The columns of ``messages``: the record's, then what the upsert derives and stamps.
+STORED_COLUMNS: tuple[str, ...] = (*RECORD_COLUMNS, "sender_key", "ingested_dump", "updated_at")
 
 #: Surrogate chat ids live far below any id Telegram hands out, so they never collide.
 SURROGATE_CEILING = -(1 << 62)

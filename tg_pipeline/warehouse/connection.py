@@ -34,10 +34,18 @@ from tg_pipeline.warehouse import counts as _counts
 from tg_pipeline.warehouse import queries as _queries
 from tg_pipeline.warehouse import upsert as _upsert
 from tg_pipeline.warehouse.audit import store_audit_events
-from tg_pipeline.warehouse.backup import BackupCheck, BackupFile
+from tg_pipeline.warehouse.backup import BackupFile
+from tg_pipeline.warehouse.backup_check import BackupCheck, verify_backup
+from tg_pipeline.warehouse.ledger import record_dump_failure
 from tg_pipeline.warehouse.lock import hold_warehouse, read_holder
 from tg_pipeline.warehouse.migrations import apply_migrations, check_readable
-from tg_pipeline.warehouse.models import CountSnapshot, DumpRecord, IngestResult, PendingCount
+from tg_pipeline.warehouse.models import (
+    CountSnapshot,
+    Deletion,
+    DumpRecord,
+    IngestResult,
+    PendingCount,
+)
 from tg_pipeline.warehouse.queries import MessageFilter
 
 DEFAULT_MEMORY_LIMIT = "128MB"
@@ -135,7 +143,6 @@ class Warehouse:
         self.con = con
         self.path = path
         self.read_only = read_only
-        self.last_count_changes: list[CountSnapshot] = []
 
     @classmethod
     @contextmanager
@@ -201,15 +208,15 @@ class Warehouse:
         )
 
     def record_dump_failure(self, dump: DumpRecord, error: str) -> None:
-        _upsert.record_dump_failure(self.con, dump, error)
+        record_dump_failure(self.con, dump, error)
 
     def counts_stale(self) -> bool:
         """Whether messages changed after the counts were last recomputed (a crash)."""
         return _counts.counts_stale(self.con)
 
     def refresh_counts(self) -> list[CountSnapshot]:
-        self.last_count_changes = _counts.refresh_counts(self.con)
-        return self.last_count_changes
+        """Recompute the counts; the rows that changed."""
+        return _counts.refresh_counts(self.con)
 
     def pending_count_events(self) -> list[PendingCount]:
         """Count changes whose events are not in the outbox yet (see migration 5)."""
@@ -222,15 +229,14 @@ class Warehouse:
     def store_audit_events(self, events: Iterable[dict[str, Any]]) -> int:
         return store_audit_events(self.con, events)
 
-    def delete_messages(self, f: MessageFilter) -> int:
-        """Delete what ``f`` selects (never everything: see :meth:`delete_all`); the count
-        changes are in :attr:`last_count_changes`."""
-        deleted, self.last_count_changes = _queries.delete_messages(self.con, f)
-        return deleted
+    def delete_messages(self, f: MessageFilter) -> Deletion:
+        """Delete what ``f`` selects (never everything: see :meth:`delete_all`)."""
+        deleted, changes = _queries.delete_messages(self.con, f)
+        return Deletion(deleted, changes)
 
-    def delete_all(self) -> int:
-        deleted, self.last_count_changes = _queries.delete_all(self.con)
-        return deleted
+    def delete_all(self) -> Deletion:
+        deleted, changes = _queries.delete_all(self.con)
+        return Deletion(deleted, changes)
 
     # -- backups -------------------------------------------------------------------------
 
@@ -242,7 +248,7 @@ class Warehouse:
         )
 
     def verify_backup(self, backup: Path) -> BackupCheck:
-        return _backup.verify_backup(self.con, backup)
+        return verify_backup(self.con, backup)
 
     # -- inspection ----------------------------------------------------------------------
 

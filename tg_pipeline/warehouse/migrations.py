@@ -159,12 +159,12 @@ _DELETE_GENERATION = (
 
 # ``messages`` rebuilt without its primary key, and with zstd for the long text columns.
 #
-# The key index cost about a tenth of every insert and tens of MB of memory per million
-# rows, and the upsert never relies on it: it classifies each incoming row against the
-# stored ones by key itself, so a key is never inserted twice, and the duplicate-key asset
-# check watches that. DuckDB's default for free text (dictionary + FSST, chosen per segment
-# after trying each method) is the most expensive part of an insert; plain zstd on the
-# message text and the JSON columns inserts about a fifth faster and makes the file smaller.
+# The key index cost time on every insert and memory per row, and the upsert never relies
+# on it: it classifies each incoming row against the stored ones by key itself, so a key
+# is never inserted twice, and the duplicate-key asset check watches that. DuckDB's default
+# for free text (dictionary + FSST, chosen per segment after trying each method) is the
+# most expensive part of an insert; plain zstd on the message text and the JSON columns
+# inserts faster and makes the file smaller.
 # Rows are copied in key order, the order later ingests append in.
 _MESSAGES_V4 = (
     """

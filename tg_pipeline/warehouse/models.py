@@ -51,6 +51,14 @@ class CountSnapshot:
 
 
 @dataclass(frozen=True)
+class Deletion:
+    """What a delete did: the messages it removed and the count rows that changed."""
+
+    deleted: int
+    count_changes: list[CountSnapshot]
+
+
+@dataclass(frozen=True)
 class PendingCount(CountSnapshot):
     """A count change whose event has not reached the events outbox yet."""
 

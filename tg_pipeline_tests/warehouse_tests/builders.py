@@ -91,3 +91,55 @@ def record_rows(warehouse: Warehouse) -> list[tuple[Any, ...]]:
     return warehouse.con.execute(
         f"SELECT {', '.join(FIELD_NAMES)} FROM messages ORDER BY chat_id, message_id"
     ).fetchall()
+
+
+#: Texts that break naive CSV, SQL or JSON handling.
+HOSTILE_TEXTS = [
+    "",
+    "plain",
+    'she said "hi", then left',
+    "line one\nline two",
+    "windows\r\nline",
+    "lone\rcarriage",
+    "comma, separated, values",
+    "emoji 👍🏽 and 𝔘𝔫𝔦𝔠𝔬𝔡𝔢",
+    '"',
+    '""',
+    "NULL",
+    "\\N",
+    "  padded  ",
+    "'; DROP TABLE messages; --",
+    "tab\tinside",
+]
+
+
+def hostile_rows() -> list[dict[str, object]]:
+    rows = []
+    for i, text in enumerate(HOSTILE_TEXTS, start=1):
+        rows.append(
+            json_row(
+                i,
+                text=text,
+                entities=[{"type": "plain", "text": text}, {"type": "link", "href": 'a"b,c'}],
+                sender_name=text or None,
+                forwarded_from="" if i % 2 else None,
+                via_bot=text if i % 3 else None,
+                reactions=[{"emoji": "👍", "count": i, "nested": {"q": '"x"\n'}}]
+                if i % 2
+                else None,
+                extra={"raw": text, "list": [1, None, "a,b"]},
+                media_path="" if i % 4 == 0 else None,
+                edited_at=json_row(i)["sent_at"] + 5 if i % 5 == 0 else None,
+            )
+        )
+    rows.append(html_row(500, chat_name='HTML chat, "quoted"\nname'))
+    return rows
+
+
+def fill_for_backup(warehouse: Warehouse) -> None:
+    """Hostile values in a few chats, ingested in small batches: what a backup must keep."""
+    warehouse.ingest(batches(hostile_rows(), size=4), dump=dump("hostile"))
+    warehouse.ingest(
+        batches([json_row(i, chat_id=2000 + i % 3) for i in range(1, 300)], size=50),
+        dump=dump("bulk"),
+    )

@@ -1,11 +1,8 @@
-"""Backups: format properties, restore equality, hostile values, retention, verification."""
+"""Backups: format properties, restore equality, hostile values, retention."""
 
 from __future__ import annotations
 
 import gzip
-import hashlib
-import resource
-import shutil
 from datetime import datetime
 from pathlib import Path
 
@@ -18,72 +15,25 @@ from tg_pipeline.readers import open_dump, read_dump
 from tg_pipeline.readers.backup import manifest_path, read_backup
 from tg_pipeline.records import FIELD_NAMES, MESSAGE_SCHEMA, ReadOptions
 from tg_pipeline.warehouse import MessageFilter, Warehouse
-from tg_pipeline.warehouse import backup as backup_module
 from tg_pipeline.warehouse.backup import FORMATS, list_backups
 from tg_pipeline_tests.warehouse_tests.builders import (
+    HOSTILE_TEXTS,
     batches,
     dump,
+    fill_for_backup,
+    hostile_rows,
     html_row,
     json_row,
     record_rows,
     snapshot,
 )
 
-HOSTILE_TEXTS = [
-    "",
-    "plain",
-    'she said "hi", then left',
-    "line one\nline two",
-    "windows\r\nline",
-    "lone\rcarriage",
-    "comma, separated, values",
-    "emoji 👍🏽 and 𝔘𝔫𝔦𝔠𝔬𝔡𝔢",
-    '"',
-    '""',
-    "NULL",
-    "\\N",
-    "  padded  ",
-    "'; DROP TABLE messages; --",
-    "tab\tinside",
-]
-
-
-def _hostile_rows() -> list[dict[str, object]]:
-    rows = []
-    for i, text in enumerate(HOSTILE_TEXTS, start=1):
-        rows.append(
-            json_row(
-                i,
-                text=text,
-                entities=[{"type": "plain", "text": text}, {"type": "link", "href": 'a"b,c'}],
-                sender_name=text or None,
-                forwarded_from="" if i % 2 else None,
-                via_bot=text if i % 3 else None,
-                reactions=[{"emoji": "👍", "count": i, "nested": {"q": '"x"\n'}}]
-                if i % 2
-                else None,
-                extra={"raw": text, "list": [1, None, "a,b"]},
-                media_path="" if i % 4 == 0 else None,
-                edited_at=json_row(i)["sent_at"] + 5 if i % 5 == 0 else None,
-            )
-        )
-    rows.append(html_row(500, chat_name='HTML chat, "quoted"\nname'))
-    return rows
-
-
-def _filled(warehouse: Warehouse) -> None:
-    warehouse.ingest(batches(_hostile_rows(), size=4), dump=dump("hostile"))
-    warehouse.ingest(
-        batches([json_row(i, chat_id=2000 + i % 3) for i in range(1, 300)], size=50),
-        dump=dump("bulk"),
-    )
-
 
 @pytest.mark.parametrize("fmt", ["parquet", "csv"])
 def test_backup_restores_into_an_empty_warehouse_as_an_equal_table(
     tmp_path: Path, warehouse: Warehouse, fmt: str
 ) -> None:
-    _filled(warehouse)
+    fill_for_backup(warehouse)
     original = record_rows(warehouse)
     made = warehouse.backup(tmp_path / "backups", fmt=fmt, row_group_size=64)
 
@@ -105,28 +55,8 @@ def test_backup_restores_into_an_empty_warehouse_as_an_equal_table(
     assert (again.new, again.updated) == (0, 0)
 
 
-@pytest.mark.parametrize("fmt", FORMATS)
-def test_a_backup_written_back_piece_by_piece_is_whole(
-    tmp_path: Path, warehouse: Warehouse, monkeypatch: pytest.MonkeyPatch, fmt: str
-) -> None:
-    """Write-back started every 2 kB: the file goes to disk piece by piece while it is
-    written, and still holds every row and matches its checksum."""
-    monkeypatch.setattr(backup_module, "_HANDOFF_BYTES", 512)
-    monkeypatch.setattr(backup_module, "_WRITEBACK_BYTES", 2048)
-    _filled(warehouse)
-    original = record_rows(warehouse)
-    made = warehouse.backup(tmp_path / "backups", fmt=fmt, row_group_size=64)
-
-    assert made.bytes > 10 * 2048
-    assert made.sha256 == hashlib.sha256(made.path.read_bytes()).hexdigest()
-    assert warehouse.verify_backup(made.path).ok
-    with Warehouse.open(tmp_path / "restored.duckdb") as restored:
-        restored.ingest(read_backup(made.path, ReadOptions()), dump=dump("r"))
-        assert record_rows(restored) == original
-
-
 def test_parquet_backup_layout(tmp_path: Path, warehouse: Warehouse) -> None:
-    _filled(warehouse)
+    fill_for_backup(warehouse)
     made = warehouse.backup(tmp_path, fmt="parquet", row_group_size=50)
     file = pq.ParquetFile(made.path)
 
@@ -147,7 +77,7 @@ def test_parquet_backup_layout(tmp_path: Path, warehouse: Warehouse) -> None:
 def test_csv_backup_is_rfc4180_with_null_distinct_from_empty(
     tmp_path: Path, warehouse: Warehouse
 ) -> None:
-    warehouse.ingest(batches(_hostile_rows()[:2]), dump=dump("d"))
+    warehouse.ingest(batches(hostile_rows()[:2]), dump=dump("d"))
     made = warehouse.backup(tmp_path, fmt="csv")
     raw = made.path.read_bytes()
     header, first = raw.split(b"\r\n")[:2]
@@ -165,7 +95,7 @@ def test_csv_backup_is_rfc4180_with_null_distinct_from_empty(
 
 
 def test_hostile_values_survive_csv_and_csv_gz(tmp_path: Path, warehouse: Warehouse) -> None:
-    _filled(warehouse)
+    fill_for_backup(warehouse)
     made = warehouse.backup(tmp_path / "b", fmt="csv")
     gz = tmp_path / "copy.csv.gz"
     gz.write_bytes(gzip.compress(made.path.read_bytes()))
@@ -201,32 +131,6 @@ def test_backup_names_manifest_and_retention(tmp_path: Path, warehouse: Warehous
     assert manifest["columns"] == list(FIELD_NAMES)
 
 
-@pytest.mark.parametrize("fmt", ["parquet", "csv"])
-def test_verify_backup_detects_tampering(tmp_path: Path, warehouse: Warehouse, fmt: str) -> None:
-    warehouse.ingest(batches([json_row(i) for i in range(1, 50)]), dump=dump("d"))
-    made = warehouse.backup(tmp_path / "b", fmt=fmt)
-    assert warehouse.verify_backup(made.path).ok
-
-    # A flipped byte: the checksum no longer matches.
-    tampered = tmp_path / "t" / made.path.name
-    tampered.parent.mkdir()
-    shutil.copy(made.path, tampered)
-    shutil.copy(made.manifest_path, tampered.parent / made.manifest_path.name)
-    data = bytearray(tampered.read_bytes())
-    data[len(data) // 2] ^= 0x01
-    tampered.write_bytes(bytes(data))
-    check = warehouse.verify_backup(tampered)
-    assert not check.ok and "sha256" in check.detail
-
-    # The table changed after the backup: the file no longer reads back equal.
-    warehouse.con.execute("UPDATE messages SET text = 'changed' WHERE message_id = 7")
-    check = warehouse.verify_backup(made.path)
-    assert not check.ok and "differ" in check.detail
-
-    made.manifest_path.unlink()
-    assert "manifest" in warehouse.verify_backup(made.path).detail
-
-
 def test_backup_of_an_empty_warehouse(tmp_path: Path, warehouse: Warehouse) -> None:
     for fmt in ("parquet", "csv"):
         made = warehouse.backup(tmp_path, fmt=fmt)
@@ -251,52 +155,6 @@ def test_old_backup_of_a_surrogate_chat_lands_on_the_real_chat(
     assert result.chats == [1001]
     assert snapshot(warehouse)["messages"] == before["messages"]
     assert warehouse.con.execute("SELECT chat_id FROM chats").fetchall() == [(1001,)]
-
-
-def _derived(warehouse: Warehouse) -> dict[str, list[tuple[object, ...]]]:
-    """Every table a restore writes, without the instants that differ between two runs."""
-    queries = {
-        "messages": "SELECT * EXCLUDE (updated_at) FROM messages",
-        "chats": "SELECT * EXCLUDE (updated_at) FROM chats",
-        "chat_dumps": "SELECT * FROM chat_dumps",
-        "senders": "SELECT * EXCLUDE (updated_at) FROM senders",
-        "sender_names": "SELECT * FROM sender_names",
-        "dumps": "SELECT * EXCLUDE (ingested_at) FROM dumps",
-    }
-    return {
-        table: sorted(warehouse.con.execute(sql).fetchall(), key=repr)
-        for table, sql in queries.items()
-    }
-
-
-@pytest.mark.parametrize("fmt", ["parquet", "csv"])
-def test_restore_by_direct_scan_equals_the_batch_restore(tmp_path: Path, fmt: str) -> None:
-    rows = [r for r in _hostile_rows() if r["chat_id"] is not None]
-    rows += [json_row(i, chat_id=2000 + i % 3, sender_name=f"n{i % 7}") for i in range(1, 300)]
-    with Warehouse.open(tmp_path / "source.duckdb") as source:
-        source.ingest(batches(rows, size=40), dump=dump("src"))
-        original = record_rows(source)
-        made = source.backup(tmp_path / "backups", fmt=fmt, row_group_size=64)
-
-    backup = read_backup(made.path, ReadOptions(batch_size=37))
-    assert backup.direct_scan() is not None
-    with open_dump(made.path) as opened:
-        assert hasattr(read_dump(opened), "direct_scan")
-    with Warehouse.open(tmp_path / "scanned.duckdb") as scanned:
-        fast = scanned.ingest(backup, dump=dump("r", "backup_parquet"))
-        # The scan read the file itself: the batches were never asked for.
-        assert next(backup).num_rows == 37
-        assert record_rows(scanned) == original
-        assert scanned.verify_backup(made.path).ok
-        fast_tables = _derived(scanned)
-    with Warehouse.open(tmp_path / "batched.duckdb") as batched:
-        plain = iter(list(read_backup(made.path, ReadOptions(batch_size=37))))
-        slow = batched.ingest(plain, dump=dump("r", "backup_parquet"))
-        slow_tables = _derived(batched)
-
-    assert (fast.new, fast.updated, fast.unchanged) == (len(original), 0, 0)
-    assert fast == slow
-    assert fast_tables == slow_tables
 
 
 @pytest.mark.parametrize("damage", ["corrupt page", "truncated"])
@@ -335,130 +193,11 @@ def test_damaged_parquet_backup_is_rejected_whole(
     assert snapshot(warehouse) == before
 
 
-def _restore_both_ways(
-    tmp_path: Path, stored: list[dict[str, object]], backup: Path
-) -> tuple[object, object]:
-    """Restore ``backup`` into two warehouses holding ``stored``: once offering the direct
-    scan, once as bare batches (the restore before the scan existed). Each outcome is the
-    result with every table, or the DumpError with the tables it left."""
-    outcomes = []
-    for way in ("scan", "batches"):
-        with Warehouse.open(tmp_path / f"{way}.duckdb") as warehouse:
-            if stored:
-                warehouse.ingest(batches(stored), dump=dump("stored"))
-            before = _derived(warehouse)
-            reader = read_backup(backup, ReadOptions(batch_size=40))
-            source = reader if way == "scan" else (batch for batch in reader)
-            try:
-                result = warehouse.ingest(source, dump=dump("r", "backup_csv"))
-            except DumpError as err:
-                assert _derived(warehouse) == before
-                outcomes.append((err.message, err.file, err.position))
-            else:
-                outcomes.append((result, _derived(warehouse)))
-    return outcomes[0], outcomes[1]
-
-
-def _csv_lines(tmp_path: Path, rows: list[dict[str, object]]) -> tuple[Path, list[bytes]]:
-    with Warehouse.open(tmp_path / "source.duckdb") as source:
-        source.ingest(batches(rows), dump=dump("src"))
-        made = source.backup(tmp_path / "backups", fmt="csv")
-    return made.path, made.path.read_bytes().split(b"\r\n")
-
-
-def _rewrite(path: Path, lines: list[bytes]) -> None:
-    path.write_bytes(b"\r\n".join(lines))
-
-
-@pytest.mark.parametrize(
-    "damage",
-    [
-        "bad cell",
-        "lenient cell",
-        "empty required cell",
-        "truncated last row",
-        "cut at a row boundary",
-        "duplicate key",
-        "rows out of order",
-        "missing chat id",
-        "missing chat id mid-file",
-        "stored rows overlap",
-    ],
-)
-def test_csv_restore_ends_as_the_batch_restore_did(tmp_path: Path, damage: str) -> None:
-    rows = [json_row(i, chat_id=3000 + i // 40) for i in range(1, 120)]
-    path, lines = _csv_lines(tmp_path, rows)
-    stored: list[dict[str, object]] = []
-    if damage == "bad cell":
-        lines[50] = b"x" + lines[50]
-    elif damage == "lenient cell":
-        head, _, rest = lines[60].partition(b',"message",')
-        lines[60] = head.rsplit(b",", 1)[0] + b",61.0," + b'"message",' + rest
-    elif damage == "empty required cell":
-        lines[70] = lines[70].replace(b',"message",', b",,", 1)
-    elif damage == "truncated last row":
-        lines[-2] = lines[-2][:-30]
-    elif damage == "cut at a row boundary":
-        lines = [*lines[:100], b""]
-    elif damage == "duplicate key":
-        lines.insert(31, lines[30].replace(b"message 30", b"message 30, again"))
-        manifest_path(path).unlink()
-    elif damage == "rows out of order":
-        lines[20], lines[90] = lines[90], lines[20]
-    elif damage == "missing chat id":
-        lines[1] = lines[1].split(b",", 1)[1].join([b",", b""])
-    elif damage == "missing chat id mid-file":
-        lines[60] = b"," + lines[60].split(b",", 1)[1]
-    else:
-        stored = [json_row(i, chat_id=3001, text="older") for i in range(45, 50)]
-    _rewrite(path, lines)
-
-    scanned, batched = _restore_both_ways(tmp_path, stored, path)
-    assert scanned == batched
-
-
-def test_csv_restore_takes_the_scan_and_leaves_no_row_twice(tmp_path: Path) -> None:
-    rows = [json_row(i, chat_id=3000 + i // 40) for i in range(1, 120)]
-    path, _ = _csv_lines(tmp_path, rows)
-    with Warehouse.open(tmp_path / "w.duckdb") as warehouse:
-        warehouse.ingest(batches([json_row(i, chat_id=10) for i in range(1, 5)]), dump=dump("a"))
-        backup = read_backup(path, ReadOptions(batch_size=40))
-        result = warehouse.ingest(backup, dump=dump("r", "backup_csv"))
-        # The batches were never asked for: the file went in by the scan.
-        assert next(backup).num_rows == 40
-        assert (result.new, result.updated, result.unchanged) == (119, 0, 0)
-        assert result.chats == [3000, 3001, 3002]
-        assert warehouse.con.execute(
-            "SELECT count(*), count(DISTINCT (chat_id, message_id)) FROM messages"
-        ).fetchall() == [(123, 123)]
-
-
-@pytest.mark.parametrize("fmt", ["parquet", "csv"])
-def test_restore_meeting_a_surrogate_chat_of_its_name_ends_as_the_batch_restore(
-    tmp_path: Path, fmt: str
-) -> None:
-    """The backup's chat takes the HTML surrogate's messages over on first sight, so they
-    are stored rows its keys meet, though none was in its range when the scan began."""
-    with Warehouse.open(tmp_path / "source.duckdb") as source:
-        source.ingest(batches([json_row(i) for i in range(1, 6)]), dump=dump("j"))
-        made = source.backup(tmp_path / "backups", fmt=fmt)
-    outcomes = []
-    for way in ("scan", "batches"):
-        with Warehouse.open(tmp_path / f"{way}.duckdb") as warehouse:
-            warehouse.ingest(batches([html_row(i) for i in range(1, 4)]), dump=dump("h", "html"))
-            reader = read_backup(made.path, ReadOptions())
-            source = reader if way == "scan" else (batch for batch in reader)
-            result = warehouse.ingest(source, dump=dump("r", f"backup_{fmt}"))
-            outcomes.append((result, _derived(warehouse)))
-    assert outcomes[0] == outcomes[1]
-    result, tables = outcomes[0]
-    assert (result.new, result.updated, result.unchanged) == (2, 3, 0)
-    assert len(tables["messages"]) == 5
-
-
 #: Columns whose per-row-group statistics readers use: the keys (min/max and null counts,
 #: for the restore's direct scan) and the columns a reader may skip row groups by.
 _KEY_COLUMNS = ("chat_id", "message_id")
+
+
 _STATISTICS_COLUMNS = ("kind", "sent_at", "edited_at", "time_source", "sender_id")
 
 
@@ -550,26 +289,3 @@ def test_backup_leaves_the_connection_settings_as_it_found_them(
         warehouse.backup(tmp_path, fmt=fmt)
 
     assert [warehouse.con.execute(query, [name]).fetchall() for name in names] == before
-
-
-@pytest.mark.parametrize("fmt", FORMATS)
-def test_a_backup_that_cannot_be_written_leaves_no_file_and_the_connection_usable(
-    tmp_path: Path, warehouse: Warehouse, fmt: str
-) -> None:
-    """The write fails while the scan still has rows to give (the file may not outgrow
-    a size limit the table's backup exceeds many times); the connection must still take
-    the ROLLBACK and whatever comes next."""
-    warehouse.ingest(batches((json_row(i) for i in range(1, 50_001)), size=10_000), dump=dump("d"))
-    dest = tmp_path / "backups"
-    limits = resource.getrlimit(resource.RLIMIT_FSIZE)
-    resource.setrlimit(resource.RLIMIT_FSIZE, (200_000, limits[1]))
-    try:
-        with pytest.raises(OSError):
-            warehouse.backup(dest, fmt=fmt, row_group_size=1_000)
-    finally:
-        resource.setrlimit(resource.RLIMIT_FSIZE, limits)
-
-    assert list(dest.iterdir()) == []
-    assert warehouse.con.execute("SELECT count(*) FROM messages").fetchall() == [(50_000,)]
-    made = warehouse.backup(dest, fmt=fmt, row_group_size=1_000)
-    assert warehouse.verify_backup(made.path).ok

@@ -109,9 +109,10 @@ def test_delete_refuses_an_empty_filter(filled: Warehouse) -> None:
 def test_filtered_delete_removes_exactly_the_matches_and_updates_counts(
     filled: Warehouse,
 ) -> None:
-    assert filled.delete_messages(MessageFilter(sender="Bob")) == 2
+    deletion = filled.delete_messages(MessageFilter(sender="Bob"))
+    assert deletion.deleted == 2
     assert sorted(_ids(filled, MessageFilter(chat="Team"))) == [1, 3, 5, *sorted(HOSTILE)]
-    changes = {(c.chat_id, c.sender_key): c.message_count for c in filled.last_count_changes}
+    changes = {(c.chat_id, c.sender_key): c.message_count for c in deletion.count_changes}
     assert changes == {(1001, "user2"): 0, (2002, "user2"): 0}
     assert filled.counts_mismatch() == 0
     assert filled.refresh_counts() == []
@@ -121,7 +122,7 @@ def test_filtered_delete_removes_exactly_the_matches_and_updates_counts(
 
 
 def test_delete_all_is_explicit(filled: Warehouse) -> None:
-    assert filled.delete_all() == 5 + len(HOSTILE)
+    assert filled.delete_all().deleted == 5 + len(HOSTILE)
     assert filled.row_counts()["messages"] == 0
     assert filled.row_counts()["user_message_counts"] == 0
     assert len(filled.chats()) == 2  # chats stay as history, with no messages

@@ -62,7 +62,7 @@ def test_reingest_after_a_delete_restores_the_deleted_messages(warehouse: Wareho
     warehouse.ingest(batches(ROWS), dump=dump("d"))
     warehouse.refresh_counts()
     before = record_rows(warehouse)
-    assert warehouse.delete_messages(MessageFilter(sender="user101")) == 2
+    assert warehouse.delete_messages(MessageFilter(sender="user101")).deleted == 2
 
     source = Watched(ROWS)
     back = warehouse.ingest(source, dump=dump("d"))

@@ -1,0 +1,59 @@
+"""Progress lines for a run's log while a staged dump is read."""
+
+from __future__ import annotations
+
+import os
+import time
+from collections.abc import Callable, Iterator
+
+import pyarrow as pa
+
+from tg_pipeline.ingest.staging import StagedDump
+from tg_pipeline.readers import progress as read_progress
+
+#: Seconds between two progress lines in a run's log (``TG_PROGRESS_EVERY_S`` overrides).
+PROGRESS_EVERY_S = 2.0
+
+
+def reporting_progress(
+    batches: Iterator[pa.RecordBatch],
+    staged: StagedDump,
+    log: Callable[[str], None],
+    every_s: float | None = None,
+) -> Iterator[pa.RecordBatch]:
+    """Pass batches through, logging records and bytes read at most every ``every_s``.
+
+    Bytes are those of every file before the one the latest record came from, plus what
+    the reader noted of the file it is in (:mod:`tg_pipeline.readers.progress`): a single
+    result.json moves as it is parsed, and HTML pages count page by page.
+    """
+    if every_s is None:
+        every_s = float(os.environ.get("TG_PROGRESS_EVERY_S") or PROGRESS_EVERY_S)
+    offsets: dict[str, int] = {}
+    raw_offsets: dict[str, int] = {}
+    before = 0
+    for staged_file in staged.files:
+        offsets[str(staged.display_base / staged_file.path)] = before
+        raw_offsets[str(staged.root / staged_file.path)] = before
+        before += staged_file.bytes
+    for raw in raw_offsets:
+        read_progress.forget(raw)
+    total = staged.total_bytes
+    rows = 0
+    done = 0
+    last = time.monotonic()
+    for batch in batches:
+        rows += batch.num_rows
+        now = time.monotonic()
+        if now - last >= every_s and batch.num_rows:
+            last = now
+            noted = ((start, read_progress.bytes_read(raw)) for raw, start in raw_offsets.items())
+            in_file = max((start + n for start, n in noted if n), default=0)
+            latest = batch.column("source_file")[-1].as_py() or ""
+            at_file = raw_offsets.get(latest, offsets.get(latest, 0))
+            done = min(max(done, at_file, in_file), total)
+            log(f"dump {staged.dump_id}: {rows:,} records read, {done:,} of {total:,} bytes")
+        yield batch
+    for raw in raw_offsets:
+        read_progress.forget(raw)
+    log(f"dump {staged.dump_id}: {rows:,} records read, {total:,} of {total:,} bytes")

@@ -1,0 +1,67 @@
+"""Arrow data registered with DuckDB under a name the SQL reads it by, never by a Python local."""
+
+from __future__ import annotations
+
+import contextlib
+from collections.abc import Iterator
+from types import TracebackType
+
+import duckdb
+import pyarrow as pa
+
+
+class ArrowSlot:
+    """Registered with a connection once, as ``name``; :meth:`hold` puts a table in it.
+
+    DuckDB keeps whatever is registered alive until the transaction ends, even once it is
+    unregistered, so registering each round's table would hold every round until COMMIT.
+    The slot is registered once instead: DuckDB reads the table it holds at each statement,
+    through the Arrow C stream interface. Every table held has the slot's ``schema``.
+    """
+
+    def __init__(self, con: duckdb.DuckDBPyConnection, name: str, schema: pa.Schema) -> None:
+        self._con = con
+        self.name = name
+        self._empty = schema.empty_table()
+        self._table = self._empty
+
+    def hold(self, table: pa.Table) -> None:
+        self._table = table
+
+    def __arrow_c_stream__(self, requested_schema: object | None = None) -> object:
+        return self._table.__arrow_c_stream__(requested_schema)
+
+    def __enter__(self) -> ArrowSlot:
+        self._con.register(self.name, self)
+        return self
+
+    def __exit__(
+        self,
+        kind: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        self._table = self._empty
+        if exc is None:
+            self._con.unregister(self.name)
+            return
+        # A connection that failed mid-statement may refuse this too; the ROLLBACK that
+        # follows takes the registration away, and the first error is the one to report.
+        with contextlib.suppress(duckdb.Error):
+            self._con.unregister(self.name)
+
+
+@contextlib.contextmanager
+def registered(con: duckdb.DuckDBPyConnection, name: str, value: object) -> Iterator[None]:
+    """``value`` (an Arrow table or stream) readable by SQL as ``name`` inside the block.
+
+    For a value read once per transaction: DuckDB holds it until the transaction ends.
+    """
+    con.register(name, value)
+    try:
+        yield
+    except BaseException:
+        with contextlib.suppress(duckdb.Error):
+            con.unregister(name)
+        raise
+    con.unregister(name)

@@ -1,0 +1,20 @@
+"""The dumps ledger: failures recorded and listed."""
+
+from __future__ import annotations
+
+from tg_pipeline.warehouse import Warehouse
+from tg_pipeline_tests.warehouse_tests.builders import (
+    batches,
+    dump,
+    json_row,
+)
+
+
+def test_record_dump_failure_and_dumps_listing(warehouse: Warehouse) -> None:
+    warehouse.ingest(batches([json_row(1)]), dump=dump("ok"))
+    warehouse.record_dump_failure(dump("bad"), "result.json: messages[3]: broken")
+    rows = {r["dump_id"]: r for r in warehouse.dumps().to_pylist()}
+
+    assert rows["ok"]["status"] == "ingested" and rows["ok"]["new_count"] == 1
+    assert rows["bad"]["status"] == "quarantined"
+    assert "messages[3]" in rows["bad"]["error"]

@@ -1,0 +1,126 @@
+"""The upsert's rounds: atomicity across rounds, duplicate keys, all-new rounds."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+
+import pyarrow as pa
+import pytest
+
+from tg_pipeline.errors import DumpError
+from tg_pipeline.warehouse import Warehouse, rounds
+from tg_pipeline.warehouse.arrow_slot import ArrowSlot
+from tg_pipeline_tests.warehouse_tests.builders import (
+    batches,
+    dump,
+    json_row,
+    record_rows,
+    snapshot,
+)
+
+
+@pytest.fixture
+def small_rounds(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Apply every reader batch as its own round, as a big dump does every 100k rows."""
+    monkeypatch.setattr(rounds, "GROUP_ROWS", 1)
+
+
+@pytest.mark.parametrize("prefetch", [True, False])
+def test_reader_failure_midway_rolls_back_everything(
+    warehouse: Warehouse, prefetch: bool, small_rounds: None
+) -> None:
+    warehouse.ingest(batches([json_row(i) for i in range(1, 4)]), dump=dump("base"))
+    warehouse.refresh_counts()
+    before = snapshot(warehouse)
+    failure = DumpError("unexpected end of data", file="result.json", position="messages[250]")
+
+    def failing() -> Iterator[pa.RecordBatch]:
+        rows = [json_row(i, text="changed", edited_at=2_000_000_000) for i in range(1, 500)]
+        for produced, batch in enumerate(batches(rows, size=100), start=1):
+            yield batch
+            if produced == 3:
+                raise failure
+
+    applied: list[int] = []
+    real_apply = rounds.Upsert._apply
+
+    def counting_apply(self: rounds.Upsert, group: list[pa.RecordBatch], slot: ArrowSlot) -> None:
+        real_apply(self, group, slot)
+        applied.append(sum(b.num_rows for b in group))
+
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(rounds.Upsert, "_apply", counting_apply)
+        with pytest.raises(DumpError) as caught:
+            warehouse.ingest(failing(), dump=dump("broken"), prefetch=prefetch)
+
+    assert sum(applied) >= 200  # rows were written inside the transaction before the error
+    assert caught.value is failure
+    assert snapshot(warehouse) == before
+    # The connection is usable and not left inside a transaction.
+    assert warehouse.ingest(batches([json_row(9)]), dump=dump("after")).new == 1
+
+
+def test_duplicate_keys_within_a_dump_keep_newest_edit_then_last(
+    warehouse: Warehouse, small_rounds: None
+) -> None:
+    rows = [
+        json_row(1, text="first"),
+        json_row(1, text="edited", edited_at=BASE_EDIT),
+        json_row(1, text="older"),
+        json_row(2, text="a"),
+        json_row(2, text="b"),
+        json_row(3, text="x"),
+    ]
+    # Same key inside one round and across rounds (size 2 splits the pairs).
+    for size, name in ((100, "one-batch"), (2, "split")):
+        with Warehouse.open(warehouse.path.with_name(f"{name}.duckdb")) as fresh:
+            result = fresh.ingest(batches(rows, size=size), dump=dump(name))
+            assert (result.new, result.updated, result.unchanged, result.rows) == (3, 0, 0, 6)
+            # Every repeat is counted and the first ones are shown with both places.
+            assert result.duplicates == 3
+            assert result.duplicates_shown[0].startswith("message 1 of chat ")
+            assert all(" and " in line for line in result.duplicates_shown)
+            texts = dict(fresh.con.execute("SELECT message_id, text FROM messages").fetchall())
+            assert texts == {1: "edited", 2: "b", 3: "x"}
+            assert fresh.duplicate_keys() == 0
+            again = fresh.ingest(batches(rows, size=size), dump=dump(name))
+            assert (again.new, again.updated) == (0, 0)
+
+
+BASE_EDIT = 1_700_000_000
+
+
+def test_batches_with_other_column_order_are_accepted(warehouse: Warehouse) -> None:
+    batch = next(batches([json_row(1)]))
+    shuffled = batch.select(list(reversed(batch.schema.names)))
+    assert warehouse.ingest([shuffled], dump=dump("d")).new == 1
+
+
+@pytest.mark.parametrize("tail", [range(4, 9), range(2, 7)])
+def test_rounds_of_only_new_rows_end_as_the_classified_path_does(
+    tmp_path: Path, tail: range, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A round whose keys rise past everything stored goes straight in (range(4, 9));
+    one overlapping stored keys is classified (range(2, 7)). Either way the tables end
+    as when every round is classified."""
+    head = [json_row(i) for i in range(1, 4)]
+    more = [json_row(i, sender_name=f"Renamed {i % 3}") for i in tail]
+    ended = []
+    for name, direct in (("direct", True), ("classified", False)):
+        if not direct:
+            monkeypatch.setattr(rounds.Upsert, "_all_new", lambda *a: False)
+        with Warehouse.open(tmp_path / f"{name}.duckdb") as fresh:
+            fresh.ingest(batches(head), dump=dump("head"))
+            result = fresh.ingest(batches(more), dump=dump("tail"))
+            fresh.refresh_counts()
+            tables = [
+                sorted(fresh.con.execute(sql).fetchall(), key=repr)
+                for sql in (
+                    "SELECT * EXCLUDE (updated_at) FROM senders",
+                    "SELECT * FROM sender_names",
+                )
+            ]
+            ended.append((result.new, result.unchanged, record_rows(fresh), tables))
+    assert ended[0] == ended[1]
+    assert ended[0][0] == len([i for i in tail if i > 3])

@@ -19,16 +19,11 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from tg_pipeline.errors import DumpError
-from tg_pipeline.readers.detect import (
-    Dump,
-    DumpKind,
-    copy_dump,
-    fingerprint_dump,
-    open_dump,
-    page_number,
-)
+from tg_pipeline.readers.detect import Dump, copy_dump, fingerprint_dump, open_dump
+from tg_pipeline.readers.formats import DumpKind
 from tg_pipeline.readers.limits import check_value_sizes
 from tg_pipeline.readers.safezip import ZipLimits
+from tg_pipeline.readers.selection import page_number
 from tg_pipeline.records import BackupScan, ReadOptions
 
 if TYPE_CHECKING:

@@ -43,6 +43,7 @@ import pyarrow.csv as pacsv
 import pyarrow.parquet as pq
 
 from tg_pipeline.errors import DumpError
+from tg_pipeline.readers.formats import MANIFEST_SUFFIX
 from tg_pipeline.readers.limits import MAX_VALUE_BYTES, check_value_sizes
 from tg_pipeline.records import (
     FIELD_NAMES,
@@ -52,7 +53,6 @@ from tg_pipeline.records import (
     ReadOptions,
 )
 
-MANIFEST_SUFFIX = ".manifest.json"
 SCHEMA_VERSION_KEY = b"tg_pipeline.schema_version"
 ROW_COUNT_KEY = b"tg_pipeline.row_count"
 

@@ -57,7 +57,7 @@ SCHEMA_VERSION_KEY = b"tg_pipeline.schema_version"
 ROW_COUNT_KEY = b"tg_pipeline.row_count"
 
 #: Arrow's streaming CSV reader keeps many blocks in flight; 1 MB blocks bound that to a
-#: few tens of MB (4 MB blocks peaked near 150 MB on a 1M-row backup).
+#: few tens of MB.
 _CSV_BLOCK_BYTES = 1 << 20
 #: Blocks for a CSV file with a longer row: a text at the value limit, its entities twice
 #: that, and room for the rest of the row.

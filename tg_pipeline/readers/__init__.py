@@ -1,18 +1,12 @@
-"""Every kind of dump in, one normalized record stream out.
+"""Every kind of dump in, one normalized record stream out: detection, the readers, backups.
 
-:func:`open_dump` recognises a folder, bare file or ``.zip`` (see :mod:`.detect`), and
-:func:`read_dump` hands it to the reader for its kind. The readers are imported only when
-a dump of their kind is read, so detection works without them and importing this package
-stays cheap.
-
-A reader that fails in a way it did not foresee still fails as a :class:`DumpError` naming
-the file and the last record read, never as a traceback: a dump is accepted whole or not
-at all, and the caller is told which.
+Imports only ``tg_pipeline.errors`` and ``tg_pipeline.records`` from the project: no Dagster,
+no warehouse.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Generator, Iterable, Iterator
 from typing import TYPE_CHECKING
 
 import pyarrow as pa
@@ -47,6 +41,14 @@ _MAX_DETAIL = 300
 
 def read_dump(dump: Dump, options: ReadOptions | None = None) -> Iterator[pa.RecordBatch]:
     """The dump's records in export order, in batches; raises DumpError on a bad dump.
+
+    :func:`open_dump` recognises the dump (see :mod:`.detect`); the reader for its kind is
+    imported only when such a dump is read, so detection works without the readers and
+    importing this package stays cheap.
+
+    A reader that fails in a way it did not foresee still fails as a :class:`DumpError`
+    naming the file and the last record read, never as a traceback: a dump is accepted
+    whole or not at all, and the caller is told which.
 
     A Parquet or CSV backup comes back as an iterator that the warehouse can also scan directly
     (see :class:`.backup.ScannableBackup`); everyone else just iterates it.
@@ -109,7 +111,9 @@ class _GuardedBackup(Iterator[pa.RecordBatch]):
         return self._backup.direct_scan()
 
 
-def _guarded(dump: Dump, start: Callable[[], Iterable[pa.RecordBatch]]) -> Iterator[pa.RecordBatch]:
+def _guarded(
+    dump: Dump, start: Callable[[], Iterable[pa.RecordBatch]]
+) -> Generator[pa.RecordBatch, None, None]:
     last_file: str | None = None
     last_position: str | None = None
     try:

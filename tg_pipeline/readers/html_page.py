@@ -251,9 +251,9 @@ class _PageReader:
             if classes.startswith("body"):
                 body = child
             elif "userpic_wrap" in classes:
-                link = child.css_first("a[href]")
-                if link is not None:
-                    photo = link.attributes.get("href")
+                anchor = child.css_first("a[href]")
+                if anchor is not None:
+                    photo = anchor.attributes.get("href")
         text = plain_text(body if body is not None else node)
         link_node = (body if body is not None else node).css_first("a[href]")
         link = link_node.attributes.get("href") if link_node is not None else None

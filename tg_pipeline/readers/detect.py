@@ -18,6 +18,7 @@ it sits in:
   read as that file.
 - **Zip**: of an export folder or of one bare file; see :mod:`tg_pipeline.readers.safezip`.
   Only the content files are extracted, into a temporary folder that lives as long as the
+  :func:`open_dump` context.
 
 Every content file is read once in full when the dump is opened: to fingerprint it and to
 check that JSON and HTML are valid UTF-8, so a bad byte is reported with its position

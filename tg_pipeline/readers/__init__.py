@@ -1,13 +1,7 @@
-"""Every kind of dump in, one normalized record stream out.
+"""Every kind of dump in, one normalized record stream out: detection, the readers, backups.
 
-:func:`open_dump` recognises a folder, bare file or ``.zip`` (see :mod:`.detect`), and
-:func:`read_dump` hands it to the reader for its kind. The readers are imported only when
-a dump of their kind is read, so detection works without them and importing this package
-stays cheap.
-
-A reader that fails in a way it did not foresee still fails as a :class:`DumpError` naming
-the file and the last record read, never as a traceback: a dump is accepted whole or not
-at all, and the caller is told which.
+Imports only ``tg_pipeline.errors`` and ``tg_pipeline.records`` from the project: no Dagster,
+no warehouse.
 """
 
 from __future__ import annotations
@@ -19,16 +13,11 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from tg_pipeline.errors import DumpError
-from tg_pipeline.readers.detect import (
-    Dump,
-    DumpKind,
-    copy_dump,
-    fingerprint_dump,
-    open_dump,
-    page_number,
-)
+from tg_pipeline.readers.detect import Dump, copy_dump, fingerprint_dump, open_dump
+from tg_pipeline.readers.formats import DumpKind
 from tg_pipeline.readers.limits import check_value_sizes
 from tg_pipeline.readers.safezip import ZipLimits
+from tg_pipeline.readers.selection import page_number
 from tg_pipeline.records import BackupScan, ReadOptions, ScannableRecords
 
 if TYPE_CHECKING:
@@ -52,6 +41,14 @@ _MAX_DETAIL = 300
 
 def read_dump(dump: Dump, options: ReadOptions | None = None) -> Iterator[pa.RecordBatch]:
     """The dump's records in export order, in batches; raises DumpError on a bad dump.
+
+    :func:`open_dump` recognises the dump (see :mod:`.detect`); the reader for its kind is
+    imported only when such a dump is read, so detection works without the readers and
+    importing this package stays cheap.
+
+    A reader that fails in a way it did not foresee still fails as a :class:`DumpError`
+    naming the file and the last record read, never as a traceback: a dump is accepted
+    whole or not at all, and the caller is told which.
 
     A Parquet or CSV backup comes back as an iterator that the warehouse can also scan directly
     (see :class:`.backup.ScannableBackup`); everyone else just iterates it.

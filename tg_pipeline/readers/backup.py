@@ -43,6 +43,7 @@ import pyarrow.csv as pacsv
 import pyarrow.parquet as pq
 
 from tg_pipeline.errors import DumpError
+from tg_pipeline.readers.formats import MANIFEST_SUFFIX
 from tg_pipeline.readers.limits import MAX_VALUE_BYTES, check_value_sizes
 from tg_pipeline.records import (
     FIELD_NAMES,
@@ -53,12 +54,11 @@ from tg_pipeline.records import (
     ScannableRecords,
 )
 
-MANIFEST_SUFFIX = ".manifest.json"
 SCHEMA_VERSION_KEY = b"tg_pipeline.schema_version"
 ROW_COUNT_KEY = b"tg_pipeline.row_count"
 
 #: Arrow's streaming CSV reader keeps many blocks in flight; 1 MB blocks bound that to a
-#: few tens of MB (4 MB blocks peaked near 150 MB on a 1M-row backup).
+#: few tens of MB.
 _CSV_BLOCK_BYTES = 1 << 20
 #: Blocks for a CSV file with a longer row: a text at the value limit, its entities twice
 #: that, and room for the rest of the row.

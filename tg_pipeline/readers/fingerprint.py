@@ -89,14 +89,3 @@ def iter_chunks(path: Path, chunk_size: int = CHUNK_SIZE) -> Iterator[bytes]:
     with path.open("rb") as fh:
         while chunk := fh.read(chunk_size):
             yield chunk
-
-
-def fingerprint_files(paths: Iterable[Path]) -> str:
-    """The fingerprint of content files on disk, given in read order."""
-    digests = []
-    for path in paths:
-        digest = FileDigest()
-        for chunk in iter_chunks(path):
-            digest.update(chunk)
-        digests.append(digest)
-    return combine(digests)

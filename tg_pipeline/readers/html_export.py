@@ -1,9 +1,9 @@
 """Telegram Desktop HTML exports (``messages.html``, ``messages2.html``, …) to records.
 
 Pages are independent documents of up to 1000 entries, so they are parsed in parallel
-worker processes (lexbor through selectolax; BeautifulSoup is 20-35x slower) and their
-results are consumed strictly in page order with a bounded number of pages in flight, so
-memory stays flat however many pages a dump has. Workers return one Arrow batch per page.
+worker processes (lexbor through selectolax, many times faster than BeautifulSoup) and
+their results are consumed strictly in page order with a bounded number of pages in
+flight, so memory stays flat however many pages a dump has. Workers return one Arrow batch per page.
 
 A whole-account export holds many chats, each in its own ``chats/chat_NNN/`` folder, with
 ``lists/chats.html`` naming each chat's type: pages are read in the same way, folder by

@@ -22,7 +22,7 @@ from selectolax.lexbor import LexborNode
 #: tdesktop puts the text on its own, indented lines; this is what it adds around it.
 EDGE_WHITESPACE = " \t\n\r\f"
 
-_TAG_TYPES = {
+_TAG_TYPES: dict[str | None, str] = {
     "strong": "bold",
     "b": "bold",
     "em": "italic",
@@ -85,7 +85,7 @@ def _link_piece(node: LexborNode) -> _Piece:
     return _Piece("text_link", {"href": href})
 
 
-def _piece_for(node: LexborNode, tag: str) -> _Piece | None:
+def _piece_for(node: LexborNode, tag: str | None) -> _Piece | None:
     """The piece an element starts, or None when the element is transparent."""
     kind = _TAG_TYPES.get(tag)
     if kind is not None:

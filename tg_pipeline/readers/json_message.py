@@ -5,7 +5,7 @@ into columns straight off the parsed dict (the dict belongs to the reader) and w
 left over becomes ``extra`` as is. Nothing Telegram wrote is dropped: a value that does not
 fit its column (a hand-made file's odd type) stays in ``extra`` under its own key.
 
-Telegram Desktop changed its identifiers over the years (see DESIGN.md, "ID history"):
+Telegram Desktop changed its identifiers over the years: before v1.4.8 there were none,
 v1.4.8-v2.6 wrote peers as numbers with the peer kind folded into the high bits, v2.7.2+
 writes ``user123`` / ``channel456`` / ``chat789`` strings and bare chat ids. The helpers
 here undo the old encoding so one user keeps one sender id across exports of any age.

@@ -7,7 +7,7 @@ never dropped; the record says the zone was assumed.
 
 from __future__ import annotations
 
-from datetime import UTC, datetime, timedelta, timezone
+from datetime import UTC, datetime, timezone
 from functools import lru_cache
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
@@ -47,7 +47,3 @@ def offset_to_epoch(
     """Epoch seconds of a wall-clock time at a fixed UTC offset."""
     naive = datetime(year, month, day, hour, minute, second)
     return int((naive - datetime(1970, 1, 1)).total_seconds()) - offset_seconds
-
-
-def epoch_to_utc(seconds: int) -> datetime:
-    return _EPOCH + timedelta(seconds=seconds)

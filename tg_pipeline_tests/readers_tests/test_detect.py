@@ -2,34 +2,26 @@
 
 from __future__ import annotations
 
-import errno
 import gzip
-import hashlib
-import os
 import shutil
-import tempfile
-import threading
 import zipfile
 from pathlib import Path
 
 import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
-from hypothesis import given, settings
-from hypothesis import strategies as st
 
-import tg_pipeline.readers.detect as detect_module
 from tg_pipeline.errors import DumpError
 from tg_pipeline.readers import (
     Dump,
     DumpKind,
-    copy_dump,
     fingerprint_dump,
     open_dump,
     page_number,
     read_dump,
 )
-from tg_pipeline.readers.detect import MANIFEST_SUFFIX, SNIFF_BYTES, ContentCheck, Format
+from tg_pipeline.readers.formats import MANIFEST_SUFFIX
+from tg_pipeline.readers.sniff import SNIFF_BYTES
 from tg_pipeline.records import FIELD_NAMES, MESSAGE_SCHEMA, BatchBuilder, ReadOptions
 from tg_pipeline_tests.conftest import OWN_FIXTURES
 from tg_pipeline_tests.fixtures.chats import full_account
@@ -322,29 +314,6 @@ def test_missing_path(tmp_path: Path) -> None:
     assert raised.value.file == str(tmp_path / "gone")
 
 
-# --- validity of the content ------------------------------------------------------------------
-
-
-def test_utf8_split_across_chunks_is_fine_and_a_bad_byte_far_in_is_placed(tmp_path: Path) -> None:
-    """The check reads in 1 MiB chunks: a character on the boundary must not be an error."""
-    head = b'{"messages": [{"text": "'
-    pad = b"a" * ((1 << 20) - len(head) - 1)
-    good = head + pad + "Ж".encode() + b'"}]}\n'
-    assert good[(1 << 20) - 1 : (1 << 20) + 1] == "Ж".encode()
-    path = tmp_path / "result.json"
-    path.write_bytes(good)
-    detect(path)
-    bad = head + pad + b"\n\n" + b"\xd0" + b'"}]}\n'
-    path.write_bytes(bad)
-    with pytest.raises(DumpError, match="invalid UTF-8") as raised:
-        detect(path)
-    assert raised.value.position == f"byte {len(head) + len(pad) + 2} (line 3)"
-    cut = head + "Ж".encode()[:1]
-    path.write_bytes(cut)
-    with pytest.raises(DumpError, match="ends inside a character"):
-        detect(path)
-
-
 # --- fingerprints -----------------------------------------------------------------------------
 
 
@@ -378,61 +347,6 @@ def test_different_content_or_order_different_fingerprint(tmp_path: Path) -> Non
     assert len(prints) == 3
     assert fingerprint_dump(base) == fingerprint_dump(copy_pages(tmp_path / "d"))
     assert len(fingerprint_dump(base)) == 64
-
-
-_PAGE_START = b'<div class="history">'
-
-
-def _first_utf8_error(data: bytes) -> int | None:
-    try:
-        data.decode("utf-8")
-    except UnicodeDecodeError as exc:
-        return exc.start
-    return None
-
-
-@settings(max_examples=300, deadline=None)
-@given(
-    body=st.one_of(
-        st.text(max_size=200).map(lambda t: t.encode("utf-8")),
-        st.binary(max_size=200),
-        st.lists(
-            st.sampled_from([b"a", b"\n", "Ж".encode(), "€".encode(), "🎉".encode(), b"\xff",
-                             b"\xc3", b"\xe2\x82", b"\xed\xa0\x80", b"\xc0\xaf", b"\x80"]),
-            max_size=60,
-        ).map(b"".join),
-    ),
-    cuts=st.lists(st.integers(min_value=1, max_value=7), max_size=80),
-)  # fmt: skip
-def test_utf8_check_agrees_with_python_for_any_chunking(body: bytes, cuts: list[int]) -> None:
-    """However the stream is cut, the check accepts exactly what Python decodes, and places
-    the first bad byte where Python does, whether it counts lines as it goes (a zip
-    member) or only once an error needs them (a file it can read again)."""
-    data = _PAGE_START + body.replace(b"\0", b"")
-    at = 0
-    pieces = []
-    for size in cuts:
-        pieces.append(data[at : at + size])
-        at += size
-    pieces.append(data[at:])
-    expected = _first_utf8_error(data)
-    for reread in (None, lambda: iter(pieces)):
-        with ContentCheck(Format.HTML, "page", reread=reread) as check:
-            try:
-                for piece in pieces:
-                    check.feed(piece)
-                check.finish()
-            except DumpError as err:
-                assert expected is not None, err
-                assert err.position is not None
-                assert err.position.startswith(f"byte {expected} ")
-                line = data.count(b"\n", 0, expected) + 1
-                assert err.position.endswith(f"(line {line})") or err.position.endswith(
-                    "(end of file)"
-                )
-            else:
-                assert expected is None
-                assert check.digest.size == len(data)
 
 
 # --- dispatch to the readers ------------------------------------------------------------------
@@ -522,197 +436,3 @@ def test_a_file_gone_while_reading_is_a_dump_error(tmp_path: Path) -> None:
         list(read_dump(dump))
     assert raised.value.file is not None and "vanishing" in raised.value.file
     assert raised.value.position
-
-
-# --- the raw copy -----------------------------------------------------------------------------
-
-#: Bigger than a hashing chunk and than the size from which a file is hashed on a thread.
-_BIG = 9 << 20
-
-
-def _big_json(path: Path, *, bad_at: int | None = None) -> bytes:
-    """A ``result.json`` of :data:`_BIG` bytes, ASCII lines after the first 64 KiB; with
-    ``bad_at``, the byte there is a lone UTF-8 lead byte."""
-    head = b'{"name": "Big", "type": "personal_chat", "id": 1, "messages": [\n'
-    line = b'{"id": 1, "type": "message", "text": "' + b"x" * 60 + b'"},\n'
-    body = bytearray(head + line * ((_BIG - len(head)) // len(line)) + b"{}]}\n")
-    if bad_at is not None:
-        body[bad_at] = 0xD0
-    path.write_bytes(bytes(body))
-    return bytes(body)
-
-
-def _sha_fingerprint(data: bytes) -> str:
-    return combine_digests([(len(data), hashlib.sha256(data).hexdigest())])
-
-
-def combine_digests(files: list[tuple[int, str]]) -> str:
-    """The fingerprint of files given by size and SHA-256, computed independently."""
-    outer = hashlib.sha256(b"tg_pipeline dump fingerprint v1\n")
-    for size, sha in files:
-        outer.update(f"{size} {sha}\n".encode())
-    return outer.hexdigest()
-
-
-def test_copy_dump_keeps_exactly_the_bytes_it_fingerprinted(tmp_path: Path) -> None:
-    source = tmp_path / "result.json"
-    data = _big_json(source)
-    before = threading.active_count()
-    dump = copy_dump(source, tmp_path / "copy")
-    assert (tmp_path / "copy" / "result.json").read_bytes() == data
-    assert dump.fingerprint == _sha_fingerprint(data) == fingerprint_dump(source)
-    assert dump.files == (source,)
-    assert threading.active_count() == before
-
-
-def test_copy_dump_without_a_kernel_copy(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    """A file system that refuses copy_file_range (or a kernel without it) gets a buffered
-    copy: nothing on this machine refuses it, so the refusal is simulated."""
-    source = tmp_path / "result.json"
-    data = _big_json(source)
-
-    def refuse(*_: object) -> int:
-        raise OSError(errno.EXDEV, "Invalid cross-device link")
-
-    monkeypatch.setattr(os, "copy_file_range", refuse)
-    dump = copy_dump(source, tmp_path / "copy")
-    assert (tmp_path / "copy" / "result.json").read_bytes() == data
-    assert dump.fingerprint == _sha_fingerprint(data)
-
-
-def test_copy_dump_finishes_a_kernel_copy_that_stops_short(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    """Some file systems end copy_file_range early with 0; the rest is copied by hand."""
-    source = tmp_path / "result.json"
-    data = _big_json(source)
-    real = os.copy_file_range
-    calls: list[int] = []
-
-    def short(src: int, dst: int, count: int, offset_src: int | None = None) -> int:
-        calls.append(count)
-        if len(calls) > 1:
-            return 0
-        return real(src, dst, min(count, 12345), offset_src)
-
-    monkeypatch.setattr(os, "copy_file_range", short)
-    dump = copy_dump(source, tmp_path / "copy")
-    assert (tmp_path / "copy" / "result.json").read_bytes() == data
-    assert dump.fingerprint == _sha_fingerprint(data)
-    assert len(calls) == 2
-
-
-def test_a_full_disk_while_copying_is_not_the_dumps_fault(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    source = tmp_path / "result.json"
-    _big_json(source)
-
-    def full(*_: object) -> int:
-        raise OSError(errno.ENOSPC, "No space left on device")
-
-    monkeypatch.setattr(os, "copy_file_range", full)
-    with pytest.raises(OSError) as raised:
-        copy_dump(source, tmp_path / "copy")
-    assert not isinstance(raised.value, DumpError)
-    assert raised.value.errno == errno.ENOSPC
-
-
-def test_a_bad_byte_far_into_a_copied_export_is_placed_in_the_source(tmp_path: Path) -> None:
-    """The copy is checked, but the error names the file the user gave, with the byte and
-    the line; lines are counted only once the error is found."""
-    source = tmp_path / "result.json"
-    bad_at = (5 << 20) + 7
-    data = _big_json(source, bad_at=bad_at)
-    before = threading.active_count()
-    with pytest.raises(DumpError, match="invalid UTF-8") as raised:
-        copy_dump(source, tmp_path / "copy")
-    assert raised.value.file == str(source)
-    line = data.count(b"\n", 0, bad_at) + 1
-    assert raised.value.position == f"byte {bad_at} (line {line})"
-    assert threading.active_count() == before
-
-
-def test_a_file_of_the_wrong_kind_is_refused_before_it_is_copied(tmp_path: Path) -> None:
-    source = tmp_path / "result.json"
-    source.write_bytes(b"\x89PNG\r\n\x1a\n" + bytes(range(256)) * 40_000)
-    with pytest.raises(DumpError) as raised:
-        copy_dump(source, tmp_path / "copy")
-    assert raised.value.file == str(source)
-    assert not (tmp_path / "copy" / "result.json").exists()
-
-
-@pytest.mark.parametrize("link", [False, True], ids=["copied", "linked"])
-def test_a_file_written_to_while_it_is_copied_is_refused(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, link: bool
-) -> None:
-    """The copy and the check read the source side by side; a writer appending meanwhile
-    (simulated at a fixed moment: during the check) makes them disagree, so it is refused.
-    A file linked rather than copied is held to the same: the bytes checked are those kept."""
-    source = tmp_path / "result.json"
-    _big_json(source)
-    real = detect_module.check_file
-
-    def check_while_appending(path: Path, fmt: Format, display: str | None = None):
-        with path.open("ab") as more:
-            more.write(b"\n")
-        return real(path, fmt, display)
-
-    monkeypatch.setattr(detect_module, "check_file", check_while_appending)
-    with pytest.raises(DumpError, match="changed while it was being copied") as raised:
-        copy_dump(source, tmp_path / "copy", link=link)
-    assert raised.value.file == str(source)
-
-
-def test_a_bad_byte_found_while_the_copy_runs_is_the_error_raised(tmp_path: Path) -> None:
-    """The check finds the bad byte while the copy thread still runs; staging ends with the
-    dump's error (the copy is stopped, not waited for to the end)."""
-    source = tmp_path / "result.json"
-    _big_json(source, bad_at=SNIFF_BYTES + 10)
-    with pytest.raises(DumpError, match="invalid UTF-8"):
-        copy_dump(source, tmp_path / "copy")
-
-
-def test_a_file_with_no_other_name_is_linked_not_copied(tmp_path: Path) -> None:
-    """With ``link``, the raw copy of a file only the caller holds is the file itself: its
-    bytes are written once. The fingerprint is that of the same bytes."""
-    source = tmp_path / "result.json"
-    data = _big_json(source)
-    dump = copy_dump(source, tmp_path / "copy", link=True)
-    kept = tmp_path / "copy" / "result.json"
-    assert os.path.samefile(kept, source)
-    assert kept.read_bytes() == data
-    assert dump.fingerprint == _sha_fingerprint(data) == fingerprint_dump(source)
-
-
-def test_a_file_reachable_by_another_name_is_copied_even_when_links_are_allowed(
-    tmp_path: Path,
-) -> None:
-    """A second name means someone else may still change the bytes through it: the raw
-    copy must not share them."""
-    source = tmp_path / "result.json"
-    data = _big_json(source)
-    os.link(source, tmp_path / "theirs.json")
-    copy_dump(source, tmp_path / "copy", link=True)
-    kept = tmp_path / "copy" / "result.json"
-    assert not os.path.samefile(kept, source)
-    assert kept.read_bytes() == data
-
-
-def test_a_file_that_cannot_be_linked_is_copied(tmp_path: Path) -> None:
-    """A link across file systems fails (EXDEV); the file is copied instead. The target is
-    on a tmpfs, which differs from the test's own directory on this machine."""
-    shm = Path("/dev/shm")
-    if not shm.is_dir() or shm.stat().st_dev == tmp_path.stat().st_dev:
-        pytest.skip("needs /dev/shm on a file system other than the test's tmp_path")
-    source = tmp_path / "result.json"
-    data = _big_json(source)
-    target = Path(tempfile.mkdtemp(dir=shm))
-    try:
-        dump = copy_dump(source, target / "copy", link=True)
-        kept = target / "copy" / "result.json"
-        assert not os.path.samefile(kept, source)
-        assert kept.read_bytes() == data
-        assert dump.fingerprint == _sha_fingerprint(data)
-    finally:
-        shutil.rmtree(target)

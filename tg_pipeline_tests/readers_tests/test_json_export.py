@@ -13,7 +13,7 @@ from typing import Any
 import pytest
 
 from tg_pipeline.errors import DumpError
-from tg_pipeline.readers import json_export
+from tg_pipeline.readers import json_pass
 from tg_pipeline.readers.json_export import read_json_export
 from tg_pipeline.readers.json_repair import RepairingStream
 from tg_pipeline.records import MESSAGE_SCHEMA, ReadOptions, batch_to_dicts
@@ -210,22 +210,6 @@ def test_old_export_reads_in_the_configured_zone(samples_dir: Path) -> None:
     assert berlin[318170]["time_source"] == "assumed"
 
 
-def test_minimal_exports_without_ids(samples_dir: Path) -> None:
-    rows = rows_of(samples_dir / "json" / "joweich_chat-miner__test_single_export.json")
-    assert [row["message_id"] for row in rows] == [1, 2]
-    assert all(row["extra"]["id_from_position"] for row in rows)
-    assert [row["chat_id"] for row in rows] == [None, None]
-    assert rows[1]["text"] == "Link:https://telegram.org/"
-    assert rows[0]["sent_at"] == "2018-12-05T10:39:10+00:00"
-    batch = rows_of(
-        samples_dir / "json" / "joweich_chat-miner__test_batch_export.full_account.json"
-    )
-    assert [(row["chat_name"], row["message_id"]) for row in batch] == [
-        ("Chatname", 1),
-        ("Chatname", 2),
-    ]
-
-
 def test_synthetic_sample_keeps_every_field(samples_dir: Path) -> None:
     rows = by_id(rows_of(samples_dir / "json" / "Loganavter_Tkonverter__examples_result.json"))
     assert rows[10]["media_type"] == "contact"
@@ -272,18 +256,6 @@ def test_account_export_with_left_chats_and_sections(tmp_path: Path) -> None:
     ]
 
 
-def test_chat_fields_after_the_messages(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    document = {"messages": [message(i) for i in range(1, 8)], "type": "personal_chat", "id": 99}
-    path = write_json(tmp_path, document)
-    rows = rows_of(path)
-    assert {(row["chat_id"], row["chat_type"]) for row in rows} == {(99, "personal_chat")}
-    # Past the buffer limit the reader learns the fields with a second, metadata-only pass.
-    monkeypatch.setattr(json_export, "PENDING_LIMIT", 2)
-    rows = rows_of(path, batch_size=3)
-    assert [row["message_id"] for row in rows] == list(range(1, 8))
-    assert {(row["chat_id"], row["chat_type"]) for row in rows} == {(99, "personal_chat")}
-
-
 def test_batches_follow_batch_size_and_stream(tmp_path: Path) -> None:
     path = write_json(tmp_path, chat(*(message(i) for i in range(1, 2501))))
     batches = list(read_json_export(path, ReadOptions(batch_size=1000)))
@@ -318,7 +290,7 @@ def test_a_finished_read_frees_its_reader_without_the_collector(tmp_path: Path, 
     gc.disable()
     try:
         rows = sum(batch.num_rows for batch in read_json_export(path, ReadOptions()))
-        left = [o for o in gc.get_objects() if isinstance(o, json_export._Reader)]
+        left = [o for o in gc.get_objects() if isinstance(o, json_pass.JsonPass)]
     finally:
         gc.enable()
     assert rows == (400 if root == "account" else 300)
@@ -332,27 +304,6 @@ def test_large_batches_are_joined_from_parts(tmp_path: Path) -> None:
         assert [batch.num_rows for batch in batches] == expected
         ids = [value for batch in batches for value in batch.column("message_id").to_pylist()]
         assert ids == list(range(1, 7001))
-
-
-def test_id_schemes_old_and_new(tmp_path: Path) -> None:
-    user_shift, peer_shift = 1 << 32, 2 << 32
-    old = chat(
-        message(1, from_id=user_shift + 5),
-        message(2, from_id=123),
-        message(3, from_id=peer_shift + 6),
-        chat_id=user_shift + 1234,
-    )
-    for entry in old["messages"]:
-        del entry["date_unixtime"]
-    rows = rows_of(write_json(tmp_path, old, "old.json"))
-    assert [row["sender_id"] for row in rows] == ["user5", "user123", "channel6"]
-    assert {row["chat_id"] for row in rows} == {1234}
-    # A v2.7.2+ chat with a user id above 2**32: bare, not decoded.
-    new = chat(message(1, from_id="user6000000001"), chat_id=6000000001)
-    assert rows_of(write_json(tmp_path, new, "new.json"))[0]["chat_id"] == 6000000001
-    # Before v1.4.8 there were no chat ids.
-    ancient = {"name": "Old", "type": "personal_chat", "messages": [message(1)]}
-    assert rows_of(write_json(tmp_path, ancient, "ancient.json"))[0]["chat_id"] is None
 
 
 def test_edited_epoch_sentinel_is_no_edit(tmp_path: Path) -> None:
@@ -426,14 +377,6 @@ def test_text_forms_and_fields(tmp_path: Path) -> None:
     assert rows[7]["extra"] == {"type": "unsupported"}
     assert rows[7]["sent_at"] == rows[6]["sent_at"]
     assert rows[7]["time_source"] == "inferred"
-
-
-def test_undated_first_entry_takes_the_next_time(tmp_path: Path) -> None:
-    rows = rows_of(write_json(tmp_path, chat({"id": 1, "type": "unsupported"}, message(2))))
-    assert rows[0]["sent_at"] == rows[1]["sent_at"]
-    alone = chat({"id": 1, "type": "unsupported"})
-    with pytest.raises(DumpError, match="no date"):
-        rows_of(write_json(tmp_path, alone, "alone.json"))
 
 
 def test_service_entries_and_unknown_actions(tmp_path: Path) -> None:
@@ -609,14 +552,6 @@ def test_invalid_utf8_and_garbage(tmp_path: Path) -> None:
     assert "after the end" in bad(tmp_path, trailing, "trailing.json").message
     invalid_escape = json.dumps(chat(message(1, text="@@"))).encode().replace(b"@@", b"\\q")
     assert "invalid JSON" in bad(tmp_path, invalid_escape, "escape.json").message
-
-
-def test_public_ijson_pipeline_gives_the_same_records(
-    seed_dir: Path, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    fast = rows_of(seed_dir / "result.json")
-    monkeypatch.setattr(json_export, "_BUILD_CHAIN", json_export._public_chain)
-    assert rows_of(seed_dir / "result.json") == fast
 
 
 def test_unknown_zone_is_refused(seed_dir: Path) -> None:

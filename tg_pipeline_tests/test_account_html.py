@@ -19,11 +19,11 @@ from typing import Any
 import dagster as dg
 import pytest
 
+from tg_pipeline.defs.telegram.sensors import inbox_sensor
 from tg_pipeline.errors import DumpError
 from tg_pipeline.ingest import DataPaths
 from tg_pipeline.readers import open_dump, read_dump
 from tg_pipeline.records import ReadOptions, batch_to_dicts
-from tg_pipeline.sensors.inbox import inbox_sensor
 from tg_pipeline.synthetic import Account, render_account_json, write_account_html
 from tg_pipeline.synthetic.html_account import LIST_TYPES
 from tg_pipeline_tests.cli_tests.conftest import run_cli

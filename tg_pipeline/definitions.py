@@ -1,9 +1,8 @@
 """The one `Definitions` of the project: `dagster dev`, `dagster job execute -m
 tg_pipeline.definitions`, the code server and the CLI all load this module.
 
-Each kind of definition is a plain list assembled here, so another domain (events, audit)
-adds its assets, sensors, jobs and resources by extending a list, not by editing the
-telegram group.
+Each domain under :mod:`tg_pipeline.defs` declares its assets, checks, jobs and sensors;
+this module merges them and adds the resources every domain shares.
 """
 
 from __future__ import annotations
@@ -12,41 +11,22 @@ from typing import Any
 
 import dagster as dg
 
-from tg_pipeline.assets import TELEGRAM_ASSETS, TELEGRAM_CHECKS
-from tg_pipeline.assets.audit import AUDIT_ASSETS, AUDIT_JOBS
-from tg_pipeline.assets.quarantine import QUARANTINE_ASSETS
-from tg_pipeline.jobs import JOBS
-from tg_pipeline.jobs_admin import ADMIN_JOBS
-from tg_pipeline.resources import settings_from_env
-from tg_pipeline.resources.guard import GUARD_KEY, warehouse_guard
-from tg_pipeline.resources.kafka import kafka_resource_from_env
-from tg_pipeline.sensors import SENSORS
-from tg_pipeline.sensors.events import EVENT_SENSORS
-
-ASSETS: list[Any] = [*TELEGRAM_ASSETS, *AUDIT_ASSETS, *QUARANTINE_ASSETS]
-ASSET_CHECKS: list[Any] = [*TELEGRAM_CHECKS]
-JOB_DEFS: list[Any] = [*JOBS, *ADMIN_JOBS, *AUDIT_JOBS]
-SENSOR_DEFS: list[Any] = [*SENSORS, *EVENT_SENSORS]
-
-
-def build_resources() -> dict[str, Any]:
-    """Resources from the environment, with defaults that work on a bare machine."""
-    return {
-        "settings": settings_from_env(),
-        "kafka": kafka_resource_from_env(),
-        GUARD_KEY: warehouse_guard,
-    }
+# Modules, not their ``defs``: Dagster refuses a module that holds more than one
+# ``Definitions`` at its top level.
+from tg_pipeline.defs.events import definitions as events_domain
+from tg_pipeline.defs.shared.resources import build_resources
+from tg_pipeline.defs.telegram import definitions as telegram_domain
 
 
 def make_definitions(resources: dict[str, Any] | None = None) -> dg.Definitions:
     """The project's definitions, with some resources replaced (tests, the demo)."""
-    return dg.Definitions(
-        assets=ASSETS,
-        asset_checks=ASSET_CHECKS,
-        jobs=JOB_DEFS,
-        sensors=SENSOR_DEFS,
-        resources={**build_resources(), **(resources or {})},
-        executor=dg.in_process_executor,
+    return dg.Definitions.merge(
+        telegram_domain.defs,
+        events_domain.defs,
+        dg.Definitions(
+            resources={**build_resources(), **(resources or {})},
+            executor=dg.in_process_executor,
+        ),
     )
 
 

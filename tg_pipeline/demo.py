@@ -22,10 +22,18 @@ import dagster as dg
 from rich.console import Console
 from rich.table import Table
 
+from tg_pipeline.defs.names import (
+    BACKUP_ASSETS,
+    BACKUP_JOB,
+    DUMPS,
+    INGEST_JOB,
+    MESSAGES,
+    Meta,
+    ingest_run_config,
+)
+from tg_pipeline.defs.shared.ui_origin import attach_ui_origin
 from tg_pipeline.ingest import DataPaths, dump_id_for
-from tg_pipeline.partitions import DUMPS
 from tg_pipeline.readers import fingerprint_dump
-from tg_pipeline.ui_origin import attach_ui_origin
 from tg_pipeline.warehouse import Warehouse
 
 REPO_DAGSTER_YAML = Path(__file__).resolve().parents[1] / "dagster.yaml"
@@ -95,43 +103,40 @@ def main() -> int:
     changed = False
     runs: list[str] = []
     with dg.DagsterInstance.get() as instance:
-        ingest_job = defs.resolve_job_def("ingest_job")
+        ingest_job = defs.resolve_job_def(INGEST_JOB)
         for source in dumps:
             dump_id = dump_id_for(source.name, fingerprint_dump(source))
             instance.add_dynamic_partitions(DUMPS, [dump_id])
             result = ingest_job.execute_in_process(
                 instance=instance,
                 partition_key=dump_id,
-                run_config={
-                    "ops": {"raw_dump": {"config": {"source": str(source)}}},
-                    **QUIET,
-                },
+                run_config={**ingest_run_config(str(source)), **QUIET},
                 raise_on_error=False,
             )
             attach_ui_origin(instance, result.run_id)
-            runs.append(f"ingest_job {result.run_id[:8]}")
+            runs.append(f"{INGEST_JOB} {result.run_id[:8]}")
             if not result.success:
                 console.print(f"[red]ingest of {source} failed; see run {result.run_id}[/red]")
                 return 1
-            meta = _metadata(result, "messages")
-            changed = changed or bool(meta.get("new") or meta.get("updated"))
+            meta = _metadata(result, MESSAGES)
+            changed = changed or bool(meta.get(Meta.NEW) or meta.get(Meta.UPDATED))
             console.print(
-                f"ingested {dump_id}: {meta.get('new')} new, {meta.get('updated')} updated, "
-                f"{meta.get('unchanged')} unchanged (run {result.run_id[:8]})"
+                f"ingested {dump_id}: {meta.get(Meta.NEW)} new, {meta.get(Meta.UPDATED)} updated, "
+                f"{meta.get(Meta.UNCHANGED)} unchanged (run {result.run_id[:8]})"
             )
         files: list[str] = []
         if changed or not any(paths.backups.glob("messages-*.parquet")):
-            backups = defs.resolve_job_def("backup_job").execute_in_process(
+            backups = defs.resolve_job_def(BACKUP_JOB).execute_in_process(
                 instance=instance, run_config=QUIET, raise_on_error=False
             )
             attach_ui_origin(instance, backups.run_id)
-            runs.append(f"backup_job {backups.run_id[:8]}")
+            runs.append(f"{BACKUP_JOB} {backups.run_id[:8]}")
             if not backups.success:
                 console.print(f"[red]backup failed; see run {backups.run_id}[/red]")
                 return 1
             files = [
-                str(_metadata(backups, key)["path"])
-                for key in ("messages_backup_parquet", "messages_backup_csv")
+                str(_metadata(backups, key)[Meta.PATH])
+                for key in (BACKUP_ASSETS["parquet"], BACKUP_ASSETS["csv"])
             ]
 
     _print_counts(console, paths)

@@ -9,10 +9,10 @@ from typing import Any
 import dagster as dg
 
 from tg_pipeline.definitions import make_definitions
+from tg_pipeline.defs.names import BACKUP_JOB, DUMPS, INGEST_JOB, ingest_run_config
+from tg_pipeline.defs.shared.settings import PipelineSettings
 from tg_pipeline.ingest import DataPaths, dump_id_for
-from tg_pipeline.partitions import DUMPS
 from tg_pipeline.readers import fingerprint_dump
-from tg_pipeline.resources import PipelineSettings
 from tg_pipeline.warehouse import Warehouse
 
 #: Tables whose content is "the warehouse data"; the audit log and migrations are bookkeeping.
@@ -44,19 +44,16 @@ def ingest(
     """What the sensor does for one dump: register its partition, run ingest_job on it."""
     dump_id = dump_id_of(source)
     instance.add_dynamic_partitions(DUMPS, [dump_id])
-    run_config: dict[str, Any] = {"ops": {"raw_dump": {"config": {"source": str(source)}}}}
-    if chat_id is not None:
-        run_config["ops"]["messages"] = {"config": {"chat_id": chat_id}}
-    return defs.resolve_job_def("ingest_job").execute_in_process(
+    return defs.resolve_job_def(INGEST_JOB).execute_in_process(
         instance=instance,
         partition_key=dump_id,
-        run_config=run_config,
+        run_config=ingest_run_config(str(source), chat_id),
         raise_on_error=raise_on_error,
     )
 
 
 def backup(instance: dg.DagsterInstance, defs: dg.Definitions) -> dg.ExecuteInProcessResult:
-    return defs.resolve_job_def("backup_job").execute_in_process(instance=instance)
+    return defs.resolve_job_def(BACKUP_JOB).execute_in_process(instance=instance)
 
 
 def materialization_metadata(result: dg.ExecuteInProcessResult, asset: str) -> dict[str, Any]:

@@ -19,11 +19,11 @@ from typing import Any
 import dagster as dg
 import pytest
 
+from tg_pipeline.defs.telegram.sensors import inbox_sensor
 from tg_pipeline.errors import DumpError
 from tg_pipeline.ingest import DataPaths
 from tg_pipeline.readers import open_dump, read_dump
 from tg_pipeline.records import ReadOptions, batch_to_dicts
-from tg_pipeline.sensors.inbox import inbox_sensor
 from tg_pipeline_tests.cli_tests.conftest import run_cli
 from tg_pipeline_tests.dagster_harness import definitions_for, drop, ingest, make_settings, scalar
 from tg_pipeline_tests.fixtures.chats import wide_account

@@ -11,8 +11,9 @@ import pytest
 from dagster._core.instance.ref import InstanceRef
 
 from tg_pipeline.definitions import defs
-from tg_pipeline.partitions import DUMPS
-from tg_pipeline.resources import PipelineSettings, settings_from_env
+from tg_pipeline.defs import names
+from tg_pipeline.defs.names import DUMPS
+from tg_pipeline.defs.shared.settings import PipelineSettings, settings_from_env
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
 TELEGRAM_ASSETS = {
@@ -146,3 +147,47 @@ def test_root_dagster_yaml_is_the_embedded_default(tmp_path: Path) -> None:
 def test_workspace_yaml_points_at_the_definitions() -> None:
     text = (REPO_ROOT / "workspace.yaml").read_text()
     assert "module_name: tg_pipeline.definitions" in text
+
+
+def test_shared_names_are_the_definitions_names() -> None:
+    repo = defs.get_repository_def()
+    jobs = {j.name for j in repo.get_all_jobs()}
+    assert {
+        names.INGEST_JOB,
+        names.INGEST_INBOX_JOB,
+        names.BACKUP_JOB,
+        names.REPORT_JOB,
+        names.DELETE_JOB,
+        names.AUDIT_JOB,
+    } <= jobs
+    assert jobs >= names.UNAUDITED_JOBS
+    graph = defs.resolve_asset_graph()
+    for asset in (
+        names.RAW_DUMP,
+        names.MESSAGES,
+        names.USER_MESSAGE_COUNTS,
+        names.CHAT_REPORT,
+        *names.BACKUP_ASSETS.values(),
+        names.QUARANTINE,
+        names.AUDIT_LOG,
+    ):
+        assert graph.has(dg.AssetKey(asset)), asset
+    assert defs.resolve_sensor_def(names.INBOX_SENSOR).job_name == names.INGEST_JOB
+    delete = defs.resolve_job_def(names.DELETE_JOB)
+    assert names.DELETE_MESSAGES_OP in {node.name for node in delete.nodes}
+
+
+def test_shared_run_config_is_valid_for_its_jobs() -> None:
+    ingest = defs.resolve_job_def(names.INGEST_JOB)
+    for config in (names.ingest_run_config("x"), names.ingest_run_config("x", chat_id=7)):
+        assert dg.validate_run_config(ingest, config)
+    delete = defs.resolve_job_def(names.DELETE_JOB)
+    assert dg.validate_run_config(delete, names.delete_run_config({"chat": "1"}))
+
+
+def test_the_shared_names_import_no_dagster() -> None:
+    code = "import sys, tg_pipeline.defs.names; print('dagster' in sys.modules)"
+    out = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, check=True
+    ).stdout
+    assert out.strip() == "False"

@@ -21,9 +21,9 @@ from tg_pipeline.cli.names import resolve_filter
 from tg_pipeline.cli.output import render_table
 from tg_pipeline.cli.query import MESSAGES_VIEW
 from tg_pipeline.cli.safe_text import visible
+from tg_pipeline.defs.names import DELETE_JOB, TRIGGER_TAG, delete_run_config
 from tg_pipeline.errors import TgPipelineError
 
-DELETE_JOB = "delete_job"
 SAMPLE_ROWS = 10
 #: Up to this many matches the preview also counts them per chat.
 BREAKDOWN_MAX_ROWS = 200_000
@@ -37,7 +37,7 @@ def _run_config(message_filter: Any, delete_all: bool) -> dict[str, Any]:
         if value is None or value is False:
             continue
         config[name] = value.isoformat() if isinstance(value, datetime) else value
-    return {"ops": {"delete_messages": {"config": config}}}
+    return delete_run_config(config)
 
 
 def _per_chat(table: pa.Table) -> list[tuple[str, int]]:
@@ -108,7 +108,7 @@ def delete_command(
     outcome = env.runner().run(
         DELETE_JOB,
         run_config=_run_config(message_filter, delete_all),
-        tags={"tg_pipeline/trigger": "cli"},
+        tags={TRIGGER_TAG: "cli"},
     )
     if not outcome.succeeded:
         raise TgPipelineError(

@@ -39,13 +39,20 @@ from tg_pipeline.cli.context import CliEnv, cli_env
 from tg_pipeline.cli.output import View, render_table
 from tg_pipeline.cli.runner import JobRunner, LogSink, RunOutcome
 from tg_pipeline.cli.safe_text import markup_safe, visible
+from tg_pipeline.defs.names import (
+    BACKUP_ASSETS,
+    BACKUP_JOB,
+    DUMPS,
+    INGEST_JOB,
+    MESSAGES,
+    QUARANTINE,
+    TRIGGER_TAG,
+    Meta,
+    ingest_run_config,
+)
 from tg_pipeline.errors import DumpError, TgPipelineError
 
-DUMPS_PARTITIONS = "dumps"
-INGEST_JOB = "ingest_job"
-BACKUP_JOB = "backup_job"
-BACKUP_ASSETS = {"parquet": "messages_backup_parquet", "csv": "messages_backup_csv"}
-CLI_TAGS = {"tg_pipeline/trigger": "cli"}
+CLI_TAGS = {TRIGGER_TAG: "cli"}
 
 #: A run log line reporting how far a read got, e.g. "read 120000 of 5242880 bytes".
 _PROGRESS = re.compile(r"(?P<done>\d[\d,]*) of (?P<total>\d[\d,]*) bytes")
@@ -254,13 +261,10 @@ def ingest_paths(
 def _run_ingest(
     runner: JobRunner, path: Path, dump_id: str, chat_id: int | None, on_log: Any
 ) -> RunOutcome:
-    runner.add_partition(DUMPS_PARTITIONS, dump_id)
-    ops: dict[str, Any] = {"raw_dump": {"config": {"source": str(path.absolute())}}}
-    if chat_id is not None:
-        ops["messages"] = {"config": {"chat_id": chat_id}}
+    runner.add_partition(DUMPS, dump_id)
     return runner.run(
         INGEST_JOB,
-        run_config={"ops": ops},
+        run_config=ingest_run_config(str(path.absolute()), chat_id),
         tags=CLI_TAGS,
         partition=dump_id,
         on_log=on_log,
@@ -269,26 +273,26 @@ def _run_ingest(
 
 def _summarize(summary: DumpSummary, outcome: RunOutcome) -> None:
     summary.run_id = outcome.run_id
-    ingested = outcome.metadata("messages")
-    if "new" in ingested:
-        summary.new = int(ingested["new"])
-        summary.updated = int(ingested.get("updated", 0))
-        summary.unchanged = int(ingested.get("unchanged", 0))
-        summary.duplicates = int(ingested.get("duplicates", 0))
-        summary.warning = ingested.get("duplicates_note")
-        summary.rows = ingested.get("rows_in_dump")
+    ingested = outcome.metadata(MESSAGES)
+    if Meta.NEW in ingested:
+        summary.new = int(ingested[Meta.NEW])
+        summary.updated = int(ingested.get(Meta.UPDATED, 0))
+        summary.unchanged = int(ingested.get(Meta.UNCHANGED, 0))
+        summary.duplicates = int(ingested.get(Meta.DUPLICATES, 0))
+        summary.warning = ingested.get(Meta.DUPLICATES_NOTE)
+        summary.rows = ingested.get(Meta.ROWS_IN_DUMP)
     # An unreadable dump is recorded by the quarantine asset (the run itself succeeds);
     # anything else (a busy warehouse, a cancelled run) fails the run and leaves the dump
     # as it was: just "failed".
-    quarantined = outcome.metadata("quarantine")
+    quarantined = outcome.metadata(QUARANTINE)
     if quarantined:
         summary.status = "quarantined"
-        summary.error = str(quarantined.get("reason") or "unreadable")
+        summary.error = str(quarantined.get(Meta.REASON) or "unreadable")
         return
     if outcome.succeeded:
         summary.status = "ingested"
         return
-    unreadable = "error_position" in outcome.failure_metadata
+    unreadable = Meta.ERROR_POSITION in outcome.failure_metadata
     summary.status = "quarantined" if unreadable else "failed"
     summary.error = outcome.error or f"run {outcome.run_id} ended {outcome.status}"
 
@@ -428,7 +432,7 @@ def backup_command(fmt: str) -> None:
         )
     for f in formats:
         metadata = outcome.metadata(BACKUP_ASSETS[f])
-        if "path" not in metadata:
+        if Meta.PATH not in metadata:
             raise TgPipelineError(f"backup run {outcome.run_id} reported no {f} file")
-        rows = metadata.get("dagster/row_count")
-        click.echo(f"{metadata['path']}\t{f}\t{rows} rows")
+        rows = metadata.get(Meta.ROW_COUNT)
+        click.echo(f"{metadata[Meta.PATH]}\t{f}\t{rows} rows")

@@ -27,13 +27,19 @@ from tg_pipeline.cli.runner import (
     RunOutcome,
     clean_error,
 )
+from tg_pipeline.defs.names import (
+    BACKUP_JOB,
+    DEFINITIONS_MODULE,
+    DELETE_JOB,
+    INGEST_JOB,
+    PARTITION_TAG,
+    RAW_DUMP,
+)
 from tg_pipeline.errors import RunInterrupted
 
 if TYPE_CHECKING:
     import dagster as dg
 
-DEFINITIONS_MODULE = "tg_pipeline.definitions"
-PARTITION_TAG = "dagster/partition"
 
 #: Written into a new ``<data dir>/dagster_home``: the embedded default (SQLite storage in
 #: that directory) plus what the project relies on: one slot per pool, so warehouse writers
@@ -237,7 +243,7 @@ class LocalRunner:
     def _file_under_job(self, run_id: str) -> None:
         """Give the run the code location `make dev` serves, so the UI lists it under its
         job; best effort, a run that cannot be stamped is still a run."""
-        from tg_pipeline.ui_origin import attach_ui_origin
+        from tg_pipeline.defs.shared.ui_origin import attach_ui_origin
 
         with contextlib.suppress(Exception):
             attach_ui_origin(self.instance, run_id, self._definitions_module)
@@ -269,23 +275,23 @@ class LocalRunner:
             )
         except Exception:  # a second Ctrl-C, a locked instance: the next sweep ends the run
             pass
-        what = {"ingest_job": "ingest", "backup_job": "backup", "delete_job": "delete"}.get(
+        what = {INGEST_JOB: "ingest", BACKUP_JOB: "backup", DELETE_JOB: "delete"}.get(
             job_name, job_name
         )
         if partition:
             what += f" of dump {partition}"
         done = (
             "nothing was stored"
-            if not stored or stored == ["raw_dump"]
+            if not stored or stored == [RAW_DUMP]
             else f"already stored: {', '.join(stored)}; the rest was not"
         )
         return RunInterrupted(f"interrupted: {what} canceled (run {run_id}); {done}")
 
     def _audit_canceled(self, run_id: str) -> None:
         """No daemon reports a run of this process: write its run_canceled event here."""
-        from tg_pipeline import run_audit
+        from tg_pipeline.defs.names import UNAUDITED_JOBS
+        from tg_pipeline.defs.shared import run_audit
         from tg_pipeline.events import emit
-        from tg_pipeline.sensors.events import UNAUDITED_JOBS
 
         run = self.instance.get_run_by_id(run_id)
         if run is None or run.job_name in UNAUDITED_JOBS:
@@ -377,7 +383,7 @@ class LocalRunner:
         """Mark the runs whose process died as failed and give back their slots."""
         if not self.dagster_home.exists():
             return []
-        from tg_pipeline.dead_runs import sweep_dead_runs
+        from tg_pipeline.defs.shared.dead_runs import sweep_dead_runs
 
         return sweep_dead_runs(self.instance, self.data_dir)
 

@@ -24,9 +24,9 @@ from tg_pipeline.cli.runner import (
     RunOutcome,
     clean_error,
 )
+from tg_pipeline.defs.names import INGEST_JOB, PARTITION_TAG
 from tg_pipeline.errors import TgPipelineError
 
-PARTITION_TAG = "dagster/partition"
 ACTIVE_STATUSES = ["QUEUED", "NOT_STARTED", "STARTING", "STARTED", "CANCELING"]
 
 
@@ -223,7 +223,7 @@ class RemoteRunner:
 
     # -- JobRunner ---------------------------------------------------------------------------
 
-    def add_partition(self, partitions_def: str, key: str, *, job_name: str = "ingest_job") -> None:
+    def add_partition(self, partitions_def: str, key: str, *, job_name: str = INGEST_JOB) -> None:
         selector = self._repository_for(job_name)
         result = self.query(
             _ADD_PARTITION, {"selector": selector, "name": partitions_def, "key": key}

@@ -15,16 +15,16 @@ import dagster as dg
 import pytest
 
 from tg_pipeline.definitions import make_definitions
-from tg_pipeline.events import KafkaSettings, Outbox
-from tg_pipeline.resources import PipelineSettings
-from tg_pipeline.resources.kafka import KafkaResource
-from tg_pipeline.sensors.events import (
+from tg_pipeline.defs.events.sensors import (
     audit_log_sensor,
     audit_run_failed,
     audit_run_started,
     audit_run_succeeded,
     outbox_relay,
 )
+from tg_pipeline.defs.shared.kafka import KafkaResource
+from tg_pipeline.defs.shared.settings import PipelineSettings
+from tg_pipeline.events import KafkaSettings, Outbox
 from tg_pipeline.warehouse import Warehouse
 from tg_pipeline_tests.dagster_harness import definitions_for, ingest, make_settings
 

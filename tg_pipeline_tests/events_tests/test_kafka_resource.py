@@ -7,7 +7,7 @@ import pytest
 from dagster._core.remote_representation.external_data import RepositorySnap
 from dagster_shared.serdes import serialize_value
 
-from tg_pipeline.resources.kafka import KafkaResource, kafka_resource_from_env
+from tg_pipeline.defs.shared.kafka import KafkaResource, kafka_resource_from_env
 
 SECRET = "pa55-w0rd-never-shown"
 

@@ -1,0 +1,1 @@
+"""The telegram assets: one module per asset, plus the metadata they show in the UI."""

@@ -1,1 +1,0 @@
-"""Ops for work that is not one asset partition at a time."""

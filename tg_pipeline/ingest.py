@@ -108,16 +108,6 @@ class DataPaths:
             backups=pick(backups, "backups"),
         )
 
-    @classmethod
-    def from_env(cls, environ: dict[str, str] | None = None) -> DataPaths:
-        """The layout the Dagster resource would use, for code that runs without Dagster."""
-        env = os.environ if environ is None else environ
-        return cls.under(
-            env.get("TG_DATA_DIR") or "data",
-            warehouse=env.get("TG_WAREHOUSE_PATH") or None,
-            inbox=env.get("TG_INBOX_DIR") or None,
-        )
-
     def ensure(self) -> DataPaths:
         for directory in (
             self.data_dir,
@@ -622,6 +612,13 @@ def ingest_staged(
 
 #: Seconds between two progress lines in a run's log (``TG_PROGRESS_EVERY_S`` overrides).
 PROGRESS_EVERY_S = 2.0
+_progress_every_s = PROGRESS_EVERY_S
+
+
+def use_progress_interval(every_s: float | None) -> None:
+    """This process's interval between progress lines; ``None`` restores the default."""
+    global _progress_every_s
+    _progress_every_s = PROGRESS_EVERY_S if every_s is None else every_s
 
 
 def reporting_progress(
@@ -637,7 +634,7 @@ def reporting_progress(
     result.json moves as it is parsed, and HTML pages count page by page.
     """
     if every_s is None:
-        every_s = float(os.environ.get("TG_PROGRESS_EVERY_S") or PROGRESS_EVERY_S)
+        every_s = _progress_every_s
     offsets: dict[str, int] = {}
     raw_offsets: dict[str, int] = {}
     before = 0

@@ -33,6 +33,7 @@ from pathlib import Path
 from tg_pipeline.bench import BenchContext, Measurement
 from tg_pipeline.bench.exports import ensure_export
 from tg_pipeline.bench.harness import emit, run_child
+from tg_pipeline.config import Settings
 from tg_pipeline.events.settings import KafkaSettings
 from tg_pipeline.warehouse import CountSnapshot
 
@@ -161,7 +162,9 @@ def run(ctx: BenchContext) -> list[Measurement]:
 def _settings(bootstrap: str, workdir: Path) -> KafkaSettings:
     """The environment's broker settings (SASL, TLS, …) with topics of this measurement."""
     return replace(
-        KafkaSettings.from_env(), bootstrap_servers=bootstrap, topic_prefix=f"bench-{workdir.name}"
+        Settings.from_env().kafka,
+        bootstrap_servers=bootstrap,
+        topic_prefix=f"bench-{workdir.name}",
     )
 
 

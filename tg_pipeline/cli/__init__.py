@@ -7,14 +7,18 @@ package imports nothing heavy, so ``python -m tg_pipeline.cli.main`` loads each 
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
+
+from tg_pipeline.config import Settings
 
 
 @dataclass(frozen=True)
 class CliContext:
-    """The group's shared options, kept on ``click.Context.obj`` for every command."""
+    """The group's shared options and the settings read from the environment, kept on
+    ``click.Context.obj`` for every command."""
 
     data_dir: Path
     url: str | None = None
     debug: bool = False
+    settings: Settings = field(default_factory=Settings, compare=False)

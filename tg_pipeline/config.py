@@ -12,7 +12,8 @@ from and a secret is stored as its name, never its value; their defaults come fr
 from __future__ import annotations
 
 import os
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterator, Mapping
+from contextlib import contextmanager
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, TypeVar
@@ -75,16 +76,20 @@ class ConfigError(TgPipelineError):
     """An environment variable holds a value the pipeline cannot use; one line names it."""
 
 
-T = TypeVar("T")
+T = TypeVar("T", int, float)
+#: Turns a variable's name and raw value into the setting, or raises ConfigError.
+Parser = Callable[[str, str], Any]
 
 
-def _number(kind: Callable[[str], T], what: str, minimum: float, above: bool = False) -> Any:
+def _number(kind: Callable[[str], T], what: str, minimum: float, above: bool = False) -> Parser:
+    """A parser of numbers of ``kind`` at least (or, ``above``, greater than) ``minimum``."""
+
     def parse(name: str, raw: str) -> T:
         try:
             value = kind(raw.strip())
         except ValueError:
             raise ConfigError(f"{name}={raw!r} is not {what}") from None
-        if value < minimum or (above and value == minimum):  # type: ignore[operator]
+        if value < minimum or (above and value == minimum):
             bound = f"greater than {minimum:g}" if above else f"at least {minimum:g}"
             raise ConfigError(f"{name}={raw!r} must be {bound}")
         return value
@@ -112,7 +117,7 @@ def _flag(name: str, raw: str) -> bool:
     return raw.strip() == "1"
 
 
-_PARSERS: dict[str, Callable[[str, str], Any]] = {
+_PARSERS: dict[str, Parser] = {
     "data_dir": _path,
     "warehouse_path": _path,
     "inbox_dir": _path,
@@ -128,8 +133,8 @@ _PARSERS: dict[str, Callable[[str, str], Any]] = {
     "drain_timeout_s": _TIMEOUT,
     "kill_before_count_events": _flag,
 }
-_DUCKDB_PARSERS: dict[str, Callable[[str, str], Any]] = {"memory_limit": _text, "threads": _COUNT}
-_ZIP_PARSERS: dict[str, Callable[[str, str], Any]] = {
+_DUCKDB_PARSERS: dict[str, Parser] = {"memory_limit": _text, "threads": _COUNT}
+_ZIP_PARSERS: dict[str, Parser] = {
     "max_total_bytes": lambda name, raw: int(_POSITIVE(name, raw)),
     "max_ratio": _POSITIVE,
     "max_members": lambda name, raw: int(_POSITIVE(name, raw)),
@@ -170,7 +175,7 @@ class Settings:
         env = os.environ if environ is None else environ
         given: set[str] = set()
 
-        def read(names: Mapping[str, str], parsers: Mapping[str, Callable[[str, str], Any]]):
+        def read(names: Mapping[str, str], parsers: Mapping[str, Parser]) -> dict[str, Any]:
             values: dict[str, Any] = {}
             for attr, name in names.items():
                 raw = env.get(name, "")
@@ -209,6 +214,7 @@ class Settings:
     def install(self) -> None:
         """Hand the process-wide tuning to the core: DuckDB and zip limits, the progress
         interval, the drain timeout and the fault hook. Entry points call this once."""
+        global _installed
         from tg_pipeline import count_events, ingest
         from tg_pipeline.events import drain
         from tg_pipeline.readers import safezip
@@ -219,6 +225,22 @@ class Settings:
         ingest.use_progress_interval(self.progress_every_s)
         drain.use_timeout(self.drain_timeout_s)
         count_events.kill_before_count_events(self.kill_before_count_events)
+        _installed = self
+
+    @contextmanager
+    def applied(self) -> Iterator[Settings]:
+        """:meth:`install` for the duration of a ``with`` block (a CLI command), then the
+        process's previous settings again, so a command run in-process leaves none behind."""
+        previous = _installed
+        self.install()
+        try:
+            yield self
+        finally:
+            previous.install()
+
+
+#: What :meth:`Settings.install` last handed to the core (the built-in defaults at first).
+_installed = Settings()
 
 
 def documented_variables() -> list[str]:

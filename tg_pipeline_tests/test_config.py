@@ -6,6 +6,7 @@ import ast
 from pathlib import Path
 from typing import Any
 
+import click
 import pytest
 from click.testing import CliRunner
 
@@ -170,3 +171,18 @@ def test_only_the_config_module_reads_or_writes_the_environment() -> None:
     assert offenders == []
     config = ast.parse((PACKAGE / "config.py").read_text(encoding="utf-8"))
     assert _environment_uses(config), "the scan must see config.py's own read"
+
+
+def test_a_command_run_in_process_leaves_no_settings_behind(tmp_path: Path) -> None:
+    from tg_pipeline.warehouse import connection
+
+    seen: list[DuckDBLimits] = []
+    probe = click.Command("probe", callback=lambda: seen.append(connection._limits))
+    group = click.Group("tg-pipeline", params=main.params, callback=main.callback)
+    group.add_command(probe)
+    before = connection._limits
+    env = {"TG_DUCKDB_MEMORY_LIMIT": "1GB", "TG_DUCKDB_THREADS": "1"}
+    result = CliRunner().invoke(group, ["--data-dir", str(tmp_path), "probe"], env=env)
+    assert result.exit_code == 0, result.output
+    assert seen == [DuckDBLimits(memory_limit="1GB", threads=1)]
+    assert connection._limits == before

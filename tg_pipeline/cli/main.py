@@ -142,8 +142,7 @@ def main(ctx: click.Context, data_dir: Path | None, url: str | None, debug: bool
     """Telegram chat exports into a clean, queryable warehouse."""
     # Read here, inside the group, so a bad value is reported like any other error.
     ctx.obj = CliContext(data_dir=data_dir or Path("data"), debug=debug)
-    settings = Settings.from_env()
-    settings.install()
+    settings = ctx.with_resource(Settings.from_env().applied())
     ctx.obj = CliContext(
         data_dir=data_dir or settings.data_dir,
         url=url or settings.dagster_url or None,

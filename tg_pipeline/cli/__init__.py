@@ -9,8 +9,10 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-from tg_pipeline.config import Settings
+if TYPE_CHECKING:
+    from tg_pipeline.config import Settings
 
 
 @dataclass(frozen=True)
@@ -21,4 +23,5 @@ class CliContext:
     data_dir: Path
     url: str | None = None
     debug: bool = False
-    settings: Settings = field(default_factory=Settings, compare=False)
+    #: ``None`` outside the group (a command invoked on its own): the built-in defaults.
+    settings: Settings | None = field(default=None, compare=False)

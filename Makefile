@@ -7,6 +7,9 @@ export TG_DATA_DIR ?= $(CURDIR)/data
 #: The UI's port for `make dev`; a busy one is reported instead of silently replaced.
 #: The services log warnings only: at info, the daemon writes a line per sensor tick.
 DAGSTER_PORT ?= 3000
+#: The instance `make dev`, `make run` and `tg-pipeline` share; a new one gets the one local
+#: instance config, tg_pipeline/deploy/embedded/dagster.yaml.
+INSTANCE_HOME := $(or $(DAGSTER_HOME),$(TG_DATA_DIR)/dagster_home)
 
 .PHONY: run dev test lint bench clean venv
 
@@ -22,11 +25,10 @@ run: $(STAMP)
 	$(BIN)/python -m tg_pipeline.demo
 
 dev: $(STAMP)
-	mkdir -p $(TG_DATA_DIR)/dagster_home
-	test -f $(TG_DATA_DIR)/dagster_home/dagster.yaml || cp dagster.yaml $(TG_DATA_DIR)/dagster_home/
+	$(BIN)/python -m tg_pipeline.deploy "$(INSTANCE_HOME)"
 	@$(BIN)/python -c "import socket, sys; busy = socket.socket().connect_ex(('127.0.0.1', $(DAGSTER_PORT))) == 0; sys.exit('port $(DAGSTER_PORT) is busy (another make dev?); try: make dev DAGSTER_PORT=3001' if busy else 0)"
 	@echo "Dagster UI: http://127.0.0.1:$(DAGSTER_PORT)  (data: $(TG_DATA_DIR); Ctrl-C stops it)"
-	DAGSTER_HOME=$${DAGSTER_HOME:-$(TG_DATA_DIR)/dagster_home} $(BIN)/dagster dev -m tg_pipeline.definitions -p $(DAGSTER_PORT) --log-level warning
+	DAGSTER_HOME="$(INSTANCE_HOME)" $(BIN)/dagster dev -m tg_pipeline.definitions -p $(DAGSTER_PORT) --log-level warning
 
 lint: $(STAMP)
 	$(BIN)/ruff check tg_pipeline tg_pipeline_tests

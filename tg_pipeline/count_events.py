@@ -18,9 +18,14 @@ from tg_pipeline.errors import TgPipelineError
 from tg_pipeline.events import Outbox, make_count_event
 from tg_pipeline.warehouse import Warehouse
 
-#: Test hook: the process kills itself (SIGKILL) after the counts commit, before the
-#: outbox write, which makes that window deterministic for the recovery test.
-KILL_BEFORE_COUNT_EVENTS_ENV = "TG_FAULT_KILL_BEFORE_COUNT_EVENTS"
+_kill_before_count_events = False
+
+
+def kill_before_count_events(on: bool) -> None:
+    """Test hook: the process kills itself (SIGKILL) after the counts commit, before the
+    outbox write, which makes that window deterministic for the recovery test."""
+    global _kill_before_count_events
+    _kill_before_count_events = on
 
 
 class CountEventsNotQueued(TgPipelineError):
@@ -39,7 +44,7 @@ def queue_count_events(
     pending = warehouse.pending_count_events()
     if not pending:
         return 0
-    if os.environ.get(KILL_BEFORE_COUNT_EVENTS_ENV) == "1":
+    if _kill_before_count_events:
         os.kill(os.getpid(), signal.SIGKILL)
     events = [
         make_count_event(

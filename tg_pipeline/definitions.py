@@ -11,6 +11,8 @@ from typing import Any
 
 import dagster as dg
 
+from tg_pipeline.config import Settings
+
 # Modules, not their ``defs``: Dagster refuses a module that holds more than one
 # ``Definitions`` at its top level.
 from tg_pipeline.defs.events import definitions as events_domain
@@ -18,13 +20,21 @@ from tg_pipeline.defs.shared.resources import build_resources
 from tg_pipeline.defs.telegram import definitions as telegram_domain
 
 
-def make_definitions(resources: dict[str, Any] | None = None) -> dg.Definitions:
-    """The project's definitions, with some resources replaced (tests, the demo)."""
+def make_definitions(
+    resources: dict[str, Any] | None = None, settings: Settings | None = None
+) -> dg.Definitions:
+    """The project's definitions, with some resources replaced (tests, the demo, the CLI).
+
+    ``settings`` default to this process's environment; they are installed for the runs
+    of this process (DuckDB and zip limits, progress interval, drain timeout).
+    """
+    settings = Settings.from_env() if settings is None else settings
+    settings.install()
     return dg.Definitions.merge(
         telegram_domain.defs,
         events_domain.defs,
         dg.Definitions(
-            resources={**build_resources(), **(resources or {})},
+            resources={**build_resources(settings), **(resources or {})},
             executor=dg.in_process_executor,
         ),
     )

@@ -6,14 +6,14 @@ raw copies and backups live there. Its runs go to the Dagster instance ``make de
 (``<data>/dagster_home``, or ``DAGSTER_HOME``), stamped with the code location ``make dev``
 serves, so the UI lists them under their jobs. No service needs to run. Running it again
 is safe: the same dumps change nothing, and a backup is only written when something did.
-It ends by saying where everything is and what to try next.
+It ends by saying where everything is and what to try next. Settings come from
+:mod:`tg_pipeline.config` and are passed to the definitions; the environment is not changed.
 """
 
 from __future__ import annotations
 
-import os
-import shutil
 import sys
+from dataclasses import replace
 from datetime import UTC, datetime
 from importlib import resources
 from pathlib import Path
@@ -22,6 +22,7 @@ import dagster as dg
 from rich.console import Console
 from rich.table import Table
 
+from tg_pipeline.config import SETTINGS_ENV, ConfigError, Settings
 from tg_pipeline.defs.names import (
     BACKUP_ASSETS,
     BACKUP_JOB,
@@ -32,22 +33,10 @@ from tg_pipeline.defs.names import (
     ingest_run_config,
 )
 from tg_pipeline.defs.shared.ui_origin import attach_ui_origin
+from tg_pipeline.deploy import ensure_local_instance
 from tg_pipeline.ingest import DataPaths, dump_id_for
 from tg_pipeline.readers import fingerprint_dump
 from tg_pipeline.warehouse import Warehouse
-
-REPO_DAGSTER_YAML = Path(__file__).resolve().parents[1] / "dagster.yaml"
-#: Used when the package is installed without the repository around it.
-FALLBACK_DAGSTER_YAML = """\
-concurrency:
-  pools:
-    default_limit: 1
-run_monitoring:
-  enabled: true
-  free_slots_after_run_end_seconds: 15
-telemetry:
-  enabled: false
-"""
 
 #: The runs' full event logs are in the instance (and the UI); the terminal gets a summary.
 QUIET = {"loggers": {"console": {"config": {"log_level": "WARNING"}}}}
@@ -59,40 +48,27 @@ def sample_dumps() -> list[Path]:
     return [p for p in (root / "json", root / "html") if p.is_dir()]
 
 
-def ensure_dagster_home(data_dir: Path) -> Path:
-    """``DAGSTER_HOME`` if set, else ``<data_dir>/dagster_home`` with the embedded
-    dagster.yaml, so runs persist under data/ and `make dev` sees them."""
-    given = os.environ.get("DAGSTER_HOME")
-    home = Path(given) if given else data_dir / "dagster_home"
-    home.mkdir(parents=True, exist_ok=True)
-    config = home / "dagster.yaml"
-    if not config.exists():
-        if REPO_DAGSTER_YAML.is_file():
-            shutil.copyfile(REPO_DAGSTER_YAML, config)
-        else:
-            config.write_text(FALLBACK_DAGSTER_YAML, encoding="utf-8")
-    os.environ["DAGSTER_HOME"] = str(home.absolute())
-    return home
+def demo_settings(settings: Settings) -> Settings:
+    """The user's settings with the demo's own data directory, ``TG_DEMO_DATA_DIR`` or
+    ``<data>/demo``, holding its warehouse and inbox too."""
+    moved = {SETTINGS_ENV["warehouse_path"], SETTINGS_ENV["inbox_dir"]}
+    demo = settings.with_data_dir(settings.demo_dir().absolute())
+    return replace(demo, warehouse_path=None, inbox_dir=None, given=demo.given - moved)
 
 
-def demo_data_dir() -> tuple[Path, Path]:
-    """The user's data directory (``TG_DATA_DIR`` or ``./data``) and the demo's own."""
-    data_dir = Path(os.environ.get("TG_DATA_DIR") or "data").absolute()
-    demo = Path(os.environ.get("TG_DEMO_DATA_DIR") or data_dir / "demo").absolute()
-    return data_dir, demo
-
-
-def main() -> int:
+def main(settings: Settings | None = None) -> int:
+    """The demo under ``settings`` (default: this process's environment)."""
     console = Console()
-    data_dir, demo_dir = demo_data_dir()
-    home = ensure_dagster_home(data_dir)
-    # The runs' resources read TG_DATA_DIR when they start: point them at the demo's data.
-    for name in ("TG_WAREHOUSE_PATH", "TG_INBOX_DIR"):
-        os.environ.pop(name, None)
-    os.environ["TG_DATA_DIR"] = str(demo_dir)
-    paths = DataPaths.under(demo_dir).ensure()
+    given = Settings.from_env() if settings is None else settings
+    user = given.with_data_dir(given.data_dir.absolute())
+    # Runs persist under data/ (or DAGSTER_HOME), where `make dev` sees them.
+    home = ensure_local_instance(user.instance_home().absolute())
+    demo = demo_settings(user)
+    paths = demo.paths().ensure()
 
-    from tg_pipeline.definitions import defs
+    from tg_pipeline.definitions import make_definitions
+
+    defs = make_definitions(settings=demo)
 
     dumps = sample_dumps()
     if not dumps:
@@ -102,7 +78,7 @@ def main() -> int:
     console.print(f"dagster home         {_short(home)} (the one `make dev` shows)")
     changed = False
     runs: list[str] = []
-    with dg.DagsterInstance.get() as instance:
+    with dg.DagsterInstance.from_config(str(home)) as instance:
         ingest_job = defs.resolve_job_def(INGEST_JOB)
         for source in dumps:
             dump_id = dump_id_for(source.name, fingerprint_dump(source))
@@ -230,4 +206,7 @@ def _when(value: object) -> str:
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    try:
+        sys.exit(main())
+    except ConfigError as err:
+        sys.exit(f"make run: error: {err}")

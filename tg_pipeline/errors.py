@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import os
 from pathlib import Path
 
 
@@ -49,19 +48,26 @@ _OUT_OF_MEMORY = (
 )
 
 
-def out_of_memory_hint(error: BaseException | str) -> str | None:
+#: How a hint below begins; an error that already carries one is passed on as it is.
+_HINT = "DuckDB ran out of memory under its limit of "
+
+
+def out_of_memory_hint(error: BaseException | str, memory_limit: str | None = None) -> str | None:
     """One line naming the setting to raise, when ``error`` is DuckDB running out of memory;
-    None for any other error."""
+    None for any other error. ``memory_limit`` is the limit in force (None: the default)."""
     text = str(error)
+    given = next((line.strip() for line in text.splitlines() if _HINT in line), None)
+    if given is not None:
+        return given[given.index(_HINT) :]
     name = type(error).__name__ if isinstance(error, BaseException) else ""
     if name != "OutOfMemoryException" and not any(marker in text for marker in _OUT_OF_MEMORY):
         return None
     lines = [line.strip() for line in text.splitlines() if line.strip()]
     detail = next((line for line in lines if "allocate" in line or "used" in line), "")
     detail = detail.split("Failed to commit: ")[-1]
-    limit = os.environ.get("TG_DUCKDB_MEMORY_LIMIT") or "128MB (the default)"
+    limit = memory_limit or "128MB (the default)"
     return (
-        f"DuckDB ran out of memory under its limit of {limit}"
+        f"{_HINT}{limit}"
         + (f" ({detail.removeprefix('Out of Memory Error: ')})" if detail else "")
         + "; raise TG_DUCKDB_MEMORY_LIMIT (e.g. TG_DUCKDB_MEMORY_LIMIT=1GB) or lower "
         "TG_DUCKDB_THREADS, and run again"

@@ -1,14 +1,14 @@
 """What every command needs from the group's shared options: paths, runner, warehouse.
 
-The group in ``main.py`` keeps ``--data-dir``, ``--url`` and ``--debug`` on ``ctx.obj``;
-commands reach them only through :class:`CliEnv`, so reading them lives in one place.
+The group in ``main.py`` keeps ``--data-dir``, ``--url``, ``--debug`` and the
+:class:`~tg_pipeline.config.Settings` read from the environment on ``ctx.obj``; commands
+reach them only through :class:`CliEnv`, so reading them lives in one place.
 Reads open the DuckDB file directly and read-only; writes go through a
 :class:`~tg_pipeline.cli.runner.JobRunner`, in-process or on the webserver given by ``--url``.
 """
 
 from __future__ import annotations
 
-import os
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -17,6 +17,7 @@ from typing import TYPE_CHECKING, Any
 
 import click
 
+from tg_pipeline.config import Settings
 from tg_pipeline.errors import TgPipelineError, WarehouseBusy
 from tg_pipeline.ingest import DataPaths
 
@@ -25,16 +26,25 @@ if TYPE_CHECKING:
     from tg_pipeline.warehouse import Warehouse
 
 #: How long a read waits for a writing run before it says the warehouse is busy.
-DEFAULT_WAIT_S = 5.0
+DEFAULT_WAIT_S = Settings().read_wait_s
+
+
+def _wait_or_setting(ctx: click.Context, param: click.Parameter, value: float | None) -> float:
+    """``--wait`` when given, else ``TG_READ_WAIT`` from the group's settings."""
+    if value is not None:
+        return value
+    settings = _shared(ctx.find_root().obj, "settings")
+    return settings.read_wait_s if settings is not None else DEFAULT_WAIT_S
+
 
 wait_option = click.option(
     "--wait",
     "wait_s",
     type=click.FloatRange(min=0),
-    default=DEFAULT_WAIT_S,
-    show_default=True,
-    envvar="TG_READ_WAIT",
-    help="Seconds to wait for a run that is writing the warehouse.",
+    default=None,
+    callback=_wait_or_setting,
+    help="Seconds to wait for a run that is writing the warehouse. "
+    f"[default: TG_READ_WAIT, else {DEFAULT_WAIT_S:g}]",
 )
 
 
@@ -51,25 +61,24 @@ class CliEnv:
     data_dir: Path
     url: str | None
     debug: bool
+    settings: Settings
 
     @classmethod
     def from_context(cls, ctx: click.Context) -> CliEnv:
         obj = ctx.find_root().obj
-        data_dir = _shared(obj, "data_dir") or os.environ.get("TG_DATA_DIR") or "data"
+        settings = _shared(obj, "settings") or Settings()
+        data_dir = _shared(obj, "data_dir") or settings.data_dir
         return cls(
             data_dir=Path(data_dir).expanduser().absolute(),
             url=_shared(obj, "url"),
             debug=bool(_shared(obj, "debug", False)),
+            settings=settings,
         )
 
     @property
     def paths(self) -> DataPaths:
         """The pipeline's layout under ``--data-dir`` (``TG_WAREHOUSE_PATH`` moves the file)."""
-        return DataPaths.under(
-            self.data_dir,
-            warehouse=os.environ.get("TG_WAREHOUSE_PATH") or None,
-            inbox=os.environ.get("TG_INBOX_DIR") or None,
-        )
+        return self.settings.with_data_dir(self.data_dir).paths()
 
     def runner(self) -> JobRunner:
         if self.url:
@@ -78,7 +87,7 @@ class CliEnv:
             return RemoteRunner(self.url)
         from tg_pipeline.cli.local import LocalRunner
 
-        return LocalRunner(self.data_dir)
+        return LocalRunner(self.data_dir, settings=self.settings)
 
     def active_runs(self) -> list[RunInfo]:
         """Runs in progress, best effort: used only to name who holds the warehouse."""

@@ -125,12 +125,12 @@ class RunProgress:
     while a run reads, so logs show it is alive without filling up.
     """
 
-    def __init__(self) -> None:
+    def __init__(self, every_s: float | None = None) -> None:
         self.stream = terminal_stream()
         console = Console(file=self.stream)
         self.console = console
         self.terminal = console.is_terminal
-        self.every_s = float(os.environ.get("TG_PROGRESS_EVERY_S") or PIPE_EVERY_S)
+        self.every_s = PIPE_EVERY_S if every_s is None else every_s
         self.progress = Progress(
             SpinnerColumn(),
             TextColumn("[bold]{task.fields[name]}", table_column=Column(no_wrap=True)),
@@ -235,7 +235,7 @@ def ingest_paths(
     """Register and ingest each path with its own run; a bad one never stops the others."""
     runner = env.runner()
     summaries: list[DumpSummary] = []
-    with RunProgress() as progress:
+    with RunProgress(env.settings.progress_every_s) as progress:
         for path in paths:
             summary = DumpSummary(path=str(path))
             summaries.append(summary)
@@ -330,10 +330,10 @@ def print_summaries(summaries: Sequence[DumpSummary], fmt: str) -> None:
 
 def waiting_events_line(env: CliEnv) -> str | None:
     """ "N events wait for Kafka (why)" when a broker is set and the runs could not reach it."""
-    from tg_pipeline.events import KafkaSettings, Outbox
+    from tg_pipeline.events import Outbox
 
     outbox = Outbox.in_data_dir(env.paths.data_dir)
-    if not KafkaSettings.from_env().enabled or not outbox.path.exists():
+    if not env.settings.kafka.enabled or not outbox.path.exists():
         return None
     backlog = outbox.backlog()
     if not backlog.pending:
@@ -417,7 +417,7 @@ def backup_command(fmt: str) -> None:
     env = cli_env()
     runner = env.runner()
     formats = ["parquet", "csv"] if fmt == "both" else [fmt]
-    with RunProgress() as progress:
+    with RunProgress(env.settings.progress_every_s) as progress:
         task = progress.add("backup", None)
         outcome = runner.run(
             BACKUP_JOB,

@@ -3,7 +3,9 @@
 The CLI executes the very job definitions the sensor and ``dagster job execute`` use, so
 there is one ingest path; running them in-process only skips the webserver. The instance
 lives in ``DAGSTER_HOME`` when that is set, else in ``<data dir>/dagster_home`` (the place
-``make dev`` uses), so the UI, the CLI and ``status`` all see the same runs.
+``make dev`` uses), so the UI, the CLI and ``status`` all see the same runs; a new one gets
+the local instance config of :mod:`tg_pipeline.deploy`. Settings arrive as a
+:class:`~tg_pipeline.config.Settings`; nothing here reads or writes the environment.
 """
 
 from __future__ import annotations
@@ -12,6 +14,7 @@ import contextlib
 import fcntl
 import os
 import signal
+import sys
 import threading
 import uuid
 import warnings
@@ -27,6 +30,7 @@ from tg_pipeline.cli.runner import (
     RunOutcome,
     clean_error,
 )
+from tg_pipeline.config import Settings
 from tg_pipeline.defs.names import (
     BACKUP_JOB,
     DEFINITIONS_MODULE,
@@ -35,26 +39,11 @@ from tg_pipeline.defs.names import (
     PARTITION_TAG,
     RAW_DUMP,
 )
+from tg_pipeline.deploy import ensure_local_instance
 from tg_pipeline.errors import RunInterrupted
 
 if TYPE_CHECKING:
     import dagster as dg
-
-
-#: Written into a new ``<data dir>/dagster_home``: the embedded default (SQLite storage in
-#: that directory) plus what the project relies on: one slot per pool, so warehouse writers
-#: in different runs take turns, and slots given back when a run dies.
-EMBEDDED_INSTANCE_YAML = """\
-# Embedded Dagster instance created by tg-pipeline: SQLite storage in this directory.
-concurrency:
-  pools:
-    default_limit: 1
-run_monitoring:
-  enabled: true
-  free_slots_after_run_end_seconds: 15
-telemetry:
-  enabled: false
-"""
 
 
 @contextlib.contextmanager
@@ -95,16 +84,10 @@ _TRACKER_WARNING = "ignore::UserWarning:multiprocessing.resource_tracker"
 
 
 def _quiet_resource_tracker() -> None:
-    """Start helper processes with the tracker's warning filtered (they inherit the env)."""
-    current = os.environ.get("PYTHONWARNINGS", "")
-    if _TRACKER_WARNING not in current:
-        os.environ["PYTHONWARNINGS"] = f"{current},{_TRACKER_WARNING}".strip(",")
-
-
-def dagster_home_for(data_dir: Path) -> Path:
-    """``DAGSTER_HOME`` if set, else ``<data_dir>/dagster_home``."""
-    configured = os.environ.get("DAGSTER_HOME")
-    return Path(configured) if configured else data_dir / "dagster_home"
+    """Start helper processes with the tracker's warning filtered: multiprocessing passes
+    ``sys.warnoptions`` to the interpreters it starts as ``-W`` options."""
+    if _TRACKER_WARNING not in sys.warnoptions:
+        sys.warnoptions.append(_TRACKER_WARNING)
 
 
 def quiet_dagster() -> None:
@@ -131,11 +114,14 @@ class LocalRunner:
         self,
         data_dir: Path,
         *,
+        settings: Settings | None = None,
         definitions_module: str = DEFINITIONS_MODULE,
         poll_s: float = 0.2,
     ) -> None:
         self.data_dir = data_dir
-        self.dagster_home = dagster_home_for(data_dir).resolve()
+        #: The runs' settings: the given ones (default: built-in) under this data directory.
+        self.settings = (settings or Settings()).with_data_dir(data_dir)
+        self.dagster_home = self.settings.instance_home(data_dir).resolve()
         self.where = f"local instance {self.dagster_home}"
         self._definitions_module = definitions_module
         self._poll_s = poll_s
@@ -148,13 +134,11 @@ class LocalRunner:
             quiet_dagster()
             import dagster as dg
 
-            self.dagster_home.mkdir(parents=True, exist_ok=True)
-            config = self.dagster_home / "dagster.yaml"
-            if not os.environ.get("DAGSTER_HOME") and not config.exists():
-                config.write_text(EMBEDDED_INSTANCE_YAML)
-            os.environ["DAGSTER_HOME"] = str(self.dagster_home)
+            ensure_local_instance(self.dagster_home)
             with instance_setup_lock(self.dagster_home):
-                self._instance = dg.DagsterInstance.get()
+                # What DagsterInstance.get() does, with the home given instead of read from
+                # DAGSTER_HOME.
+                self._instance = dg.DagsterInstance.from_config(str(self.dagster_home))
         return self._instance
 
     @property
@@ -163,10 +147,10 @@ class LocalRunner:
             import importlib
 
             quiet_dagster()
-            # Resources read TG_DATA_DIR when a run starts: point them at the CLI's data dir.
-            os.environ["TG_DATA_DIR"] = str(self.data_dir)
             module = importlib.import_module(self._definitions_module)
-            self._defs = module.defs
+            make = getattr(module, "make_definitions", None)
+            # The runs' resources get the CLI's data directory and settings.
+            self._defs = make(settings=self.settings) if make is not None else module.defs
         return self._defs
 
     def close(self) -> None:

@@ -36,6 +36,7 @@ from tg_pipeline.cli.query import chats_command, counts_command, messages_comman
 from tg_pipeline.cli.report import report_command
 from tg_pipeline.cli.safe_text import visible
 from tg_pipeline.cli.status import status_command
+from tg_pipeline.config import Settings
 from tg_pipeline.errors import DumpError, RunInterrupted, TgPipelineError, out_of_memory_hint
 
 PROG = "tg-pipeline"
@@ -48,6 +49,11 @@ EXIT_INTERRUPTED = 128 + signal.SIGINT
 def _debug(ctx: click.Context) -> bool:
     obj = ctx.find_root().obj
     return bool(getattr(obj, "debug", False))
+
+
+def _memory_limit(ctx: click.Context) -> str | None:
+    settings = getattr(ctx.find_root().obj, "settings", None)
+    return settings.duckdb.memory_limit if settings is not None else None
 
 
 def report_error(err: TgPipelineError) -> None:
@@ -102,7 +108,7 @@ class _Group(click.Group):
         except Exception as exc:
             if _debug(ctx):
                 raise
-            hint = out_of_memory_hint(exc)
+            hint = out_of_memory_hint(exc, _memory_limit(ctx))
             if hint is not None:
                 click.echo(f"{PROG}: error: {hint}", err=True)
                 ctx.exit(EXIT_ERROR)
@@ -118,24 +124,31 @@ class _Group(click.Group):
 @click.option(
     "--data-dir",
     type=click.Path(file_okay=False, path_type=Path),
-    envvar="TG_DATA_DIR",
-    default=Path("data"),
-    show_default=True,
-    help="Where the warehouse, inbox, backups and Dagster state live.",
+    default=None,
+    help="Where the warehouse, inbox, backups and Dagster state live. "
+    "[default: TG_DATA_DIR, else data]",
 )
 @click.option(
     "--url",
-    envvar="TG_DAGSTER_URL",
     default=None,
     metavar="URL",
-    help="A running dagster-webserver to trigger work on, instead of running in-process.",
+    help="A running dagster-webserver to trigger work on, instead of running in-process "
+    "[default: TG_DAGSTER_URL].",
 )
 @click.option("--debug", is_flag=True, help="Show tracebacks.")
 @click.version_option(__version__, prog_name=PROG)
 @click.pass_context
-def main(ctx: click.Context, data_dir: Path, url: str | None, debug: bool) -> None:
+def main(ctx: click.Context, data_dir: Path | None, url: str | None, debug: bool) -> None:
     """Telegram chat exports into a clean, queryable warehouse."""
-    ctx.obj = CliContext(data_dir=data_dir, url=url or None, debug=debug)
+    # Read here, inside the group, so a bad value is reported like any other error.
+    ctx.obj = CliContext(data_dir=data_dir or Path("data"), debug=debug)
+    settings = ctx.with_resource(Settings.from_env().applied())
+    ctx.obj = CliContext(
+        data_dir=data_dir or settings.data_dir,
+        url=url or settings.dagster_url or None,
+        debug=debug,
+        settings=settings,
+    )
 
 
 main.add_command(parse_command)

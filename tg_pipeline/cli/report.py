@@ -6,7 +6,6 @@ so it works on a warehouse a deployment wrote as long as no run is writing it.
 
 from __future__ import annotations
 
-import os
 from pathlib import Path
 
 import click
@@ -46,7 +45,7 @@ def report_command(
 
     env = cli_env()
     target = (out or env.data_dir / "report").expanduser().absolute()
-    default_zone = os.environ.get("TG_DEFAULT_ZONE") or "UTC"
+    default_zone = env.settings.default_zone
     with env.read_warehouse(wait_s) as warehouse:
         zones = ZoneLookup(warehouse.con, env.paths.raw, zone=zone, default_zone=default_zone)
         plan = plan_report(warehouse.con, target, zones, chats=chats or None)

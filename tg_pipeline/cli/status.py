@@ -101,10 +101,10 @@ def _instant(epoch: float | None) -> datetime | None:
 
 
 def _events_part(env: CliEnv) -> dict[str, Any]:
-    from tg_pipeline.events import KafkaSettings, Outbox
+    from tg_pipeline.events import Outbox
 
     outbox = Outbox.in_data_dir(env.paths.data_dir)
-    settings = KafkaSettings.from_env()
+    settings = env.settings.kafka
     part: dict[str, Any] = {"outbox": str(outbox.path)}
     if outbox.path.exists():
         backlog = outbox.backlog()

@@ -9,7 +9,6 @@ the result says how many events wait, and the relay sensor or the next run sends
 
 from __future__ import annotations
 
-import os
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -19,7 +18,6 @@ from tg_pipeline.events.relay import Relay
 from tg_pipeline.events.settings import KafkaSettings
 
 #: Seconds a run waits at its end for its events to be acknowledged.
-DRAIN_TIMEOUT_ENV = "TG_KAFKA_DRAIN_TIMEOUT"
 DEFAULT_DRAIN_TIMEOUT_S = 20.0
 _LOCK_RETRY_S = 0.2
 
@@ -40,23 +38,24 @@ class DrainResult:
         return f"{text} ({self.error})" if self.error else text
 
 
-def drain_timeout_s(environ: dict[str, str] | None = None) -> float:
-    env = os.environ if environ is None else environ
-    raw = env.get(DRAIN_TIMEOUT_ENV, "").strip()
-    try:
-        return max(0.0, float(raw)) if raw else DEFAULT_DRAIN_TIMEOUT_S
-    except ValueError:
-        return DEFAULT_DRAIN_TIMEOUT_S
+_timeout_s = DEFAULT_DRAIN_TIMEOUT_S
+
+
+def use_timeout(seconds: float) -> None:
+    """How long this process's runs wait at their end unless a caller says otherwise."""
+    global _timeout_s
+    _timeout_s = max(0.0, seconds)
 
 
 def drain_outbox(
     data_dir: Path | str, settings: KafkaSettings, *, timeout_s: float | None = None
 ) -> DrainResult:
-    """Publish what the outbox holds, waiting at most ``timeout_s`` (default from env)."""
+    """Publish what the outbox holds, waiting at most ``timeout_s`` (default: the process's,
+    see :func:`use_timeout`)."""
     outbox = Outbox.in_data_dir(data_dir)
     if not settings.enabled:
         return DrainResult(0, outbox.pending_count(), None, configured=False)
-    budget = drain_timeout_s() if timeout_s is None else timeout_s
+    budget = _timeout_s if timeout_s is None else timeout_s
     deadline = time.monotonic() + budget
     relay = Relay(outbox, settings)
     delivered = 0

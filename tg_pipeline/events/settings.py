@@ -1,13 +1,12 @@
 """Broker settings as a plain value, so the core can publish and consume without Dagster.
 
-The Dagster resource mirrors these fields; scripts and the bench build them from the
+The Dagster resource mirrors these fields; :mod:`tg_pipeline.config` builds them from the
 environment. The SASL password is kept out of ``repr`` because settings objects end up in
 log lines and exception messages.
 """
 
 from __future__ import annotations
 
-import os
 from dataclasses import dataclass, field, fields
 from typing import Any
 
@@ -31,19 +30,6 @@ class KafkaSettings:
     replication: int = 1
     delivery_timeout_ms: int = 30_000
     session_timeout_ms: int = 6_000
-
-    @classmethod
-    def from_env(cls, environ: dict[str, str] | None = None) -> KafkaSettings:
-        """Settings from ``TG_KAFKA_*`` variables; the CLI and bench use the same names as the
-        Dagster resource so one environment configures all of them."""
-        env = os.environ if environ is None else environ
-        values: dict[str, Any] = {}
-        for f in fields(cls):
-            raw = env.get(ENV_NAMES[f.name])
-            if raw is None or raw == "":
-                continue
-            values[f.name] = int(raw) if f.type in ("int", int) else raw
-        return cls(**values)
 
     @property
     def enabled(self) -> bool:
@@ -118,20 +104,3 @@ class KafkaSettings:
         return f"KafkaSettings({', '.join(shown)})"
 
     __str__ = __repr__
-
-
-#: Environment variable for each setting; ``TG_KAFKA_BOOTSTRAP`` unset means no broker.
-ENV_NAMES: dict[str, str] = {
-    "bootstrap_servers": "TG_KAFKA_BOOTSTRAP",
-    "security_protocol": "TG_KAFKA_SECURITY_PROTOCOL",
-    "sasl_mechanism": "TG_KAFKA_SASL_MECHANISM",
-    "sasl_username": "TG_KAFKA_SASL_USERNAME",
-    "sasl_password": "TG_KAFKA_SASL_PASSWORD",
-    "ssl_ca_location": "TG_KAFKA_SSL_CA_LOCATION",
-    "client_id": "TG_KAFKA_CLIENT_ID",
-    "topic_prefix": "TG_KAFKA_TOPIC_PREFIX",
-    "partitions": "TG_KAFKA_PARTITIONS",
-    "replication": "TG_KAFKA_REPLICATION",
-    "delivery_timeout_ms": "TG_KAFKA_DELIVERY_TIMEOUT_MS",
-    "session_timeout_ms": "TG_KAFKA_SESSION_TIMEOUT_MS",
-}

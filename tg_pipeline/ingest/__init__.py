@@ -37,7 +37,7 @@ from tg_pipeline.ingest.naming import (
     fingerprint_prefix,
     unique_destination,
 )
-from tg_pipeline.ingest.progress import PROGRESS_EVERY_S, reporting_progress
+from tg_pipeline.ingest.progress import PROGRESS_EVERY_S, reporting_progress, use_progress_interval
 from tg_pipeline.ingest.staging import (
     MANIFEST_NAME,
     MANIFEST_VERSION,
@@ -77,4 +77,5 @@ __all__ = [
     "stage_dump",
     "stage_or_quarantine",
     "unique_destination",
+    "use_progress_interval",
 ]

@@ -47,16 +47,6 @@ class DataPaths:
             backups=pick(backups, "backups"),
         )
 
-    @classmethod
-    def from_env(cls, environ: dict[str, str] | None = None) -> DataPaths:
-        """The layout the Dagster resource would use, for code that runs without Dagster."""
-        env = os.environ if environ is None else environ
-        return cls.under(
-            env.get("TG_DATA_DIR") or "data",
-            warehouse=env.get("TG_WAREHOUSE_PATH") or None,
-            inbox=env.get("TG_INBOX_DIR") or None,
-        )
-
     def ensure(self) -> DataPaths:
         for directory in (
             self.data_dir,

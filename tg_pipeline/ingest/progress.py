@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import os
 import time
 from collections.abc import Callable, Iterator
 
@@ -13,6 +12,13 @@ from tg_pipeline.readers import progress as read_progress
 
 #: Seconds between two progress lines in a run's log (``TG_PROGRESS_EVERY_S`` overrides).
 PROGRESS_EVERY_S = 2.0
+_progress_every_s = PROGRESS_EVERY_S
+
+
+def use_progress_interval(every_s: float | None) -> None:
+    """This process's interval between progress lines; ``None`` restores the default."""
+    global _progress_every_s
+    _progress_every_s = PROGRESS_EVERY_S if every_s is None else every_s
 
 
 def reporting_progress(
@@ -28,7 +34,7 @@ def reporting_progress(
     result.json moves as it is parsed, and HTML pages count page by page.
     """
     if every_s is None:
-        every_s = float(os.environ.get("TG_PROGRESS_EVERY_S") or PROGRESS_EVERY_S)
+        every_s = _progress_every_s
     offsets: dict[str, int] = {}
     raw_offsets: dict[str, int] = {}
     before = 0

@@ -7,14 +7,14 @@ needs are ever decompressed, and they are decompressed in bounded chunks while t
 actually produced are counted: a member that expands past the size limit or past a sane
 compression ratio is abandoned at that point, whatever its header claims.
 
-Limits are module constants, overridable per process with ``TG_ZIP_MAX_TOTAL_BYTES``,
-``TG_ZIP_MAX_RATIO`` and ``TG_ZIP_MAX_MEMBERS``.
+Limits are module constants; an entry point sets the process's own once with
+:func:`use_limits` (from ``TG_ZIP_MAX_TOTAL_BYTES``, ``TG_ZIP_MAX_RATIO`` and
+``TG_ZIP_MAX_MEMBERS``), and a caller may pass others to :class:`SafeZip`.
 """
 
 from __future__ import annotations
 
 import lzma
-import os
 import re
 import stat
 import struct
@@ -25,7 +25,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from types import TracebackType
 
-from tg_pipeline.errors import DumpError, TgPipelineError
+from tg_pipeline.errors import DumpError
 
 #: Bytes all needed members may expand to, together. Real exports stay far below this.
 MAX_TOTAL_BYTES = 8 * 1024**3
@@ -59,27 +59,14 @@ class ZipLimits:
     max_ratio: float = MAX_RATIO
     max_members: int = MAX_MEMBERS
 
-    @classmethod
-    def from_env(cls) -> ZipLimits:
-        """The module defaults, each overridable by its environment variable."""
-        return cls(
-            max_total_bytes=int(_env_number("TG_ZIP_MAX_TOTAL_BYTES", MAX_TOTAL_BYTES)),
-            max_ratio=_env_number("TG_ZIP_MAX_RATIO", MAX_RATIO),
-            max_members=int(_env_number("TG_ZIP_MAX_MEMBERS", MAX_MEMBERS)),
-        )
+
+_limits = ZipLimits()
 
 
-def _env_number(name: str, default: float) -> float:
-    raw = os.environ.get(name)
-    if raw is None or not raw.strip():
-        return default
-    try:
-        value = float(raw.strip())
-    except ValueError:
-        raise TgPipelineError(f"{name}={raw!r} is not a number") from None
-    if value <= 0:
-        raise TgPipelineError(f"{name}={raw!r} must be positive")
-    return value
+def use_limits(limits: ZipLimits) -> None:
+    """The limits of every archive this process opens without limits of its own."""
+    global _limits
+    _limits = limits
 
 
 def _end_record(tail: bytes) -> int:
@@ -128,7 +115,7 @@ class SafeZip:
 
     def __init__(self, path: Path, limits: ZipLimits | None = None) -> None:
         self.path = Path(path)
-        self.limits = limits or ZipLimits.from_env()
+        self.limits = limits or _limits
         self._check_directory()
         try:
             self._zip = zipfile.ZipFile(self.path)

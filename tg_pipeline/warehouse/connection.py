@@ -7,11 +7,11 @@ turns through the lock beside the file (:mod:`.lock`), whose holder record names
 connection is always closed when the ``with`` block ends, exceptions included, so a failed
 run never leaves the file locked.
 
-DuckDB's memory is capped (``TG_DUCKDB_MEMORY_LIMIT``, default 128MB; it spills beyond
-that, indexes included) and insertion order is only kept where a query asks for an order.
-The rest of a process's memory is Python and Arrow batches in flight; together a 1M
-message ingest, backup or restore stays under 500 MB of RSS. ``TG_DUCKDB_THREADS``
-overrides the thread count (default: the cores, at most 4).
+DuckDB's memory is capped (:class:`DuckDBLimits`, default 128MB; it spills beyond that,
+indexes included) and insertion order is only kept where a query asks for an order. The
+rest of a process's memory is Python and Arrow batches in flight; together a 1M message
+ingest, backup or restore stays under 500 MB of RSS. The thread count defaults to the
+cores, at most 4. An entry point sets the process's limits once with :func:`use_limits`.
 """
 
 from __future__ import annotations
@@ -21,6 +21,7 @@ import os
 import time
 from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
+from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
 from typing import Any
@@ -50,6 +51,24 @@ from tg_pipeline.warehouse.queries import MessageFilter
 
 DEFAULT_MEMORY_LIMIT = "128MB"
 
+
+@dataclass(frozen=True)
+class DuckDBLimits:
+    """DuckDB's memory limit and threads; ``None`` and ``0`` mean the defaults."""
+
+    memory_limit: str | None = None
+    threads: int = 0
+
+
+_limits = DuckDBLimits()
+
+
+def use_limits(limits: DuckDBLimits) -> None:
+    """The limits of every connection this process opens without limits of its own."""
+    global _limits
+    _limits = limits
+
+
 _TABLES = (
     "messages",
     "chats",
@@ -65,12 +84,8 @@ _TABLES = (
 def _config(read_only: bool, memory_limit: str | None, threads: int | None) -> dict[str, Any]:
     return {
         "access_mode": "READ_ONLY" if read_only else "READ_WRITE",
-        "memory_limit": memory_limit
-        or os.environ.get("TG_DUCKDB_MEMORY_LIMIT")
-        or DEFAULT_MEMORY_LIMIT,
-        "threads": threads
-        or int(os.environ.get("TG_DUCKDB_THREADS", "0"))
-        or min(4, os.cpu_count() or 1),
+        "memory_limit": memory_limit or _limits.memory_limit or DEFAULT_MEMORY_LIMIT,
+        "threads": threads or _limits.threads or min(4, os.cpu_count() or 1),
         "preserve_insertion_order": False,
         # A bulk insert writes each row group out as soon as it is full, instead of
         # holding five: the insert of a 1M-message export then costs about a tenth less.
@@ -181,7 +196,9 @@ class Warehouse:
                     yield cls(con, path, read_only)
                 except duckdb.OutOfMemoryException as exc:
                     # Wherever it happens (a run, a CLI read), one line naming the setting.
-                    raise OutOfMemory(out_of_memory_hint(exc) or str(exc)) from exc
+                    raise OutOfMemory(
+                        out_of_memory_hint(exc, _limits.memory_limit) or str(exc)
+                    ) from exc
             finally:
                 con.close()
 

@@ -30,6 +30,7 @@ from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
+from tg_pipeline.config import Settings
 from tg_pipeline.events.settings import KafkaSettings
 from tg_pipeline.warehouse import CountSnapshot
 from tg_pipeline_tests.bench import BenchContext, Measurement
@@ -156,7 +157,9 @@ def run(ctx: BenchContext) -> list[Measurement]:
 def _settings(bootstrap: str, workdir: Path) -> KafkaSettings:
     """The environment's broker settings (SASL, TLS, …) with topics of this measurement."""
     return replace(
-        KafkaSettings.from_env(), bootstrap_servers=bootstrap, topic_prefix=f"bench-{workdir.name}"
+        Settings.from_env().kafka,
+        bootstrap_servers=bootstrap,
+        topic_prefix=f"bench-{workdir.name}",
     )
 
 

@@ -16,7 +16,7 @@ from pathlib import Path
 
 import pytest
 
-from tg_pipeline.count_events import KILL_BEFORE_COUNT_EVENTS_ENV
+from tg_pipeline.config import KILL_BEFORE_COUNT_EVENTS_ENV
 from tg_pipeline.events import OUTBOX_FILENAME
 from tg_pipeline.warehouse import Warehouse
 from tg_pipeline_tests.events_tests.delivery import (

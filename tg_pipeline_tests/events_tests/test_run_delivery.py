@@ -17,9 +17,9 @@ import orjson
 import pytest
 from dagster._core.instance.ref import InstanceRef
 
+from tg_pipeline.config import DRAIN_TIMEOUT_ENV
 from tg_pipeline.defs.names import EVENTS_WAITING_TAG
 from tg_pipeline.events import Outbox
-from tg_pipeline.events.drain import DRAIN_TIMEOUT_ENV
 from tg_pipeline_tests.events_tests.delivery import (
     CLI,
     SEED_CHAT_ID,

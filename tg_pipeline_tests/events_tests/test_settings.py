@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from tg_pipeline.config import Settings
 from tg_pipeline.events import KafkaSettings
 
 
@@ -32,7 +33,7 @@ def test_password_never_shows_in_repr_or_str() -> None:
 
 
 def test_from_env_reads_the_documented_variables() -> None:
-    settings = KafkaSettings.from_env(
+    settings = Settings.from_env(
         {
             "TG_KAFKA_BOOTSTRAP": "b1:9092,b2:9092",
             "TG_KAFKA_TOPIC_PREFIX": "staging",
@@ -40,10 +41,10 @@ def test_from_env_reads_the_documented_variables() -> None:
             "TG_KAFKA_SASL_PASSWORD": "pw",
             "TG_KAFKA_SSL_CA_LOCATION": "",
         }
-    )
+    ).kafka
     assert settings.bootstrap_servers == "b1:9092,b2:9092"
     assert settings.partitions == 6
     assert settings.counts_topic == "staging.user-counts"
     assert settings.sasl_password == "pw"
     assert settings.ssl_ca_location == ""
-    assert KafkaSettings.from_env({}) == KafkaSettings()
+    assert Settings.from_env({}).kafka == KafkaSettings()

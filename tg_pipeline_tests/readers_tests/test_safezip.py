@@ -8,6 +8,7 @@ from pathlib import Path
 
 import pytest
 
+from tg_pipeline.config import Settings
 from tg_pipeline.errors import DumpError, TgPipelineError
 from tg_pipeline.readers import DumpKind, fingerprint_dump, open_dump
 from tg_pipeline.readers.safezip import (
@@ -158,20 +159,26 @@ def test_member_count_is_checked_before_the_directory_is_parsed(tmp_path: Path) 
     SafeZip(path, ZipLimits(max_members=11)).close()
 
 
-def test_limits_come_from_the_environment(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_limits_come_from_the_environment(tmp_path: Path) -> None:
     members = [RawMember(f"ChatExport/photos/{i}.jpg", b"x") for i in range(6)]
     members.append(RawMember("ChatExport/result.json", CHANNEL_JSON.read_bytes()))
     path = write_raw_zip(tmp_path / "many.zip", members)
     assert fingerprint_dump(path)
-    monkeypatch.setenv("TG_ZIP_MAX_MEMBERS", "5")
-    monkeypatch.setenv("TG_ZIP_MAX_RATIO", "50")
-    monkeypatch.setenv("TG_ZIP_MAX_TOTAL_BYTES", "4096")
-    assert ZipLimits.from_env() == ZipLimits(max_total_bytes=4096, max_ratio=50, max_members=5)
-    with pytest.raises(DumpError, match="TG_ZIP_MAX_MEMBERS"):
-        fingerprint_dump(path)
-    monkeypatch.setenv("TG_ZIP_MAX_MEMBERS", "many")
+    env = {
+        "TG_ZIP_MAX_MEMBERS": "5",
+        "TG_ZIP_MAX_RATIO": "50",
+        "TG_ZIP_MAX_TOTAL_BYTES": "4096",
+    }
+    settings = Settings.from_env(env)
+    assert settings.zip_limits == ZipLimits(max_total_bytes=4096, max_ratio=50, max_members=5)
+    settings.install()  # what an entry point does with the environment's settings
+    try:
+        with pytest.raises(DumpError, match="TG_ZIP_MAX_MEMBERS"):
+            fingerprint_dump(path)
+    finally:
+        Settings().install()
     with pytest.raises(TgPipelineError, match="TG_ZIP_MAX_MEMBERS"):
-        ZipLimits.from_env()
+        Settings.from_env({**env, "TG_ZIP_MAX_MEMBERS": "many"})
 
 
 def test_declared_size_past_the_limit_is_refused_before_expanding(tmp_path: Path) -> None:

@@ -1,17 +1,19 @@
 """The Kafka broker as a Dagster resource; empty bootstrap servers means "no broker".
 
 Dagster shows resource configuration in the UI and stores it with every run. Values given
-as ``EnvVar`` are shown and stored as the variable's *name*, so :func:`kafka_resource_from_env`
-passes the SASL password only that way, and the resource never puts it in a log line.
+as ``EnvVar`` are shown and stored as the variable's *name*, so :func:`kafka_resource` passes
+the SASL password only that way, and the resource never puts it in a log line. Values and
+defaults come from :mod:`tg_pipeline.config`.
 """
 
-import os
+from collections.abc import Mapping
 from typing import Any
 
 import dagster as dg
 from pydantic import Field
 
-from tg_pipeline.events.settings import ENV_NAMES, KafkaSettings
+from tg_pipeline.config import KAFKA_ENV, Settings
+from tg_pipeline.events.settings import KafkaSettings
 
 _DEFAULTS = KafkaSettings()
 
@@ -96,16 +98,20 @@ class KafkaResource(dg.ConfigurableResource):
 _INT_FIELDS = frozenset({"partitions", "replication", "delivery_timeout_ms", "session_timeout_ms"})
 
 
-def kafka_resource_from_env(environ: dict[str, str] | None = None) -> KafkaResource:
-    """A resource with an ``EnvVar`` for each ``TG_KAFKA_*`` variable that is set.
+def kafka_resource(settings: Settings) -> KafkaResource:
+    """The resource for ``settings.kafka``: an ``EnvVar`` for each ``TG_KAFKA_*`` variable that
+    was set, the default for the rest.
 
     Unset variables keep the defaults (an ``EnvVar`` that is not set would fail every run), so
     a bare machine runs without a broker.
     """
-    env = os.environ if environ is None else environ
     values: dict[str, Any] = {}
-    for field, var in ENV_NAMES.items():
-        if env.get(var, "") == "":
-            continue
-        values[field] = dg.EnvVar.int(var) if field in _INT_FIELDS else dg.EnvVar(var)
+    for field, var in KAFKA_ENV.items():
+        if var in settings.given:
+            values[field] = dg.EnvVar.int(var) if field in _INT_FIELDS else dg.EnvVar(var)
     return KafkaResource(**values)
+
+
+def kafka_resource_from_env(environ: Mapping[str, str] | None = None) -> KafkaResource:
+    """:func:`kafka_resource` of the settings in ``environ`` (default: this process's)."""
+    return kafka_resource(Settings.from_env(environ))

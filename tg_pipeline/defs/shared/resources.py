@@ -4,15 +4,16 @@ from __future__ import annotations
 
 from typing import Any
 
+from tg_pipeline.config import Settings
 from tg_pipeline.defs.shared.guard import GUARD_KEY, warehouse_guard
-from tg_pipeline.defs.shared.kafka import kafka_resource_from_env
-from tg_pipeline.defs.shared.settings import settings_from_env
+from tg_pipeline.defs.shared.kafka import kafka_resource
+from tg_pipeline.defs.shared.settings import pipeline_settings
 
 
-def build_resources() -> dict[str, Any]:
-    """Resources from the environment, with defaults that work on a bare machine."""
+def build_resources(settings: Settings) -> dict[str, Any]:
+    """Resources from the settings, with defaults that work on a bare machine."""
     return {
-        "settings": settings_from_env(),
-        "kafka": kafka_resource_from_env(),
+        "settings": pipeline_settings(settings),
+        "kafka": kafka_resource(settings),
         GUARD_KEY: warehouse_guard,
     }

@@ -3,18 +3,22 @@
 Every asset, check, op and sensor takes its paths from this one resource, so the UI's
 resource page shows the whole configuration in one place, and an environment variable
 changes it for every process (webserver, daemon, code server, `dagster job execute`).
+Values and defaults come from :mod:`tg_pipeline.config`.
 """
 
 from __future__ import annotations
 
-import os
+from collections.abc import Mapping
 from typing import Any
 
 import dagster as dg
 from pydantic import Field
 
+from tg_pipeline.config import SETTINGS_ENV, Settings
 from tg_pipeline.ingest import DataPaths
 from tg_pipeline.records import ReadOptions
+
+_DEFAULTS = Settings()
 
 
 class PipelineSettings(dg.ConfigurableResource):
@@ -25,7 +29,7 @@ class PipelineSettings(dg.ConfigurableResource):
     """
 
     data_dir: str = Field(
-        default="data",
+        default=str(_DEFAULTS.data_dir),
         description="Root of everything the pipeline writes (env TG_DATA_DIR).",
     )
     warehouse_path: str = Field(
@@ -54,20 +58,20 @@ class PipelineSettings(dg.ConfigurableResource):
         default="", description="Parquet and CSV backups; empty means <data_dir>/backups."
     )
     default_zone: str = Field(
-        default="UTC",
+        default=_DEFAULTS.default_zone,
         description="Zone for export times that carry no UTC offset, i.e. exports made "
         "before 2022 (env TG_DEFAULT_ZONE).",
     )
     backup_row_group_size: int = Field(
-        default=100_000,
+        default=_DEFAULTS.backup_row_group_size,
         description="Rows per Parquet row group (env TG_BACKUP_ROW_GROUP_SIZE).",
     )
     backup_keep_last: int = Field(
-        default=10,
+        default=_DEFAULTS.backup_keep_last,
         description="How many backups of each format to keep (env TG_BACKUP_KEEP_LAST).",
     )
     settle_seconds: float = Field(
-        default=3.0,
+        default=_DEFAULTS.settle_seconds,
         description="How long an inbox entry must stay unchanged before the sensor takes it "
         "(env TG_SETTLE_SECONDS).",
     )
@@ -88,36 +92,41 @@ class PipelineSettings(dg.ConfigurableResource):
         return ReadOptions(default_zone=self.default_zone, chat_id=chat_id)
 
 
-#: Environment variable for each setting an operator is expected to change.
-SETTINGS_ENV: dict[str, str] = {
-    "data_dir": "TG_DATA_DIR",
-    "warehouse_path": "TG_WAREHOUSE_PATH",
-    "inbox_dir": "TG_INBOX_DIR",
-    "default_zone": "TG_DEFAULT_ZONE",
-    "backup_row_group_size": "TG_BACKUP_ROW_GROUP_SIZE",
-    "backup_keep_last": "TG_BACKUP_KEEP_LAST",
-    "settle_seconds": "TG_SETTLE_SECONDS",
-}
-
+#: The fields an operator is expected to change, each named by its environment variable.
+_FIELDS = (
+    "data_dir",
+    "warehouse_path",
+    "inbox_dir",
+    "default_zone",
+    "backup_row_group_size",
+    "backup_keep_last",
+    "settle_seconds",
+)
 _INT_SETTINGS = frozenset({"backup_row_group_size", "backup_keep_last"})
 
 
-def settings_from_env(environ: dict[str, str] | None = None) -> PipelineSettings:
-    """Settings with an ``EnvVar`` for each variable that is set and the default otherwise.
+def pipeline_settings(settings: Settings) -> PipelineSettings:
+    """The resource for ``settings``: an ``EnvVar`` for each variable that was set, the value
+    itself for a setting given otherwise (``--data-dir``), the default for the rest.
 
     An ``EnvVar`` that is not set fails at run time, so only set variables become
     ``EnvVar``s: a bare machine runs on the defaults, and the UI still shows which values
     come from the environment.
     """
-    env = os.environ if environ is None else environ
     values: dict[str, Any] = {}
-    for field, var in SETTINGS_ENV.items():
-        if env.get(var, "") == "":
-            continue
-        if field in _INT_SETTINGS:
-            values[field] = dg.EnvVar.int(var)
-        elif field == "settle_seconds":
-            values[field] = float(env[var])
-        else:
-            values[field] = dg.EnvVar(var)
+    for field in _FIELDS:
+        var = SETTINGS_ENV[field]
+        value = getattr(settings, field)
+        if field == "settle_seconds":
+            if value != _DEFAULTS.settle_seconds:
+                values[field] = value  # Dagster has no float EnvVar
+        elif var in settings.given:
+            values[field] = dg.EnvVar.int(var) if field in _INT_SETTINGS else dg.EnvVar(var)
+        elif value != getattr(_DEFAULTS, field) and value is not None:
+            values[field] = value if field in _INT_SETTINGS else str(value)
     return PipelineSettings(**values)
+
+
+def settings_from_env(environ: Mapping[str, str] | None = None) -> PipelineSettings:
+    """:func:`pipeline_settings` of the settings in ``environ`` (default: this process's)."""
+    return pipeline_settings(Settings.from_env(environ))

@@ -1,12 +1,12 @@
-"""A warehouse built once from the fixtures by the CLI itself, and two ways to run the CLI.
+"""A warehouse built once from the fixtures by the CLI itself, and a way to run the CLI.
 
 ``run_cli`` calls the ``tg-pipeline`` group in this process through click's runner: the
 same arguments, environment, working directory, streams and exit status a user's shell
-would see, without paying for a new interpreter and a Dagster import per command.
-``run_cli_process`` starts the console script, for the tests whose subject is the process
-itself (signals, a terminal, a closed pipe, memory). Building the warehouse is itself the
-ingest test's subject, so it happens once per session through ``tg-pipeline ingest``;
-tests that write get their own copy of the data directory.
+would see, without paying for a new interpreter and a Dagster import per command. Tests
+whose subject is the process itself (signals, a terminal, a closed pipe, memory) start the
+console script ``CLI`` instead. Building the warehouse is itself the ingest test's subject,
+so it happens once per session through ``tg-pipeline ingest``; tests that write get their
+own copy of the data directory.
 """
 
 from __future__ import annotations
@@ -15,7 +15,6 @@ import contextlib
 import os
 import shutil
 import signal
-import subprocess
 import sys
 import traceback
 from collections.abc import Iterator, Mapping, Sequence
@@ -149,27 +148,6 @@ def run_cli(
         code = 1
     out = outcome.stdout_bytes
     return Result(code, _text(out), err, tuple(args), raw_out=out)
-
-
-def run_cli_process(
-    *args: str,
-    data_dir: Path | None,
-    input: str | None = None,
-    env: dict[str, str] | None = None,
-    cwd: Path | None = None,
-    timeout: float = 120,
-) -> Result:
-    """Run the ``tg-pipeline`` console script as a process of its own; capture everything."""
-    proc = subprocess.run(
-        [str(CLI), *_argv(args, data_dir)],
-        input=(input or "").encode(),
-        capture_output=True,
-        env=env or cli_env(),
-        cwd=cwd,
-        timeout=timeout,
-    )
-    out = proc.stdout
-    return Result(proc.returncode, _text(out), _text(proc.stderr), tuple(args), raw_out=out)
 
 
 def assert_one_line_error(result: Result, *, code: int = 1, contains: str = "") -> None:

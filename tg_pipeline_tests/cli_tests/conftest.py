@@ -1,23 +1,32 @@
 """A warehouse built once from the fixtures by the CLI itself, and a way to run the CLI.
 
-Every test runs ``tg-pipeline`` as a subprocess, the way a user does. Building the
-warehouse is itself the ingest test's subject, so it happens once per session through
-``tg-pipeline ingest``; tests that write get their own copy of the data directory.
+``run_cli`` calls the ``tg-pipeline`` group in this process through click's runner: the
+same arguments, environment, working directory, streams and exit status a user's shell
+would see, without paying for a new interpreter and a Dagster import per command. Tests
+whose subject is the process itself (signals, a terminal, a closed pipe, memory) start the
+console script ``CLI`` instead. Building the warehouse is itself the ingest test's subject,
+so it happens once per session through ``tg-pipeline ingest``; tests that write get their
+own copy of the data directory.
 """
 
 from __future__ import annotations
 
+import contextlib
 import os
 import shutil
-import subprocess
+import signal
 import sys
-from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+import traceback
+from collections.abc import Iterator, Mapping, Sequence
+from dataclasses import dataclass, field
 from pathlib import Path
+from types import ModuleType
 
 import orjson
 import pytest
+from click.testing import CliRunner
 
+from tg_pipeline.cli.main import PROG, main
 from tg_pipeline_tests.conftest import OWN_FIXTURES, shared_fixture
 
 CLI = Path(sys.executable).with_name("tg-pipeline")
@@ -26,7 +35,7 @@ HOSTILE_CHAT = 'O\'Brien & "friends" 100%_🎉'
 HOSTILE_CHAT_ID = 4242424242
 SEED_CHAT_ID = 1124496986
 
-#: Variables that would point a CLI subprocess at the developer's own data or broker.
+#: Variables that would point the CLI at the developer's own data or broker.
 _SCRUBBED = (
     "TG_DATA_DIR",
     "TG_WAREHOUSE_PATH",
@@ -36,6 +45,12 @@ _SCRUBBED = (
     "TG_READ_WAIT",
     "DAGSTER_HOME",
 )
+
+#: Handlers a command may replace while it runs (SIGTERM during a run, say).
+_SIGNALS = (signal.SIGINT, signal.SIGTERM, signal.SIGPIPE)
+#: Builds its resources from the variables set when it is imported, so each command
+#: imports it afresh, as a new process would.
+_DEFINITIONS = "tg_pipeline.definitions"
 
 
 def cli_env(**extra: str) -> dict[str, str]:
@@ -51,6 +66,8 @@ class Result:
     out: str
     err: str
     args: tuple[str, ...]
+    #: stdout as written, for tests that need a CR kept as a CR.
+    raw_out: bytes = field(default=b"", repr=False)
 
     def jsonl(self) -> list[dict]:
         return [orjson.loads(line) for line in self.out.splitlines() if line.strip()]
@@ -60,32 +77,77 @@ class Result:
         return f"{head}\n--- stdout\n{self.out}\n--- stderr\n{self.err}"
 
 
+def _text(data: bytes) -> str:
+    """Decoded with newlines translated, as a text-mode pipe reads it."""
+    text = data.decode("utf-8", errors="replace")
+    return text.replace("\r\n", "\n").replace("\r", "\n")
+
+
+def _argv(args: Sequence[str], data_dir: Path | None) -> list[str]:
+    head = ["--data-dir", str(data_dir)] if data_dir is not None else []
+    return [*head, *args]
+
+
+@contextlib.contextmanager
+def command_process_state(env: Mapping[str, str], cwd: Path | None) -> Iterator[None]:
+    """The environment and working directory a command's process would start with; the
+    test process's own, and its signal handlers, are back afterwards whatever the command
+    changed (it points ``DAGSTER_HOME`` at its data directory, for one)."""
+    saved_env = dict(os.environ)
+    saved_cwd = os.getcwd()
+    saved_handlers = {sig: signal.getsignal(sig) for sig in _SIGNALS}
+    saved_definitions = sys.modules.pop(_DEFINITIONS, None)
+    os.environ.clear()
+    os.environ.update(env)
+    try:
+        if cwd is not None:
+            os.chdir(cwd)
+        yield
+    finally:
+        os.chdir(saved_cwd)
+        os.environ.clear()
+        os.environ.update(saved_env)
+        for sig, handler in saved_handlers.items():
+            if handler is not None:
+                signal.signal(sig, handler)
+        _restore_module(_DEFINITIONS, saved_definitions)
+
+
+def _restore_module(name: str, module: ModuleType | None) -> None:
+    """Put back what ``import name`` gave the test process before a command imported it."""
+    package, _, attr = name.rpartition(".")
+    if module is None:
+        sys.modules.pop(name, None)
+        with contextlib.suppress(AttributeError, KeyError):
+            delattr(sys.modules[package], attr)
+        return
+    sys.modules[name] = module
+    setattr(sys.modules[package], attr, module)
+
+
 def run_cli(
     *args: str,
     data_dir: Path | None,
     input: str | None = None,
     env: dict[str, str] | None = None,
     cwd: Path | None = None,
-    timeout: float = 120,
 ) -> Result:
-    """Run ``tg-pipeline [--data-dir D] ARGS…`` and capture everything."""
-    argv = [str(CLI)]
-    if data_dir is not None:
-        argv += ["--data-dir", str(data_dir)]
-    argv += list(args)
-    proc = subprocess.run(
-        argv,
-        input=input if input is not None else "",
-        capture_output=True,
-        text=True,
-        env=env or cli_env(),
-        cwd=cwd,
-        timeout=timeout,
-    )
-    return Result(proc.returncode, proc.stdout, proc.stderr, tuple(args))
+    """Run ``tg-pipeline [--data-dir D] ARGS…`` in this process and capture everything.
 
-
-Cli = Callable[..., Result]
+    An exception the group lets through is printed on stderr with its traceback and exits
+    1, as the interpreter does for the console script.
+    """
+    with command_process_state(env or cli_env(), cwd):
+        outcome = CliRunner().invoke(
+            main, _argv(args, data_dir), input=input or "", prog_name=PROG, catch_exceptions=True
+        )
+    code, err = outcome.exit_code, _text(outcome.stderr_bytes)
+    raised = outcome.exception
+    if raised is not None and not isinstance(raised, SystemExit) and outcome.exc_info:
+        err += "".join(traceback.format_exception(*outcome.exc_info))
+        code = 1
+    out = outcome.stdout_bytes
+    return Result(code, _text(out), err, tuple(args), raw_out=out)
 
 
 def assert_one_line_error(result: Result, *, code: int = 1, contains: str = "") -> None:

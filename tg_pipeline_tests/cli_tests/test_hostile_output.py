@@ -211,14 +211,9 @@ def test_wide_characters_are_measured_in_display_cells(hostile: Hostile) -> None
 
 def _csv_rows(data_dir: Path, *args: str) -> list[dict[str, str]]:
     """The rows ``tg-pipeline ARGS --format csv`` prints, read as bytes: a CR stays a CR."""
-    proc = subprocess.run(
-        [str(CLI), "--data-dir", str(data_dir), *args, "--format", "csv"],
-        capture_output=True,
-        env=cli_env(),
-        timeout=60,
-    )
-    assert proc.returncode == 0, proc.stderr
-    return list(csv.DictReader(io.StringIO(proc.stdout.decode("utf-8"), newline="")))
+    result = run_cli(*args, "--format", "csv", data_dir=data_dir)
+    assert result.code == 0, result.err
+    return list(csv.DictReader(io.StringIO(result.raw_out.decode("utf-8"), newline="")))
 
 
 def test_csv_is_faithful_and_csv_safe_defuses_formulas(hostile: Hostile, tmp_path: Path) -> None:

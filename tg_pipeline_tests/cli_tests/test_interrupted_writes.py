@@ -113,7 +113,7 @@ def test_a_killed_or_interrupted_ingest_blocks_nothing_and_stores_nothing(
             assert proc.returncode == -signal.SIGKILL
 
         # The next write proceeds at once (it would wait for ever behind a dead holder).
-        nxt = run_cli("ingest", str(seed_dir / "result.json"), data_dir=data_dir, timeout=60)
+        nxt = run_cli("ingest", str(seed_dir / "result.json"), data_dir=data_dir)
         assert nxt.code == 0, str(nxt)
         runs = _runs(data_dir)
         killed = [run_id for run_id in runs if run_id not in before and runs[run_id] != "SUCCESS"]
@@ -122,7 +122,7 @@ def test_a_killed_or_interrupted_ingest_blocks_nothing_and_stores_nothing(
         # No orphan worker of the killed reader is left behind holding the export open.
         assert not _processes_reading(big_export)
 
-    again = run_cli("ingest", str(big_export), data_dir=data_dir, timeout=300)
+    again = run_cli("ingest", str(big_export), data_dir=data_dir)
     assert again.code == 0, str(again)
     assert _scalar(data_dir, "SELECT count(*) FROM messages") == BIG + SEED_MESSAGES
     assert (
@@ -143,7 +143,7 @@ def test_a_killed_or_interrupted_ingest_blocks_nothing_and_stores_nothing(
     proc.send_signal(signal.SIGKILL)
     proc.wait(timeout=60)
     assert list(backups.glob(".messages-*.tmp"))
-    done = run_cli("backup", "--format", "parquet", data_dir=data_dir, timeout=120)
+    done = run_cli("backup", "--format", "parquet", data_dir=data_dir)
     assert done.code == 0, str(done)
     assert not list(backups.glob(".*.tmp"))
 

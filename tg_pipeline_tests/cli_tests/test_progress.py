@@ -18,6 +18,8 @@ from tg_pipeline_tests.synthetic import generate_big_export
 
 #: Four batches of records: enough for the read to report progress three times on the way.
 MESSAGES = 80_000
+
+pytestmark = pytest.mark.slow
 _READ = re.compile(r"(\d[\d,]*) records read, (\d[\d,]*) of (\d[\d,]*) bytes")
 
 

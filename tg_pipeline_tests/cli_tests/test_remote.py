@@ -5,6 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import orjson
+import pytest
 
 from tg_pipeline_tests.cli_tests.conftest import (
     assert_one_line_error,
@@ -15,6 +16,7 @@ from tg_pipeline_tests.cli_tests.conftest import (
 from tg_pipeline_tests.webserver import free_port, running_webserver, write_instance_yaml
 
 
+@pytest.mark.slow
 def test_ingest_delete_and_status_through_the_webserver(tmp_path: Path, seed_dir: Path) -> None:
     data_dir = tmp_path / "data"
     home = write_instance_yaml(tmp_path / "dagster_home")

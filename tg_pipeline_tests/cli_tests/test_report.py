@@ -15,6 +15,8 @@ from tg_pipeline_tests.report_tests.browser import (
     svg_texts,
 )
 
+pytestmark = pytest.mark.slow
+
 #: The seed's senders and their real messages (service entries are not counted).
 SEED_SENDERS = {
     "username8": 3,

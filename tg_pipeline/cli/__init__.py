@@ -3,6 +3,7 @@
 The group and its shared options live in :mod:`tg_pipeline.cli.main`; each command is a
 module of its own here, registered on the group with one ``add_command`` line. This
 package imports nothing heavy, so ``python -m tg_pipeline.cli.main`` loads each module once.
+It may import the whole project; Dagster only lazily, when a command runs a job.
 """
 
 from __future__ import annotations

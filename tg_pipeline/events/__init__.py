@@ -2,6 +2,7 @@
 
 Runs and sensors only ever call :func:`emit`; it writes to the outbox file under the data
 directory and never touches the network, so a missing broker cannot fail them.
+Imports only ``tg_pipeline.errors`` from the project: no Dagster, no warehouse.
 """
 
 from __future__ import annotations

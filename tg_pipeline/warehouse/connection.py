@@ -9,8 +9,8 @@ run never leaves the file locked.
 
 DuckDB's memory is capped (:class:`DuckDBLimits`, default 128MB; it spills beyond that,
 indexes included) and insertion order is only kept where a query asks for an order. The
-rest of a process's memory is Python and Arrow batches in flight; together a 1M message
-ingest, backup or restore stays under 500 MB of RSS. The thread count defaults to the
+rest of a process's memory is Python and Arrow batches in flight, so memory stays flat
+with the size of an ingest, backup or restore. The thread count defaults to the
 cores, at most 4. An entry point sets the process's limits once with :func:`use_limits`.
 """
 
@@ -87,8 +87,8 @@ def _config(read_only: bool, memory_limit: str | None, threads: int | None) -> d
         "memory_limit": memory_limit or _limits.memory_limit or DEFAULT_MEMORY_LIMIT,
         "threads": threads or _limits.threads or min(4, os.cpu_count() or 1),
         "preserve_insertion_order": False,
-        # A bulk insert writes each row group out as soon as it is full, instead of
-        # holding five: the insert of a 1M-message export then costs about a tenth less.
+        # A bulk insert writes each row group out as soon as it is full instead of holding
+        # five, which keeps memory low and the insert faster.
         "write_buffer_row_group_count": 1,
     }
 

@@ -11,14 +11,13 @@ from __future__ import annotations
 
 import contextlib
 import os
-import re
 import sys
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from types import TracebackType
-from typing import Any, TextIO
+from typing import TYPE_CHECKING, Any, TextIO
 
 import click
 import orjson
@@ -52,12 +51,10 @@ from tg_pipeline.defs.names import (
 )
 from tg_pipeline.errors import DumpError, TgPipelineError
 
-CLI_TAGS = {TRIGGER_TAG: "cli"}
+if TYPE_CHECKING:
+    from tg_pipeline.ingest.progress import ReadProgress
 
-#: A run log line reporting how far a read got, e.g. "read 120000 of 5242880 bytes".
-_PROGRESS = re.compile(r"(?P<done>\d[\d,]*) of (?P<total>\d[\d,]*) bytes")
-#: …and how many records it has read ("12,000 records read").
-_RECORDS = re.compile(r"(?P<records>\d[\d,]*) records read")
+CLI_TAGS = {TRIGGER_TAG: "cli"}
 
 
 @dataclass
@@ -175,32 +172,27 @@ class RunProgress:
         return task
 
     def on_log(self, task: TaskID) -> LogSink:
+        from tg_pipeline.ingest.progress import ReadProgress
+
         def sink(message: str) -> None:
             update: dict[str, Any] = {"step": markup_safe(" ".join(message.split()))}
-            match = _PROGRESS.search(message)
-            records = _RECORDS.search(message)
-            if records:
-                update["records"] = f"{records['records']} records"
-            if match:
-                update["completed"] = int(match["done"].replace(",", ""))
-                update["total"] = int(match["total"].replace(",", ""))
+            read = ReadProgress.parse(message)
+            if read is not None:
+                update["records"] = f"{read.records:,} records"
+                update["completed"] = read.done
+                update["total"] = read.total
             self.progress.update(task, **update)
-            if not self.terminal and (match or records):
-                self._line(task, message, match)
+            if not self.terminal and read is not None:
+                self._line(task, message, read)
 
         return sink
 
-    def _line(self, task: TaskID, message: str, match: re.Match[str] | None) -> None:
+    def _line(self, task: TaskID, message: str, read: ReadProgress) -> None:
         now = time.monotonic()
         if now - self._printed[task] < self.every_s:
             return
         self._printed[task] = now
-        share = ""
-        if match:
-            done = int(match["done"].replace(",", ""))
-            total = int(match["total"].replace(",", ""))
-            if total:
-                share = f" ({done / total:.0%})"
+        share = f" ({read.done / read.total:.0%})" if read.total else ""
         self.stream.write(
             f"tg-pipeline: {self._names[task]}: {visible(' '.join(message.split()))}{share}\n"
         )

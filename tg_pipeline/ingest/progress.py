@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import re
 import time
 from collections.abc import Callable, Iterator
+from dataclasses import dataclass
 
 import pyarrow as pa
 
@@ -13,6 +15,45 @@ from tg_pipeline.readers import progress as read_progress
 #: Seconds between two progress lines in a run's log (``TG_PROGRESS_EVERY_S`` overrides).
 PROGRESS_EVERY_S = 2.0
 _progress_every_s = PROGRESS_EVERY_S
+
+
+@dataclass(frozen=True)
+class ReadProgress:
+    """How far the read of a dump got, as one line of a run's log.
+
+    The run writes :meth:`line`; whoever follows the log (the CLI's progress bar, locally or
+    through the webserver) reads it back with :meth:`parse`, so both sides share one format.
+    """
+
+    dump_id: str
+    records: int
+    done: int
+    total: int
+
+    def line(self) -> str:
+        return (
+            f"dump {self.dump_id}: {self.records:,} records read, "
+            f"{self.done:,} of {self.total:,} bytes"
+        )
+
+    @classmethod
+    def parse(cls, message: str) -> ReadProgress | None:
+        """The progress a log line reports, or ``None`` for any other line."""
+        found = _LINE.search(message)
+        if found is None:
+            return None
+        return cls(
+            dump_id=found["dump"],
+            records=int(found["records"].replace(",", "")),
+            done=int(found["done"].replace(",", "")),
+            total=int(found["total"].replace(",", "")),
+        )
+
+
+_LINE = re.compile(
+    r"dump (?P<dump>\S+): (?P<records>\d[\d,]*) records read, "
+    r"(?P<done>\d[\d,]*) of (?P<total>\d[\d,]*) bytes"
+)
 
 
 def use_progress_interval(every_s: float | None) -> None:
@@ -58,8 +99,8 @@ def reporting_progress(
             latest = batch.column("source_file")[-1].as_py() or ""
             at_file = raw_offsets.get(latest, offsets.get(latest, 0))
             done = min(max(done, at_file, in_file), total)
-            log(f"dump {staged.dump_id}: {rows:,} records read, {done:,} of {total:,} bytes")
+            log(ReadProgress(staged.dump_id, rows, done, total).line())
         yield batch
     for raw in raw_offsets:
         read_progress.forget(raw)
-    log(f"dump {staged.dump_id}: {rows:,} records read, {total:,} of {total:,} bytes")
+    log(ReadProgress(staged.dump_id, rows, total, total).line())

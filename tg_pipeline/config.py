@@ -41,7 +41,10 @@ KAFKA_ENV: dict[str, str] = {
     "delivery_timeout_ms": "TG_KAFKA_DELIVERY_TIMEOUT_MS",
     "session_timeout_ms": "TG_KAFKA_SESSION_TIMEOUT_MS",
 }
-_KAFKA_INTS = frozenset({"partitions", "replication", "delivery_timeout_ms", "session_timeout_ms"})
+#: The Kafka settings that are whole numbers.
+KAFKA_INT_FIELDS = frozenset(
+    {"partitions", "replication", "delivery_timeout_ms", "session_timeout_ms"}
+)
 
 #: Environment variable for each :class:`Settings` field that is not a Kafka setting.
 SETTINGS_ENV: dict[str, str] = {
@@ -188,7 +191,9 @@ class Settings:
         top = read(SETTINGS_ENV, _PARSERS)
         duckdb = DuckDBLimits(**read(DUCKDB_ENV, _DUCKDB_PARSERS))
         zip_limits = ZipLimits(**read(ZIP_ENV, _ZIP_PARSERS))
-        kafka_parsers = {attr: (_COUNT if attr in _KAFKA_INTS else _text) for attr in KAFKA_ENV}
+        kafka_parsers = {
+            attr: (_COUNT if attr in KAFKA_INT_FIELDS else _text) for attr in KAFKA_ENV
+        }
         kafka = KafkaSettings(**read(KAFKA_ENV, kafka_parsers))
         return cls(**top, duckdb=duckdb, zip_limits=zip_limits, kafka=kafka, given=frozenset(given))
 

@@ -12,7 +12,7 @@ from typing import Any
 import dagster as dg
 from pydantic import Field
 
-from tg_pipeline.config import KAFKA_ENV, Settings
+from tg_pipeline.config import KAFKA_ENV, KAFKA_INT_FIELDS, Settings
 from tg_pipeline.events.settings import KafkaSettings
 
 _DEFAULTS = KafkaSettings()
@@ -95,9 +95,6 @@ class KafkaResource(dg.ConfigurableResource):
     __str__ = __repr__
 
 
-_INT_FIELDS = frozenset({"partitions", "replication", "delivery_timeout_ms", "session_timeout_ms"})
-
-
 def kafka_resource(settings: Settings) -> KafkaResource:
     """The resource for ``settings.kafka``: an ``EnvVar`` for each ``TG_KAFKA_*`` variable that
     was set, the default for the rest.
@@ -108,7 +105,7 @@ def kafka_resource(settings: Settings) -> KafkaResource:
     values: dict[str, Any] = {}
     for field, var in KAFKA_ENV.items():
         if var in settings.given:
-            values[field] = dg.EnvVar.int(var) if field in _INT_FIELDS else dg.EnvVar(var)
+            values[field] = dg.EnvVar.int(var) if field in KAFKA_INT_FIELDS else dg.EnvVar(var)
     return KafkaResource(**values)
 
 

@@ -11,6 +11,9 @@ DAGSTER_PORT ?= 3000
 #: instance config, tg_pipeline/deploy/embedded/dagster.yaml.
 INSTANCE_HOME := $(or $(DAGSTER_HOME),$(TG_DATA_DIR)/dagster_home)
 
+#: pytest worker processes for `make test`; the suite waits on services as much as it computes.
+TEST_WORKERS ?= 2
+
 .PHONY: run dev test lint bench clean venv
 
 $(STAMP): pyproject.toml
@@ -38,7 +41,7 @@ lint: $(STAMP)
 test: $(STAMP)
 	$(BIN)/ruff check tg_pipeline tg_pipeline_tests
 	$(BIN)/mypy
-	$(BIN)/python -m pytest -q $(PYTEST_ARGS)
+	$(BIN)/python -m pytest -q -n $(TEST_WORKERS) --dist loadscope $(PYTEST_ARGS)
 
 bench: $(STAMP)
 	$(BIN)/python -m tg_pipeline_tests.bench $(BENCH_ARGS)

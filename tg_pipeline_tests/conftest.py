@@ -36,3 +36,9 @@ def seed_dir() -> Path:
 def samples_dir() -> Path:
     """Real and synthetic Telegram Desktop exports collected from public repositories."""
     return shared_fixture("telegram_samples")
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """Long end-to-end tests first, so that with several workers none of them starts last
+    and leaves the other workers idle; the rest keep their order."""
+    items.sort(key=lambda item: item.get_closest_marker("slow") is None)

@@ -9,6 +9,8 @@ from __future__ import annotations
 from dataclasses import replace
 from pathlib import Path
 
+import pytest
+
 from tg_pipeline.ingest import DataPaths
 from tg_pipeline_tests.cli_tests.conftest import run_cli
 from tg_pipeline_tests.dagster_harness import scalar
@@ -18,6 +20,7 @@ from tg_pipeline_tests.synthetic import write_html_pages
 (CHANNEL,) = [f.chat for f in fixtures() if f.name == "channel"]
 
 
+@pytest.mark.slow
 def test_history_twice_in_one_dump_is_counted_as_duplicates(tmp_path: Path) -> None:
     messages = list(CHANNEL.messages)
     twice = replace(CHANNEL, messages=messages + messages)

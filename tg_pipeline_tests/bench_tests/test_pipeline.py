@@ -7,6 +7,7 @@ import sys
 from pathlib import Path
 
 import pyarrow.parquet as pq
+import pytest
 
 from tg_pipeline.warehouse import Warehouse
 
@@ -26,6 +27,7 @@ STEPS = (
 )
 
 
+@pytest.mark.slow
 def test_pipeline_section_measures_every_step(tmp_path: Path) -> None:
     done = subprocess.run(
         [

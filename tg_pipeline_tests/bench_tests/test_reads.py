@@ -6,9 +6,12 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
+
 from tg_pipeline_tests.bench.reads import EXPORTS
 
 
+@pytest.mark.slow
 def test_reads_section_measures_every_export(tmp_path: Path) -> None:
     done = subprocess.run(
         [

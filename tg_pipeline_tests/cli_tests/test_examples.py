@@ -8,6 +8,8 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
+
 from tg_pipeline_tests.cli_tests.conftest import cli_env
 from tg_pipeline_tests.cli_tests.readme_examples import EXAMPLES, EXPORT_DIR
 
@@ -19,6 +21,7 @@ def test_every_command_has_an_example() -> None:
     assert all(e.line.startswith("tg-pipeline ") for e in EXAMPLES)
 
 
+@pytest.mark.slow
 def test_readme_examples_run_as_written(tmp_path: Path, seed_dir: Path) -> None:
     (tmp_path / EXPORT_DIR).mkdir()
     shutil.copy(seed_dir / "result.json", tmp_path / EXPORT_DIR / "result.json")

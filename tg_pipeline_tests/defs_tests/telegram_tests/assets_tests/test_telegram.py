@@ -194,6 +194,7 @@ def _column(paths, sql: str) -> list:
         return [row[0] for row in wh.con.sql(sql).fetchall()]
 
 
+@pytest.mark.slow
 def test_backup_then_restore_into_empty_warehouse_gives_the_same_table(
     seed_dir, samples_dir, tmp_path, instance, settings, defs
 ):

@@ -94,6 +94,7 @@ def test_metadata_tables_hold_names_as_plain_typed_cells() -> None:
     }
 
 
+@pytest.mark.slow
 @pytest.mark.timeout(300)
 def test_asset_pages_fetch_nothing_named_by_chat_data(
     tmp_path: Path, tracker: tuple[str, list[str]]

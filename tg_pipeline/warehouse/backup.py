@@ -29,9 +29,11 @@ import contextlib
 import os
 import re
 from collections.abc import Generator, Iterable, Iterator
+from contextlib import AbstractContextManager
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import Protocol
 
 import duckdb
 import orjson
@@ -173,8 +175,46 @@ def _row_groups(chunks: Iterable[pa.Table], size: int) -> Iterator[pa.Table]:
         yield pa.concat_tables(pending)
 
 
+class Snapshot(Protocol):
+    """One consistent view of ``messages`` that a backup is written from."""
+
+    rows: int
+
+    def ordered(
+        self, select: str, row_group_size: int
+    ) -> tuple[Generator[pa.Table, None, None], int]:
+        """``select`` over every row in key order, as tables of at most the returned size."""
+        ...
+
+
+@dataclass
+class _DuckDBSnapshot:
+    con: duckdb.DuckDBPyConnection
+    rows: int
+
+    def ordered(
+        self, select: str, row_group_size: int
+    ) -> tuple[Generator[pa.Table, None, None], int]:
+        return key_ordered(self.con, select, row_group_size)
+
+
+@contextlib.contextmanager
+def _duckdb_snapshot(con: duckdb.DuckDBPyConnection) -> Iterator[Snapshot]:
+    with _backup_settings(con):
+        con.execute("BEGIN TRANSACTION")
+        try:
+            row = con.execute("SELECT count(*) FROM messages").fetchall()[0]
+            yield _DuckDBSnapshot(con, int(row[0]) if row else 0)
+            con.execute("COMMIT")
+        except BaseException:
+            # A COMMIT that failed has rolled back already; its error is the one to report.
+            with contextlib.suppress(duckdb.Error):
+                con.execute("ROLLBACK")
+            raise
+
+
 def _write(
-    con: duckdb.DuckDBPyConnection,
+    snapshot: Snapshot,
     sink: HashingFile,
     fmt: str,
     rows: int,
@@ -182,7 +222,7 @@ def _write(
     created: datetime,
 ) -> None:
     schema = _parquet_schema(rows, created) if fmt == "parquet" else _csv_schema()
-    ordered, most = key_ordered(con, _select_list(fmt), row_group_size)
+    ordered, most = snapshot.ordered(_select_list(fmt), row_group_size)
     conformed = _conformed(ordered, schema)
     if fmt == "parquet":
         # A row group is encoded at once: with a whole one read ahead, the encoder, the
@@ -238,6 +278,26 @@ def write_backup(
     keep_last: int = 10,
 ) -> BackupFile:
     """Write one backup of ``messages`` and its manifest; then apply retention."""
+    return write_backup_from(
+        _duckdb_snapshot(con),
+        dest_dir,
+        fmt=fmt,
+        row_group_size=row_group_size,
+        keep_last=keep_last,
+    )
+
+
+def write_backup_from(
+    snapshot: AbstractContextManager[Snapshot],
+    dest_dir: Path,
+    *,
+    fmt: str,
+    row_group_size: int = 100_000,
+    keep_last: int = 10,
+) -> BackupFile:
+    """Write one backup of what ``snapshot`` shows, and its manifest; then apply retention.
+
+    The file is written while the snapshot is open (inside its transaction)."""
     if fmt not in FORMATS:
         raise TgPipelineError(f"unknown backup format {fmt!r}; use one of {', '.join(FORMATS)}")
     if row_group_size < 1:
@@ -251,24 +311,18 @@ def write_backup(
     stamp = created.strftime("%Y%m%dT%H%M%S%fZ")
     tmp = dest_dir / f".messages-{stamp}.{fmt}.{os.getpid()}.tmp"
     sink = HashingFile(tmp)
-    with _backup_settings(con):
-        con.execute("BEGIN TRANSACTION")
-        try:
-            row = con.execute("SELECT count(*) FROM messages").fetchall()[0]
-            rows = int(row[0]) if row else 0
+    try:
+        with snapshot as snap:
+            rows = snap.rows
             with sink:
-                _write(con, sink, fmt, rows, row_group_size, created)
-            con.execute("COMMIT")
-        except BaseException:
-            # A COMMIT that failed has rolled back already; its error is the one to report.
-            with contextlib.suppress(duckdb.Error):
-                con.execute("ROLLBACK")
-            # The write already failed; a close that fails too (the same full disk) must
-            # not keep the half-written file from being removed.
-            with contextlib.suppress(OSError):
-                sink.close()
-            tmp.unlink(missing_ok=True)
-            raise
+                _write(snap, sink, fmt, rows, row_group_size, created)
+    except BaseException:
+        # The write already failed; a close that fails too (the same full disk) must
+        # not keep the half-written file from being removed.
+        with contextlib.suppress(OSError):
+            sink.close()
+        tmp.unlink(missing_ok=True)
+        raise
     try:
         sha = sink.digest.hexdigest()
         size = sink.size

@@ -6,10 +6,10 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime
 
-import duckdb
 import pyarrow as pa
 import pyarrow.compute as pc
 
+from tg_pipeline.warehouse.dialect import SqlCon
 from tg_pipeline.warehouse.arrow_slot import registered
 from tg_pipeline.warehouse.columns import (
     STORED_COLUMNS,
@@ -54,7 +54,7 @@ class ChatResolver:
     """
 
     def __init__(
-        self, con: duckdb.DuckDBPyConnection, dump_id: str, now: datetime, chat_id: int | None
+        self, con: SqlCon, dump_id: str, now: datetime, chat_id: int | None
     ) -> None:
         self._con = con
         self._dump_id = dump_id
@@ -127,7 +127,7 @@ class ChatResolver:
             self.rekeyed[source] = chat_id
 
 
-def rekey_chat(con: duckdb.DuckDBPyConnection, source: int, target: int, dump_id: str) -> None:
+def rekey_chat(con: SqlCon, source: int, target: int, dump_id: str) -> None:
     """Move every message of chat ``source`` to ``target``; on a shared message id the
     better version stays (the same rule as the upsert, ties to the row already there).
     A target first seen in this dump (``dump_id``) inherits the source's first dump."""
@@ -167,7 +167,7 @@ def rekey_chat(con: duckdb.DuckDBPyConnection, source: int, target: int, dump_id
 
 
 def record_chats(
-    con: duckdb.DuckDBPyConnection,
+    con: SqlCon,
     seen: dict[int, ChatSeen],
     rekeyed: dict[int, int],
     dump_id: str,

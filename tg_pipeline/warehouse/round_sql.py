@@ -5,6 +5,7 @@ Parameters common to every statement: ``$1`` is this ingest's timestamp, ``$2`` 
 
 from __future__ import annotations
 
+from tg_pipeline.warehouse.dialect import DUCKDB, Dialect
 from tg_pipeline.warehouse.columns import (
     RECORD_COLUMNS,
     STORED_COLUMNS,
@@ -96,9 +97,13 @@ INSERT_ALL = (
 # Names seen per sender key, with the instants of the messages that carried them. An HTML
 # row replaced by the JSON row of the same message hands its name to the real sender
 # (a rename between exports), and so does an HTML row that loses to a stored JSON row.
-NAMES = """
+
+
+def names_sql(dialect: Dialect = DUCKDB) -> str:
+    """:data:`NAMES` in ``dialect``."""
+    return f"""
 INSERT INTO _tg_names
-SELECT sender_key, any_value(sender_id), name, min(sent_at), max(sent_at) FROM (
+SELECT sender_key, {dialect.any_value("sender_id")}, name, min(sent_at), max(sent_at) FROM (
     SELECT sender_key, sender_id, sender_name AS name, sent_at FROM _tg_cls
     WHERE _op IN ('new', 'updated', 'dup') AND sender_key IS NOT NULL
     UNION ALL
@@ -107,8 +112,11 @@ SELECT sender_key, any_value(sender_id), name, min(sent_at), max(sent_at) FROM (
       AND _old_key LIKE 'name:%' AND _old_name IS NOT NULL
     UNION ALL
     SELECT _old_key, NULL, sender_name, sent_at FROM _tg_cls WHERE _op = 'alias'
-) GROUP BY sender_key, name
+) n GROUP BY sender_key, name
 """
+
+
+NAMES = names_sql()
 
 # The same names when every row of the round is new and its keys distinct (see
 # Upsert.all_new): straight from the batch, without a classification to read them from.

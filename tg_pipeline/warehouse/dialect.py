@@ -1,0 +1,91 @@
+"""Where DuckDB's SQL and PostgreSQL's differ, spelled once for each.
+
+The warehouse's statements are written once; the few constructs the two databases spell
+differently come from a :class:`Dialect`. :data:`DUCKDB` gives back exactly the text the
+DuckDB warehouse always ran, so choosing a dialect never changes DuckDB's statements.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any, Protocol
+
+
+class Rows(Protocol):
+    def fetchall(self) -> list[Any]: ...
+    def fetchone(self) -> Any: ...
+
+
+class SqlCon(Protocol):
+    """What the shared statements need of a connection: DuckDB's, or the PostgreSQL
+    session (:class:`tg_pipeline.warehouse.pg.session.PgSession`), which takes the same
+    ``?`` and ``$n`` parameters and registers Arrow data under a name the SQL reads."""
+
+    def execute(self, query: str, parameters: Any = ..., /) -> Rows: ...
+    def register(self, view_name: str, python_object: Any, /) -> Any: ...
+    def unregister(self, view_name: str, /) -> Any: ...
+
+
+@dataclass(frozen=True)
+class Dialect:
+    name: str
+
+    @property
+    def postgres(self) -> bool:
+        return self.name == "postgres"
+
+    def any_value(self, expr: str) -> str:
+        """One non-NULL value of ``expr`` in the group (PostgreSQL 15 has no any_value)."""
+        return f"max({expr})" if self.postgres else f"any_value({expr})"
+
+    def arg_max(self, arg: str, *keys: str) -> str:
+        """``arg`` of the row with the greatest ``keys``, skipping NULL ``arg`` as DuckDB's
+        ``arg_max`` does."""
+        if not self.postgres:
+            key = keys[0] if len(keys) == 1 else f"({', '.join(keys)})"
+            return f"arg_max({arg}, {key})"
+        order = ", ".join(f"{k} DESC" for k in keys)
+        return f"(array_agg({arg} ORDER BY {order}) FILTER (WHERE {arg} IS NOT NULL))[1]"
+
+    def temp_table_as(self, name: str, select: str) -> tuple[str, ...]:
+        """Statements that (re)create temp table ``name`` from ``select``."""
+        if not self.postgres:
+            return (f"CREATE OR REPLACE TEMP TABLE {name} AS {select}",)
+        return (f"DROP TABLE IF EXISTS {name}", f"CREATE TEMP TABLE {name} AS {select}")
+
+    def set_state(self) -> str:
+        """Set ``warehouse_state`` row ``?`` to ``?``."""
+        if not self.postgres:
+            return "INSERT OR REPLACE INTO warehouse_state VALUES (?, ?)"
+        return (
+            "INSERT INTO warehouse_state VALUES (?, ?) "
+            "ON CONFLICT (key) DO UPDATE SET value = excluded.value"
+        )
+
+    def chat_id_is(self, column: str, param: str) -> str:
+        """``column`` equals the text parameter read as a chat id (never an error)."""
+        if not self.postgres:
+            return f"{column} = TRY_CAST({param} AS BIGINT)"
+        return f"{column}::TEXT = {param}"
+
+    def text_list(self, expr: str, order: str) -> str:
+        """The group's ``expr`` values as a list in ``order``; an empty list, not NULL, is
+        :meth:`empty_text_list`."""
+        if not self.postgres:
+            return f"list({expr} ORDER BY {order})"
+        return f"array_agg({expr} ORDER BY {order})"
+
+    def empty_text_list(self) -> str:
+        return "'{}'::VARCHAR[]" if self.postgres else "[]::VARCHAR[]"
+
+    def contains_ci(self, column: str, param: str) -> str:
+        if not self.postgres:
+            return f"contains(lower({column}), lower({param}))"
+        return f"strpos(lower({column}), lower({param})) > 0"
+
+    def regex_ci(self, column: str, param: str) -> str:
+        return f"{column} ~* {param}" if self.postgres else f"regexp_matches({column}, {param}, 'i')"
+
+
+DUCKDB = Dialect("duckdb")
+POSTGRES = Dialect("postgres")

@@ -62,6 +62,12 @@ class Dialect:
             "ON CONFLICT (key) DO UPDATE SET value = excluded.value"
         )
 
+    def lock_order(self, keys: str) -> str:
+        """An ORDER BY for an upsert into a shared table: concurrent PostgreSQL writers
+        then lock its rows in one order and cannot deadlock on them. DuckDB has one
+        writer and needs none."""
+        return f" ORDER BY {keys}" if self.postgres else ""
+
     def chat_id_is(self, column: str, param: str) -> str:
         """``column`` equals the text parameter read as a chat id (never an error)."""
         if not self.postgres:

@@ -41,10 +41,10 @@ def merge_senders(con: SqlCon, now: datetime, dialect: Dialect = DUCKDB) -> None
     ):
         con.execute(statement)
     con.execute(
-        """
+        f"""
         INSERT INTO sender_names
         SELECT sender_key, name, first_seen, last_seen FROM _tg_names_agg
-        WHERE name IS NOT NULL
+        WHERE name IS NOT NULL{dialect.lock_order("sender_key, name")}
         ON CONFLICT (sender_key, name) DO UPDATE SET
             first_seen = least(sender_names.first_seen, excluded.first_seen),
             last_seen = greatest(sender_names.last_seen, excluded.last_seen)
@@ -65,7 +65,7 @@ def merge_senders(con: SqlCon, now: datetime, dialect: Dialect = DUCKDB) -> None
             GROUP BY sender_key
         )
         SELECT k.sender_key, k.sender_id, cur.name, k.first_seen, k.last_seen, $1
-        FROM k LEFT JOIN cur USING (sender_key)
+        FROM k LEFT JOIN cur USING (sender_key){dialect.lock_order("k.sender_key")}
         ON CONFLICT (sender_key) DO UPDATE SET
             sender_id = coalesce(excluded.sender_id, senders.sender_id),
             name = coalesce(excluded.name, senders.name),

@@ -52,6 +52,7 @@ from tg_pipeline.warehouse.backup_file import (
 )
 from tg_pipeline.warehouse.backup_order import key_ordered
 from tg_pipeline.warehouse.columns import RECORD_COLUMNS
+from tg_pipeline.warehouse.dialect import DUCKDB, Dialect
 from tg_pipeline.warehouse.prefetch import Prefetch
 
 FORMATS = ("parquet", "csv")
@@ -93,7 +94,6 @@ _STATISTICS_COLUMNS = (
     "sender_id",
     "reply_to_message_id",
 )
-_ISO_UTC = "strftime(timezone('UTC', {c}), '%Y-%m-%dT%H:%M:%S.%f') || '+00:00'"
 
 
 @dataclass(frozen=True)
@@ -106,11 +106,11 @@ class BackupFile:
     fmt: str
 
 
-def _select_list(fmt: str) -> str:
+def _select_list(fmt: str, dialect: Dialect) -> str:
     if fmt == "parquet":
         return ", ".join(RECORD_COLUMNS)
     return ", ".join(
-        f"{_ISO_UTC.format(c=c)} AS {c}" if c in ("sent_at", "edited_at") else c
+        f"{dialect.iso_utc(c)} AS {c}" if c in ("sent_at", "edited_at") else c
         for c in RECORD_COLUMNS
     )
 
@@ -179,6 +179,7 @@ class Snapshot(Protocol):
     """One consistent view of ``messages`` that a backup is written from."""
 
     rows: int
+    dialect: Dialect
 
     def ordered(
         self, select: str, row_group_size: int
@@ -191,6 +192,7 @@ class Snapshot(Protocol):
 class _DuckDBSnapshot:
     con: duckdb.DuckDBPyConnection
     rows: int
+    dialect: Dialect = DUCKDB
 
     def ordered(
         self, select: str, row_group_size: int
@@ -222,7 +224,7 @@ def _write(
     created: datetime,
 ) -> None:
     schema = _parquet_schema(rows, created) if fmt == "parquet" else _csv_schema()
-    ordered, most = snapshot.ordered(_select_list(fmt), row_group_size)
+    ordered, most = snapshot.ordered(_select_list(fmt, snapshot.dialect), row_group_size)
     conformed = _conformed(ordered, schema)
     if fmt == "parquet":
         # A row group is encoded at once: with a whole one read ahead, the encoder, the

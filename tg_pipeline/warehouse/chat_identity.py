@@ -9,7 +9,6 @@ from datetime import datetime
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from tg_pipeline.warehouse.dialect import SqlCon
 from tg_pipeline.warehouse.arrow_slot import registered
 from tg_pipeline.warehouse.columns import (
     STORED_COLUMNS,
@@ -19,6 +18,7 @@ from tg_pipeline.warehouse.columns import (
     quality_sql,
     surrogate_chat_id,
 )
+from tg_pipeline.warehouse.dialect import SqlCon
 
 
 def _rank_pair(p: str) -> str:
@@ -53,9 +53,7 @@ class ChatResolver:
     the JSON export of one chat end as one chat in either order.
     """
 
-    def __init__(
-        self, con: SqlCon, dump_id: str, now: datetime, chat_id: int | None
-    ) -> None:
+    def __init__(self, con: SqlCon, dump_id: str, now: datetime, chat_id: int | None) -> None:
         self._con = con
         self._dump_id = dump_id
         self._now = now

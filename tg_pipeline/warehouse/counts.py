@@ -21,7 +21,6 @@ from tg_pipeline.warehouse.models import CountSnapshot, PendingCount
 UNKNOWN_SENDER = "unknown"
 
 
-
 def fresh_counts(dialect: Dialect = DUCKDB) -> str:
     """The counts as a GROUP BY over ``messages`` gives them now."""
     return f"""
@@ -74,9 +73,7 @@ def counts_stale(con: SqlCon) -> bool:
     return bool(row and row[0])
 
 
-def refresh_counts_in_transaction(
-    con: SqlCon, dialect: Dialect = DUCKDB
-) -> list[CountSnapshot]:
+def refresh_counts_in_transaction(con: SqlCon, dialect: Dialect = DUCKDB) -> list[CountSnapshot]:
     """The work of :func:`refresh_counts`, inside a transaction the caller owns.
 
     Every change is also recorded in ``count_events_pending`` in the same transaction, so

@@ -62,6 +62,26 @@ class Dialect:
             "ON CONFLICT (key) DO UPDATE SET value = excluded.value"
         )
 
+    def counted(self, statement: str) -> str:
+        """``statement`` (an INSERT or DELETE) returning one row: how many rows it changed.
+        DuckDB's DML returns that count itself; PostgreSQL's needs RETURNING."""
+        if not self.postgres:
+            return statement
+        return f"WITH changed AS ({statement} RETURNING 1) SELECT count(*) FROM changed"
+
+    def row_hash(self, columns: tuple[str, ...], p: str = "") -> str:
+        """One hash over ``columns``: equal rows hash equal, NULL differs from ''."""
+        listed = ", ".join(f"{p}{c}" for c in columns)
+        return f"md5(ROW({listed})::TEXT)" if self.postgres else f"hash({listed})"
+
+    def iso_utc(self, column: str) -> str:
+        """An instant as ISO-8601 text in UTC with microseconds and ``+00:00``."""
+        if self.postgres:
+            return (
+                f"to_char({column} AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS.US') || '+00:00'"
+            )
+        return f"strftime(timezone('UTC', {column}), '%Y-%m-%dT%H:%M:%S.%f') || '+00:00'"
+
     def lock_order(self, keys: str) -> str:
         """An ORDER BY for an upsert into a shared table: concurrent PostgreSQL writers
         then lock its rows in one order and cannot deadlock on them. DuckDB has one
@@ -90,7 +110,9 @@ class Dialect:
         return f"strpos(lower({column}), lower({param})) > 0"
 
     def regex_ci(self, column: str, param: str) -> str:
-        return f"{column} ~* {param}" if self.postgres else f"regexp_matches({column}, {param}, 'i')"
+        return (
+            f"{column} ~* {param}" if self.postgres else f"regexp_matches({column}, {param}, 'i')"
+        )
 
 
 DUCKDB = Dialect("duckdb")

@@ -12,9 +12,7 @@ from tg_pipeline.warehouse.dialect import SqlCon
 from tg_pipeline.warehouse.models import DumpRecord, IngestResult
 
 
-def recognise(
-    con: SqlCon, dump: DumpRecord, chat_id: int | None
-) -> IngestResult | None:
+def recognise(con: SqlCon, dump: DumpRecord, chat_id: int | None) -> IngestResult | None:
     """The result of re-applying ``dump``, when that is known to change nothing.
 
     That holds for a dump with the same content (fingerprint) and the same caller-given

@@ -5,7 +5,6 @@ Parameters common to every statement: ``$1`` is this ingest's timestamp, ``$2`` 
 
 from __future__ import annotations
 
-from tg_pipeline.warehouse.dialect import DUCKDB, Dialect
 from tg_pipeline.warehouse.columns import (
     RECORD_COLUMNS,
     STORED_COLUMNS,
@@ -13,6 +12,7 @@ from tg_pipeline.warehouse.columns import (
     quality_sql,
     sender_key_sql,
 )
+from tg_pipeline.warehouse.dialect import DUCKDB, Dialect
 
 #: The name the statements read a round's rows by: an Arrow table registered for the
 #: round (:class:`~tg_pipeline.warehouse.arrow_slot.ArrowSlot`), or a view of the rows a

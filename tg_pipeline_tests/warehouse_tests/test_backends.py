@@ -29,9 +29,7 @@ def test_ingest_then_reingest_changes_nothing(any_warehouse: AnyWarehouse) -> No
     rows = [json_row(i) for i in range(1, 120)]
     first = any_warehouse.ingest(batches(rows, size=25), dump=dump("a"))
     assert (first.new, first.updated, first.rows) == (119, 0, 119)
-    again = any_warehouse.ingest(
-        batches(rows, size=25), dump=dump("a2"), recognise_unchanged=False
-    )
+    again = any_warehouse.ingest(batches(rows, size=25), dump=dump("a2"), recognise_unchanged=False)
     assert (again.new, again.updated, again.unchanged) == (0, 0, 119)
     known = any_warehouse.ingest(batches(rows), dump=dump("a"))
     assert (known.new, known.unchanged) == (0, 119)
@@ -61,7 +59,9 @@ def test_newest_edit_wins_and_older_never_overwrites(any_warehouse: AnyWarehouse
         dump=dump("v4"),
     )
     assert (within.updated, within.duplicates) == (1, 1)
-    assert within.duplicates_shown and "message 2 of chat 1001 2 times" in within.duplicates_shown[0]
+    assert (
+        within.duplicates_shown and "message 2 of chat 1001 2 times" in within.duplicates_shown[0]
+    )
     texts = {r[3]: r[10] for r in _records(any_warehouse)}
     assert texts == {1: "edited", 2: "late"}
 
@@ -156,3 +156,59 @@ def test_parquet_backup_from_postgres_restores_into_duckdb_and_back(
         assert back.new == len(original)
         assert _records(pg) == original
         assert pg.duplicate_keys() == 0
+
+
+def test_the_settings_choose_the_backend(pg_url: str, tmp_path: Path) -> None:
+    from tg_pipeline.config import Settings
+
+    duck = Settings.from_env({"TG_DATA_DIR": str(tmp_path)}).warehouse()
+    pg = Settings.from_env({"TG_DATA_DIR": str(tmp_path), "TG_WAREHOUSE_URL": pg_url}).warehouse()
+    assert duck.writers_take_turns and not pg.writers_take_turns
+    with duck.open() as w:
+        assert isinstance(w, Warehouse)
+    with pg.open() as w:
+        assert isinstance(w, PgWarehouse)
+        w.ingest(batches([json_row(1)]), dump=dump("s"))
+    with pg.open(read_only=True) as w:
+        assert w.row_counts()["messages"] == 1
+
+
+def test_audit_events_are_stored_once(any_warehouse: AnyWarehouse) -> None:
+    events = [
+        {"event_id": "e1", "event_type": "run_started", "occurred_at": "2024-01-01T00:00:00Z"},
+        {"event_id": "e1", "event_type": "run_started"},
+        {"event_id": "e2", "event_type": "run_failed", "schema_version": 1, "payload": {"x": 1}},
+        {"event_type": "no id"},
+    ]
+    assert any_warehouse.store_audit_events(events) == 2
+    assert any_warehouse.store_audit_events(events) == 0
+    assert any_warehouse.row_counts()["audit_log"] == 2
+
+
+def test_count_events_wait_until_queued(any_warehouse: AnyWarehouse) -> None:
+    any_warehouse.ingest(batches([json_row(i) for i in range(1, 7)]), dump=dump("e"))
+    any_warehouse.refresh_counts()
+    pending = any_warehouse.pending_count_events()
+    assert len(pending) == 3
+    assert any_warehouse.count_events_queued(max(p.version for p in pending)) == 3
+    assert any_warehouse.pending_count_events() == []
+
+
+def test_a_backup_verifies_and_streamed_reads_match(
+    any_warehouse: AnyWarehouse, tmp_path: Path
+) -> None:
+    fill_for_backup(any_warehouse)
+    any_warehouse.refresh_counts()
+    for fmt in ("parquet", "csv"):
+        made = any_warehouse.backup(tmp_path / fmt, fmt=fmt)
+        check = any_warehouse.verify_backup(made.path)
+        assert check.ok, check.detail
+        assert check.rows == made.rows
+    streamed = any_warehouse.messages_reader(MessageFilter(), limit=None).read_all()
+    assert streamed.num_rows == any_warehouse.row_counts()["messages"]
+    assert any_warehouse.chats_reader(limit=2).read_all().num_rows == 2
+    overall = any_warehouse.counts_reader(overall=True, limit=3).read_all()
+    assert overall.num_rows == 3
+    assert any_warehouse.missing_reply_targets() == 0
+    assert len(any_warehouse.preview(3)) == 3
+    assert "sent_at" in any_warehouse.table_schema("messages")

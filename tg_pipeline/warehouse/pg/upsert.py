@@ -32,7 +32,14 @@ from tg_pipeline.warehouse.pg.upsert_sql import (
     CLASSIFY,
     REPEATED_AT,
 )
-from tg_pipeline.warehouse.round_sql import BATCH_VIEW, INSERT, INSERT_ALL, ORPHANS, UPDATE, names_sql
+from tg_pipeline.warehouse.round_sql import (
+    BATCH_VIEW,
+    INSERT,
+    INSERT_ALL,
+    ORPHANS,
+    UPDATE,
+    names_sql,
+)
 from tg_pipeline.warehouse.rounds import REPEATS_SHOWN, ROUND_SCHEMA, _conform, _place
 from tg_pipeline.warehouse.sender_names import (
     drop_sender_names,

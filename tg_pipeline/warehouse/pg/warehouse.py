@@ -13,13 +13,16 @@ import contextlib
 from collections.abc import Generator, Iterable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 
 import pyarrow as pa
 
 from tg_pipeline.errors import TgPipelineError
+from tg_pipeline.warehouse.audit import store_audit_events
 from tg_pipeline.warehouse.backup import BackupFile, Snapshot, write_backup_from
+from tg_pipeline.warehouse.backup_check import BackupCheck, verify_backup
 from tg_pipeline.warehouse.columns import RECORD_COLUMNS
 from tg_pipeline.warehouse.counts import (
     counts_mismatch,
@@ -27,9 +30,15 @@ from tg_pipeline.warehouse.counts import (
     pending_count_events,
     refresh_counts_in_transaction,
 )
-from tg_pipeline.warehouse.dialect import POSTGRES
+from tg_pipeline.warehouse.dialect import POSTGRES, Dialect
 from tg_pipeline.warehouse.ledger import record_dump_failure
-from tg_pipeline.warehouse.models import CountSnapshot, Deletion, DumpRecord, IngestResult, PendingCount
+from tg_pipeline.warehouse.models import (
+    CountSnapshot,
+    Deletion,
+    DumpRecord,
+    IngestResult,
+    PendingCount,
+)
 from tg_pipeline.warehouse.pg import upsert as _upsert
 from tg_pipeline.warehouse.pg.migrations import apply_migrations, check_readable
 from tg_pipeline.warehouse.pg.session import PgSession, redacted
@@ -64,6 +73,7 @@ TABLES = (
 class _PgSnapshot:
     session: PgSession
     rows: int
+    dialect: Dialect = POSTGRES
 
     def ordered(
         self, select: str, row_group_size: int
@@ -140,6 +150,17 @@ class PgWarehouse:
         with self._transaction():
             return pending_count_events(self.session)
 
+    def count_events_queued(self, up_to_version: int) -> int:
+        """Forget pending changes up to ``up_to_version``: the outbox holds their events."""
+        return self._scalar(
+            POSTGRES.counted("DELETE FROM count_events_pending WHERE version <= ?"),
+            [up_to_version],
+        )
+
+    def store_audit_events(self, events: Iterable[dict[str, Any]]) -> int:
+        with self._transaction():
+            return store_audit_events(self.session, events, POSTGRES)
+
     def delete_messages(self, f: MessageFilter) -> Deletion:
         if f.is_empty():
             raise TgPipelineError(
@@ -165,8 +186,7 @@ class PgWarehouse:
             if deleted:
                 # Dumps ingested before would bring the rows back: read them again.
                 s.execute(
-                    "UPDATE warehouse_state SET value = value + 1 "
-                    "WHERE key = 'delete_generation'"
+                    "UPDATE warehouse_state SET value = value + 1 WHERE key = 'delete_generation'"
                 )
             changed = refresh_counts_in_transaction(s, POSTGRES)
         return Deletion(deleted, changed)
@@ -207,7 +227,39 @@ class PgWarehouse:
             keep_last=keep_last,
         )
 
+    def verify_backup(self, backup: Path) -> BackupCheck:
+        with self._transaction():
+            return verify_backup(self.session, backup, POSTGRES)
+
     # -- inspection ----------------------------------------------------------------------
+
+    def table_schema(self, table: str) -> dict[str, str]:
+        with self._transaction():
+            rows = self.session.execute(
+                "SELECT column_name, upper(data_type) FROM information_schema.columns "
+                "WHERE table_schema = current_schema() AND table_name = ? "
+                "ORDER BY ordinal_position",
+                [table],
+            ).fetchall()
+        if not rows:
+            raise TgPipelineError(f"no table {table!r} in the warehouse")
+        return {name: dtype for name, dtype in rows}
+
+    def preview(self, n: int = 5) -> list[dict[str, Any]]:
+        """The latest ``n`` messages as JSON-safe dicts (instants as ISO-8601 text)."""
+        rows = self.messages(MessageFilter(), limit=n, desc=True).to_pylist()
+        for row in rows:
+            for key, value in row.items():
+                if isinstance(value, datetime):
+                    row[key] = value.isoformat()
+        return rows
+
+    def missing_reply_targets(self) -> int:
+        return self._scalar(
+            "SELECT count(*) FROM messages m WHERE m.reply_to_message_id IS NOT NULL "
+            "AND NOT EXISTS (SELECT 1 FROM messages t WHERE t.chat_id = m.chat_id "
+            "AND t.message_id = m.reply_to_message_id)"
+        )
 
     def _scalar(self, sql: str, params: list[Any] | None = None) -> int:
         with self._transaction():
@@ -239,6 +291,17 @@ class PgWarehouse:
     def messages(
         self, f: MessageFilter, *, limit: int | None, offset: int = 0, desc: bool = False
     ) -> pa.Table:
+        sql, params = self._messages_query(f, limit=limit, offset=offset, desc=desc)
+        table = self._table(sql, params)
+        return pa.Table.from_arrays(
+            [table.column(f.name).cast(f.type) for f in MESSAGES_OUT_SCHEMA],
+            schema=MESSAGES_OUT_SCHEMA,
+        )
+
+    @staticmethod
+    def _messages_query(
+        f: MessageFilter, *, limit: int | None, offset: int, desc: bool
+    ) -> tuple[str, list[Any]]:
         where, params = where_clause(f, POSTGRES)
         order = " DESC" if desc else ""
         sql = limited(
@@ -248,11 +311,7 @@ class PgWarehouse:
             params,
             offset,
         )
-        table = self._table(sql, params)
-        return pa.Table.from_arrays(
-            [table.column(f.name).cast(f.type) for f in MESSAGES_OUT_SCHEMA],
-            schema=MESSAGES_OUT_SCHEMA,
-        )
+        return sql, params
 
     def count_messages(self, f: MessageFilter) -> int:
         where, params = where_clause(f, POSTGRES)
@@ -276,3 +335,43 @@ class PgWarehouse:
 
     def dumps(self) -> pa.Table:
         return self._table(DUMPS)
+
+    # Streamed reads, as Arrow batches while the server sends them; each reader must be
+    # drained while the warehouse is open.
+
+    def _reader(self, sql: str, params: list[Any], schema: pa.Schema | None = None) -> Any:
+        source = self.session.execute(sql, params).reader()
+        if schema is None:
+            return source
+
+        def batches() -> Iterator[pa.RecordBatch]:
+            for batch in source:
+                yield pa.RecordBatch.from_arrays(
+                    [batch.column(f.name).cast(f.type) for f in schema], schema=schema
+                )
+
+        return pa.RecordBatchReader.from_batches(schema, batches())
+
+    def messages_reader(
+        self, f: MessageFilter, *, limit: int | None, offset: int = 0, desc: bool = False
+    ) -> pa.RecordBatchReader:
+        sql, params = self._messages_query(f, limit=limit, offset=offset, desc=desc)
+        return self._reader(sql, params, MESSAGES_OUT_SCHEMA)
+
+    def counts_reader(
+        self,
+        chat: str | None = None,
+        *,
+        overall: bool = False,
+        limit: int | None = None,
+        offset: int = 0,
+    ) -> pa.RecordBatchReader:
+        if overall:
+            params: list[Any] = []
+            return self._reader(limited(OVERALL_COUNTS, limit, params, offset), params)
+        sql, params = counts_query(chat, POSTGRES)
+        return self._reader(limited(sql, limit, params, offset), params)
+
+    def chats_reader(self, *, limit: int | None = None, offset: int = 0) -> pa.RecordBatchReader:
+        params: list[Any] = []
+        return self._reader(limited(chats_sql(POSTGRES), limit, params, offset), params)

@@ -8,15 +8,17 @@ opens it on its backend.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterable, Iterator
 from contextlib import AbstractContextManager, contextmanager
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Protocol
+from typing import TYPE_CHECKING, Any, Protocol, TypeAlias
 
 import pyarrow as pa
 
 from tg_pipeline.warehouse.backup import BackupFile
+from tg_pipeline.warehouse.backup_check import BackupCheck
 from tg_pipeline.warehouse.models import (
     CountSnapshot,
     Deletion,
@@ -25,6 +27,13 @@ from tg_pipeline.warehouse.models import (
     PendingCount,
 )
 from tg_pipeline.warehouse.queries import MessageFilter
+
+if TYPE_CHECKING:
+    from tg_pipeline.warehouse.connection import Warehouse
+    from tg_pipeline.warehouse.pg import PgWarehouse
+
+    #: Either backend's class, for callers that reach past :class:`WarehouseApi`.
+    AnyWarehouse: TypeAlias = Warehouse | PgWarehouse
 
 
 class WarehouseApi(Protocol):
@@ -59,6 +68,31 @@ class WarehouseApi(Protocol):
     def chats(self) -> pa.Table: ...
     def count_rows(self, what: str, chat: str | None = None) -> int: ...
     def dumps(self) -> pa.Table: ...
+    def count_events_queued(self, up_to_version: int) -> int: ...
+    def store_audit_events(self, events: Iterable[dict[str, Any]]) -> int: ...
+    def verify_backup(self, backup: Path) -> BackupCheck: ...
+    def table_schema(self, table: str) -> dict[str, str]: ...
+    def preview(self, n: int = 5) -> list[dict[str, Any]]: ...
+    def missing_reply_targets(self) -> int: ...
+    def messages_reader(
+        self, f: MessageFilter, *, limit: int | None, offset: int = 0, desc: bool = False
+    ) -> pa.RecordBatchReader: ...
+    def counts_reader(
+        self,
+        chat: str | None = None,
+        *,
+        overall: bool = False,
+        limit: int | None = None,
+        offset: int = 0,
+    ) -> pa.RecordBatchReader: ...
+    def chats_reader(
+        self, *, limit: int | None = None, offset: int = 0
+    ) -> pa.RecordBatchReader: ...
+
+
+def redacted(url: str) -> str:
+    """``url`` without its password, for messages and metadata."""
+    return re.sub(r"//([^:/@]+):[^@/]*@", r"//\1:***@", url)
 
 
 @dataclass(frozen=True)

@@ -82,6 +82,20 @@ class Dialect:
             )
         return f"strftime(timezone('UTC', {column}), '%Y-%m-%dT%H:%M:%S.%f') || '+00:00'"
 
+    def starts_with_ci(self, column: str, param: str) -> str:
+        return f"starts_with(lower({column}), lower({param}))"
+
+    def closeness(self, column: str, param: str) -> str:
+        """A sort key, highest first, for how close ``column`` is to the text ``param``.
+        PostgreSQL has no string similarity without an extension: there, names sharing
+        the longest common start come first."""
+        if not self.postgres:
+            return f"jaro_winkler_similarity(lower({column}), lower({param}))"
+        return (
+            f"(SELECT count(*) FROM generate_series(1, least(length({column}), "
+            f"length({param}))) i WHERE left(lower({column}), i) = left(lower({param}), i))"
+        )
+
     def lock_order(self, keys: str) -> str:
         """An ORDER BY for an upsert into a shared table: concurrent PostgreSQL writers
         then lock its rows in one order and cannot deadlock on them. DuckDB has one

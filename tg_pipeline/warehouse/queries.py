@@ -21,7 +21,7 @@ from tg_pipeline.errors import TgPipelineError
 from tg_pipeline.records import MESSAGE_SCHEMA
 from tg_pipeline.warehouse.columns import RECORD_COLUMNS
 from tg_pipeline.warehouse.counts import refresh_counts_in_transaction
-from tg_pipeline.warehouse.dialect import DUCKDB, Dialect
+from tg_pipeline.warehouse.dialect import DUCKDB, Dialect, SqlCon
 from tg_pipeline.warehouse.models import CountSnapshot
 
 
@@ -88,7 +88,7 @@ def where_clause(f: MessageFilter, dialect: Dialect = DUCKDB) -> tuple[str, list
     return (" AND ".join(parts) if parts else "TRUE"), params
 
 
-def settle(con: duckdb.DuckDBPyConnection) -> None:
+def settle(con: SqlCon) -> None:
     """Finish any result a caller left half-read (``execute(...).fetchone()``): DuckDB 2.0
     refuses relation queries (``con.sql``) until it is done, while ``execute`` simply
     replaces it."""

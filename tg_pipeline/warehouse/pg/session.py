@@ -15,6 +15,7 @@ import adbc_driver_postgresql.dbapi as pg_dbapi
 import pyarrow as pa
 
 from tg_pipeline.errors import TgPipelineError
+from tg_pipeline.warehouse.backend import redacted
 
 #: PostgreSQL errors as the driver raises them.
 PgError = pg_dbapi.Error
@@ -37,11 +38,6 @@ def dollar_params(sql: str) -> str:
     for i in range(0, len(parts), 2):
         parts[i] = re.sub(r"\?", number, parts[i])
     return "".join(parts)
-
-
-def redacted(url: str) -> str:
-    """``url`` without its password, for messages."""
-    return re.sub(r"//([^:/@]+):[^@/]*@", r"//\1:***@", url)
 
 
 class PgSession:

@@ -21,6 +21,7 @@ import pyarrow as pa
 
 from tg_pipeline.errors import TgPipelineError
 from tg_pipeline.warehouse.audit import store_audit_events
+from tg_pipeline.warehouse.backend import redacted
 from tg_pipeline.warehouse.backup import BackupFile, Snapshot, write_backup_from
 from tg_pipeline.warehouse.backup_check import BackupCheck, verify_backup
 from tg_pipeline.warehouse.columns import RECORD_COLUMNS
@@ -30,7 +31,7 @@ from tg_pipeline.warehouse.counts import (
     pending_count_events,
     refresh_counts_in_transaction,
 )
-from tg_pipeline.warehouse.dialect import POSTGRES, Dialect
+from tg_pipeline.warehouse.dialect import POSTGRES, Dialect, SqlCon
 from tg_pipeline.warehouse.ledger import record_dump_failure
 from tg_pipeline.warehouse.models import (
     CountSnapshot,
@@ -41,7 +42,7 @@ from tg_pipeline.warehouse.models import (
 )
 from tg_pipeline.warehouse.pg import upsert as _upsert
 from tg_pipeline.warehouse.pg.migrations import apply_migrations, check_readable
-from tg_pipeline.warehouse.pg.session import PgSession, redacted
+from tg_pipeline.warehouse.pg.session import PgSession
 from tg_pipeline.warehouse.queries import (
     DUMPS,
     MESSAGES_OUT_SCHEMA,
@@ -92,10 +93,16 @@ class _PgSnapshot:
 class PgWarehouse:
     """The warehouse in a PostgreSQL database."""
 
+    dialect = POSTGRES
+
     def __init__(self, session: PgSession, url: str, read_only: bool) -> None:
         self.session = session
         self.url = url
         self.read_only = read_only
+
+    @property
+    def sql_con(self) -> SqlCon:
+        return self.session
 
     @classmethod
     @contextmanager

@@ -1,5 +1,6 @@
 """Fixtures for warehouse tests: a fresh warehouse file per test, and the same warehouse
-on either backend (``any_warehouse``) for the tests that hold on both."""
+on either backend (``any_warehouse``) for the tests that hold on both (PostgreSQL: the
+``pg_url`` fixture of the top-level conftest)."""
 
 from __future__ import annotations
 
@@ -11,7 +12,6 @@ import pytest
 
 from tg_pipeline.warehouse import Warehouse
 from tg_pipeline.warehouse.pg import PgWarehouse
-from tg_pipeline_tests.pg_warehouse import fresh_schema, fresh_warehouse_database
 
 AnyWarehouse = Warehouse | PgWarehouse
 Opener = Callable[..., contextlib.AbstractContextManager[AnyWarehouse]]
@@ -26,20 +26,6 @@ def warehouse_path(tmp_path: Path) -> Path:
 def warehouse(warehouse_path: Path) -> Iterator[Warehouse]:
     with Warehouse.open(warehouse_path) as opened:
         yield opened
-
-
-@pytest.fixture(scope="session")
-def pg_database() -> Iterator[str]:
-    """One fresh database on the local PostgreSQL server for the whole session."""
-    with fresh_warehouse_database() as url:
-        yield url
-
-
-@pytest.fixture
-def pg_url(pg_database: str) -> Iterator[str]:
-    """A warehouse URL of its own for one test (a fresh schema)."""
-    with fresh_schema(pg_database) as url:
-        yield url
 
 
 @pytest.fixture(params=["duckdb", "postgres"])

@@ -23,6 +23,7 @@ import dagster as dg
 
 from tg_pipeline import liveness
 from tg_pipeline.defs.shared.dead_runs import sweep_dead_runs
+from tg_pipeline.defs.shared.pool import match_warehouse_pool
 from tg_pipeline.events import emit, make_count_event
 from tg_pipeline.ingest import DataPaths
 from tg_pipeline.warehouse.backend import WarehouseTarget
@@ -90,6 +91,7 @@ def warehouse_guard(init_context: dg.InitResourceContext) -> Iterator[WarehouseG
     with liveness.run_alive(paths.data_dir, run_id):
         if init_context.instance is not None:
             sweep_dead_runs(init_context.instance, paths.data_dir, log=log.warning)
+            match_warehouse_pool(init_context.instance, target)
         with contextlib.ExitStack() as held:
             # DuckDB's writers take turns through the lock; PostgreSQL's run side by side.
             if target.writers_take_turns:

@@ -32,6 +32,7 @@ from tg_pipeline.warehouse.pg.upsert_sql import (
     CLASSIFY,
     REPEATED_AT,
 )
+from tg_pipeline.warehouse.prefetch import Prefetch
 from tg_pipeline.warehouse.round_sql import (
     BATCH_VIEW,
     INSERT,
@@ -49,6 +50,9 @@ from tg_pipeline.warehouse.sender_names import (
 
 _NAMES = names_sql(POSTGRES)
 
+#: Rows per COPY into the staging table: fewer round trips, a bounded amount held.
+COPY_ROWS = 50_000
+
 
 def ingest(
     session: PgSession,
@@ -56,9 +60,13 @@ def ingest(
     *,
     dump: DumpRecord,
     chat_id: int | None = None,
+    prefetch: bool = True,
     recognise_unchanged: bool = True,
 ) -> IngestResult:
-    """Upsert one dump in one transaction; any exception (the reader's too) rolls it back."""
+    """Upsert one dump in one transaction; any exception (the reader's too) rolls it back.
+
+    The reader runs on a helper thread a couple of batches ahead (``prefetch``): parsing is
+    Python, the COPY is the driver's C code and the server, so the two overlap."""
     try:
         if recognise_unchanged:
             known = recognise(session, dump, chat_id)
@@ -68,7 +76,12 @@ def ingest(
                     close()
                 session.rollback()
                 return known
-        result = _Staged(session, dump, chat_id).run(batches)
+        source = Prefetch(batches) if prefetch else None
+        try:
+            result = _Staged(session, dump, chat_id).run(source if source is not None else batches)
+        finally:
+            if source is not None:
+                source.close()
         session.commit()
     except BaseException:
         with contextlib.suppress(Exception):
@@ -148,19 +161,32 @@ class _Staged:
         s = self.session
         s.execute(f"DROP TABLE IF EXISTS {BATCH_VIEW}")
         seq = 0
+        group: list[pa.RecordBatch] = []
+        held = 0
         for batch in batches:
             if not batch.num_rows:
                 continue
-            table = pa.Table.from_batches([self.chats.fill(_conform(batch))])
-            n = table.num_rows
-            table = table.append_column("_seq", pa.array(range(seq, seq + n), pa.int64()))
-            s.load(BATCH_VIEW, table, create=seq == 0)
-            seq += n
+            group.append(self.chats.fill(_conform(batch)))
+            held += batch.num_rows
+            if held >= COPY_ROWS:
+                seq = self._copy(group, seq)
+                group, held = [], 0
+        if group:
+            seq = self._copy(group, seq)
         if seq == 0:
             s.load(BATCH_VIEW, ROUND_SCHEMA.empty_table(), create=True)
         # The planner's row estimate for a fresh temp table is a guess until analysed.
         s.execute(f"ANALYZE {BATCH_VIEW}")
         return seq
+
+    def _copy(self, group: list[pa.RecordBatch], seq: int) -> int:
+        """One COPY of ``group`` into the staging table (created by the first); the next
+        ``_seq``."""
+        table = pa.Table.from_batches(group)
+        n = table.num_rows
+        table = table.append_column("_seq", pa.array(range(seq, seq + n), pa.int64()))
+        self.session.load(BATCH_VIEW, table, create=seq == 0)
+        return seq + n
 
     def _repeats_shown(self) -> list[str]:
         s = self.session

@@ -130,13 +130,13 @@ class PgWarehouse:
         prefetch: bool = True,
         recognise_unchanged: bool = True,
     ) -> IngestResult:
-        """Upsert one dump in ONE transaction (see :mod:`.upsert`); ``prefetch`` is
-        DuckDB's and ignored: the COPY of a batch already overlaps the server's work."""
+        """Upsert one dump in ONE transaction (see :mod:`.upsert`)."""
         return _upsert.ingest(
             self.session,
             batches,
             dump=dump,
             chat_id=chat_id,
+            prefetch=prefetch,
             recognise_unchanged=recognise_unchanged,
         )
 

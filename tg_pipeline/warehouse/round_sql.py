@@ -94,13 +94,12 @@ INSERT_ALL = (
     f"FROM {BATCH_VIEW} b"
 )
 
-# Names seen per sender key, with the instants of the messages that carried them. An HTML
-# row replaced by the JSON row of the same message hands its name to the real sender
-# (a rename between exports), and so does an HTML row that loses to a stored JSON row.
-
 
 def names_sql(dialect: Dialect = DUCKDB) -> str:
-    """:data:`NAMES` in ``dialect``."""
+    """Names seen per sender key, with the instants of the messages that carried them, in
+    ``dialect``. An HTML row replaced by the JSON row of the same message hands its name to
+    the real sender (a rename between exports), and so does an HTML row that loses to a
+    stored JSON row."""
     return f"""
 INSERT INTO _tg_names
 SELECT sender_key, {dialect.any_value("sender_id")}, name, min(sent_at), max(sent_at) FROM (

@@ -25,6 +25,7 @@ from tg_pipeline.warehouse.connection import DuckDBLimits
 
 if TYPE_CHECKING:
     from tg_pipeline.ingest import DataPaths
+    from tg_pipeline.warehouse.backend import WarehouseTarget
 
 #: Environment variable for each Kafka setting; ``TG_KAFKA_BOOTSTRAP`` unset means no broker.
 KAFKA_ENV: dict[str, str] = {
@@ -50,6 +51,7 @@ KAFKA_INT_FIELDS = frozenset(
 SETTINGS_ENV: dict[str, str] = {
     "data_dir": "TG_DATA_DIR",
     "warehouse_path": "TG_WAREHOUSE_PATH",
+    "warehouse_url": "TG_WAREHOUSE_URL",
     "inbox_dir": "TG_INBOX_DIR",
     "demo_data_dir": "TG_DEMO_DATA_DIR",
     "dagster_home": "DAGSTER_HOME",
@@ -116,6 +118,12 @@ def _path(name: str, raw: str) -> Path:
     return Path(raw).expanduser()
 
 
+def _postgres_url(name: str, raw: str) -> str:
+    if not raw.startswith(("postgresql://", "postgres://")):
+        raise ConfigError(f"{name}={raw!r} is not a postgresql://user@host:port/db URL")
+    return raw
+
+
 def _flag(name: str, raw: str) -> bool:
     return raw.strip() == "1"
 
@@ -123,6 +131,7 @@ def _flag(name: str, raw: str) -> bool:
 _PARSERS: dict[str, Parser] = {
     "data_dir": _path,
     "warehouse_path": _path,
+    "warehouse_url": _postgres_url,
     "inbox_dir": _path,
     "demo_data_dir": _path,
     "dagster_home": _path,
@@ -150,6 +159,8 @@ class Settings:
 
     data_dir: Path = Path("data")
     warehouse_path: Path | None = None
+    #: A PostgreSQL warehouse instead of the DuckDB file (``postgresql://user@host/db``).
+    warehouse_url: str | None = None
     inbox_dir: Path | None = None
     #: Where ``make run`` keeps the demo's warehouse; ``None`` is ``<data_dir>/demo``.
     demo_data_dir: Path | None = None
@@ -202,6 +213,13 @@ class Settings:
         from tg_pipeline.ingest import DataPaths
 
         return DataPaths.under(self.data_dir, warehouse=self.warehouse_path, inbox=self.inbox_dir)
+
+    def warehouse(self) -> WarehouseTarget:
+        """The warehouse these settings name: PostgreSQL at :attr:`warehouse_url` when set,
+        else the DuckDB file."""
+        from tg_pipeline.warehouse.backend import WarehouseTarget
+
+        return WarehouseTarget(self.paths().warehouse, self.warehouse_url)
 
     def with_data_dir(self, data_dir: Path) -> Settings:
         """These settings with another data directory (``--data-dir``, the demo's)."""

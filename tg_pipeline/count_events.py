@@ -16,7 +16,7 @@ from pathlib import Path
 
 from tg_pipeline.errors import TgPipelineError
 from tg_pipeline.events import Outbox, make_count_event
-from tg_pipeline.warehouse import Warehouse
+from tg_pipeline.warehouse.backend import WarehouseApi
 
 _kill_before_count_events = False
 
@@ -33,7 +33,7 @@ class CountEventsNotQueued(TgPipelineError):
 
 
 def queue_count_events(
-    warehouse: Warehouse,
+    warehouse: WarehouseApi,
     data_dir: Path,
     *,
     run_id: str | None,

@@ -3,9 +3,12 @@
 from __future__ import annotations
 
 import os
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+
+from tg_pipeline_tests.pg_warehouse import fresh_schema, fresh_warehouse_database
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
 SHARED_FIXTURES = REPO_ROOT.parent / "shared" / "fixtures"
@@ -36,6 +39,21 @@ def seed_dir() -> Path:
 def samples_dir() -> Path:
     """Real and synthetic Telegram Desktop exports collected from public repositories."""
     return shared_fixture("telegram_samples")
+
+
+@pytest.fixture(scope="session")
+def pg_database() -> Iterator[str]:
+    """One fresh database on the local PostgreSQL server for the test session (dropped at
+    its end); skipped with the reason when no server answers, a failure in CI."""
+    with fresh_warehouse_database() as url:
+        yield url
+
+
+@pytest.fixture
+def pg_url(pg_database: str) -> Iterator[str]:
+    """A PostgreSQL warehouse URL of its own for one test: a fresh schema."""
+    with fresh_schema(pg_database) as url:
+        yield url
 
 
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:

@@ -52,6 +52,12 @@ def test_an_empty_variable_counts_as_unset() -> None:
 EACH_VARIABLE: list[tuple[str, str, Any, Any]] = [
     ("TG_DATA_DIR", "/srv/tg", lambda s: s.data_dir, Path("/srv/tg")),
     ("TG_WAREHOUSE_PATH", "/srv/w.duckdb", lambda s: s.paths().warehouse, Path("/srv/w.duckdb")),
+    (
+        "TG_WAREHOUSE_URL",
+        "postgresql://tg@db:5432/warehouse",
+        lambda s: (s.warehouse().url, s.warehouse().writers_take_turns),
+        ("postgresql://tg@db:5432/warehouse", False),
+    ),
     ("TG_INBOX_DIR", "/srv/drop", lambda s: s.paths().inbox, Path("/srv/drop")),
     ("TG_DEMO_DATA_DIR", "/srv/demo", lambda s: s.demo_dir(), Path("/srv/demo")),
     ("DAGSTER_HOME", "/srv/dh", lambda s: s.instance_home(Path("x")), Path("/srv/dh")),
@@ -114,6 +120,7 @@ def test_every_variable_read_is_tested_and_documented() -> None:
         ("TG_ZIP_MAX_RATIO", "0", "must be greater than 0"),
         ("TG_KAFKA_PARTITIONS", "3.5", "is not a whole number"),
         ("TG_KAFKA_DRAIN_TIMEOUT", "later", "is not a number of seconds"),
+        ("TG_WAREHOUSE_URL", "mysql://db/x", "is not a postgresql://user@host:port/db URL"),
     ],
 )
 def test_a_bad_value_is_one_line_naming_the_variable(name: str, raw: str, says: str) -> None:

@@ -23,7 +23,7 @@ from tg_pipeline.ingest import DataPaths
 
 if TYPE_CHECKING:
     from tg_pipeline.cli.runner import JobRunner, RunInfo
-    from tg_pipeline.warehouse import Warehouse
+    from tg_pipeline.warehouse.backend import AnyWarehouse
 
 #: How long a read waits for a writing run before it says the warehouse is busy.
 DEFAULT_WAIT_S = Settings().read_wait_s
@@ -97,10 +97,18 @@ class CliEnv:
             return []
 
     @contextmanager
-    def read_warehouse(self, wait_s: float = DEFAULT_WAIT_S) -> Iterator[Warehouse]:
-        """The warehouse opened read-only; a clear user error when it is missing or busy."""
+    def read_warehouse(self, wait_s: float = DEFAULT_WAIT_S) -> Iterator[AnyWarehouse]:
+        """The warehouse opened read-only; a clear user error when it is missing or busy.
+        A PostgreSQL warehouse (``TG_WAREHOUSE_URL``) is never busy: reads do not wait."""
         from tg_pipeline.warehouse import Warehouse
 
+        url = self.settings.warehouse_url
+        if url is not None:
+            from tg_pipeline.warehouse.pg import PgWarehouse
+
+            with PgWarehouse.open(url, read_only=True) as pg:
+                yield pg
+            return
         path = self.paths.warehouse
         if not path.exists():
             raise TgPipelineError(

@@ -14,7 +14,8 @@ from tg_pipeline.errors import TgPipelineError
 from tg_pipeline.warehouse.names import Candidate, NameMatch, match_chat, match_sender
 
 if TYPE_CHECKING:
-    from tg_pipeline.warehouse import MessageFilter, Warehouse
+    from tg_pipeline.warehouse import MessageFilter
+    from tg_pipeline.warehouse.backend import AnyWarehouse
 
 
 class UnknownName(TgPipelineError):
@@ -44,10 +45,10 @@ def _resolve(match: NameMatch, text: str, option: str, noun: str, listing: str) 
     )
 
 
-def resolve_chat(warehouse: Warehouse, text: str) -> str:
+def resolve_chat(warehouse: AnyWarehouse, text: str) -> str:
     """The value ``--chat`` filters on; raises :class:`UnknownName` when it names no one chat."""
     return _resolve(
-        match_chat(warehouse.con, text),
+        match_chat(warehouse.sql_con, text, warehouse.dialect),
         text,
         "--chat",
         "chat",
@@ -55,10 +56,10 @@ def resolve_chat(warehouse: Warehouse, text: str) -> str:
     )
 
 
-def resolve_sender(warehouse: Warehouse, text: str) -> str:
+def resolve_sender(warehouse: AnyWarehouse, text: str) -> str:
     """The value ``--sender`` filters on; raises :class:`UnknownName` likewise."""
     return _resolve(
-        match_sender(warehouse.con, text),
+        match_sender(warehouse.sql_con, text, warehouse.dialect),
         text,
         "--sender",
         "sender",
@@ -66,7 +67,7 @@ def resolve_sender(warehouse: Warehouse, text: str) -> str:
     )
 
 
-def resolve_filter(warehouse: Warehouse, f: MessageFilter) -> MessageFilter:
+def resolve_filter(warehouse: AnyWarehouse, f: MessageFilter) -> MessageFilter:
     """``f`` with its chat and sender resolved to what they name."""
     if f.chat is None and f.sender is None:
         return f

@@ -41,12 +41,19 @@ def report_command(
       tg-pipeline report --out report/ && xdg-open report/index.html
       tg-pipeline report --chat "Family" --zone Europe/Berlin --out family/
     """
+    from tg_pipeline.errors import TgPipelineError
     from tg_pipeline.report import ZoneLookup, plan_report, write_report
+    from tg_pipeline.warehouse import Warehouse
 
     env = cli_env()
     target = (out or env.data_dir / "report").expanduser().absolute()
     default_zone = env.settings.default_zone
     with env.read_warehouse(wait_s) as warehouse:
+        if not isinstance(warehouse, Warehouse):
+            raise TgPipelineError(
+                "the chat report reads the DuckDB warehouse; it does not run on a "
+                "PostgreSQL warehouse (TG_WAREHOUSE_URL) yet"
+            )
         zones = ZoneLookup(warehouse.con, env.paths.raw, zone=zone, default_zone=default_zone)
         plan = plan_report(warehouse.con, target, zones, chats=chats or None)
     # Drawn after the warehouse is closed: a run waiting to write need not wait for it.

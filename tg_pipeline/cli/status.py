@@ -43,9 +43,27 @@ def _holder_part(env: CliEnv) -> dict[str, Any] | None:
     }
 
 
+def _pg_warehouse_part(url: str) -> dict[str, Any]:
+    from tg_pipeline.warehouse.backend import redacted
+    from tg_pipeline.warehouse.pg import PgWarehouse
+
+    part: dict[str, Any] = {"path": redacted(url), "state": "missing", "dumps": [], "holder": None}
+    try:
+        with PgWarehouse.open(url, read_only=True) as warehouse:
+            part["row_counts"] = warehouse.row_counts()
+            part["dumps"] = warehouse.dumps().to_pylist()
+    except TgPipelineError as err:
+        part["detail"] = str(err)
+        return part
+    part["state"] = "ok"
+    return part
+
+
 def _warehouse_part(env: CliEnv, wait_s: float) -> dict[str, Any]:
     from tg_pipeline.warehouse import Warehouse
 
+    if env.settings.warehouse_url is not None:
+        return _pg_warehouse_part(env.settings.warehouse_url)
     path = env.paths.warehouse
     part: dict[str, Any] = {
         "path": str(path),
@@ -203,13 +221,15 @@ def _render(report: dict[str, Any]) -> None:
     console.print(f"[bold]Data directory[/bold] {markup_safe(report['data_dir'])}")
     where = markup_safe(wh["path"])
     if wh["state"] == "missing":
-        console.print(f"[bold]Warehouse[/bold] {where}: not created yet")
+        detail = markup_safe(wh.get("detail", "not created yet"))
+        console.print(f"[bold]Warehouse[/bold] {where}: {detail}")
     elif wh["state"] == "busy":
         detail = markup_safe(wh["detail"])
         console.print(f"[bold]Warehouse[/bold] {where} ({_size(wh['bytes'])}): {detail}")
     else:
         counts = ", ".join(f"{k} {v}" for k, v in wh["row_counts"].items())
-        console.print(f"[bold]Warehouse[/bold] {where} ({_size(wh['bytes'])}): {counts}")
+        size = f" ({_size(wh['bytes'])})" if "bytes" in wh else ""
+        console.print(f"[bold]Warehouse[/bold] {where}{size}: {counts}")
 
     holder = wh.get("holder")
     if holder is not None:

@@ -52,6 +52,7 @@ AUDIT_GROUP = "audit"
 DUMPS = "dumps"
 #: Every step that opens the DuckDB file takes a slot of this pool; its limit is 1
 #: (dagster.yaml), so writers in different runs take turns instead of failing on the lock.
+#: On a PostgreSQL warehouse its limit is raised past any run count (``shared/pool.py``).
 WAREHOUSE_POOL = "warehouse"
 OWNERS = ["team:data-platform"]
 

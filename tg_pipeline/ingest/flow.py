@@ -17,12 +17,13 @@ from tg_pipeline.ingest.staging import DuplicateDump, StagedDump, stage_dump
 from tg_pipeline.readers import read_dump
 from tg_pipeline.readers.workers import start_early_for
 from tg_pipeline.records import ReadOptions, ScannableRecords
-from tg_pipeline.warehouse import IngestResult, Warehouse
+from tg_pipeline.warehouse import IngestResult
+from tg_pipeline.warehouse.backend import WarehouseApi
 
 
 def ingest_staged(
     staged: StagedDump,
-    warehouse: Warehouse,
+    warehouse: WarehouseApi,
     paths: DataPaths,
     options: ReadOptions,
     *,
@@ -100,7 +101,7 @@ class InboxOutcome:
 
 def ingest_paths(
     sources: Iterable[Path],
-    warehouse: Warehouse,
+    warehouse: WarehouseApi,
     paths: DataPaths,
     options: ReadOptions,
     *,

@@ -1,7 +1,8 @@
-"""The DuckDB warehouse: schema, the one upsert, counts, backups and queries.
+"""The warehouse: schema, the one upsert, counts, backups and queries, in DuckDB (the
+embedded default) or PostgreSQL (:mod:`.pg`), behind one interface (:mod:`.backend`).
 
-It imports ``records``, ``errors`` and ``readers`` (to read backups back); never Dagster
-or events.
+It imports ``records``, ``errors`` and ``readers`` (to read backups back), and the ADBC
+PostgreSQL driver in :mod:`.pg`; never Dagster or events.
 """
 
 from __future__ import annotations

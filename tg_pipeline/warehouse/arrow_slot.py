@@ -9,6 +9,8 @@ from types import TracebackType
 import duckdb
 import pyarrow as pa
 
+from tg_pipeline.warehouse.dialect import SqlCon
+
 
 class ArrowSlot:
     """Registered with a connection once, as ``name``; :meth:`hold` puts a table in it.
@@ -52,7 +54,7 @@ class ArrowSlot:
 
 
 @contextlib.contextmanager
-def registered(con: duckdb.DuckDBPyConnection, name: str, value: object) -> Iterator[None]:
+def registered(con: SqlCon, name: str, value: object) -> Iterator[None]:
     """``value`` (an Arrow table or stream) readable by SQL as ``name`` inside the block.
 
     For a value read once per transaction: DuckDB holds it until the transaction ends.

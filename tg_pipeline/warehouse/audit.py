@@ -11,9 +11,10 @@ from collections.abc import Iterable
 from datetime import UTC, datetime
 from typing import Any
 
-import duckdb
 import orjson
 import pyarrow as pa
+
+from tg_pipeline.warehouse.dialect import DUCKDB, Dialect, SqlCon
 
 _ENVELOPE = ("event_id", "event_type", "schema_version", "occurred_at", "run_id", "job", "dump")
 
@@ -37,7 +38,9 @@ def _payload(event: dict[str, Any]) -> str:
     return orjson.dumps(body, default=str).decode()
 
 
-def store_audit_events(con: duckdb.DuckDBPyConnection, events: Iterable[dict[str, Any]]) -> int:
+def store_audit_events(
+    con: SqlCon, events: Iterable[dict[str, Any]], dialect: Dialect = DUCKDB
+) -> int:
     """Insert events not stored yet; return how many rows were added."""
     columns: dict[str, list[Any]] = {name: [] for name in (*_ENVELOPE, "payload")}
     for event in events:
@@ -68,16 +71,19 @@ def store_audit_events(con: duckdb.DuckDBPyConnection, events: Iterable[dict[str
     )
     con.register("_tg_audit_in", table)
     try:
+        any_value = dialect.any_value
         row = con.execute(
-            """
+            dialect.counted(
+                f"""
             INSERT INTO audit_log
-            SELECT event_id, any_value(event_type), any_value(schema_version),
-                   any_value(occurred_at), any_value(run_id), any_value(job), any_value(dump),
-                   any_value(payload), $1
+            SELECT event_id, {any_value("event_type")}, {any_value("schema_version")},
+                   {any_value("occurred_at")}, {any_value("run_id")}, {any_value("job")},
+                   {any_value("dump")}, {any_value("payload")}, $1
             FROM _tg_audit_in
             WHERE event_id NOT IN (SELECT event_id FROM audit_log)
             GROUP BY event_id
-            """,
+            """
+            ),
             [datetime.now(UTC)],
         ).fetchall()[0]
     finally:

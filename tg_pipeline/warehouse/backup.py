@@ -29,9 +29,11 @@ import contextlib
 import os
 import re
 from collections.abc import Generator, Iterable, Iterator
+from contextlib import AbstractContextManager
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import Protocol
 
 import duckdb
 import orjson
@@ -50,6 +52,7 @@ from tg_pipeline.warehouse.backup_file import (
 )
 from tg_pipeline.warehouse.backup_order import key_ordered
 from tg_pipeline.warehouse.columns import RECORD_COLUMNS
+from tg_pipeline.warehouse.dialect import DUCKDB, Dialect
 from tg_pipeline.warehouse.prefetch import Prefetch
 
 FORMATS = ("parquet", "csv")
@@ -91,7 +94,6 @@ _STATISTICS_COLUMNS = (
     "sender_id",
     "reply_to_message_id",
 )
-_ISO_UTC = "strftime(timezone('UTC', {c}), '%Y-%m-%dT%H:%M:%S.%f') || '+00:00'"
 
 
 @dataclass(frozen=True)
@@ -104,11 +106,11 @@ class BackupFile:
     fmt: str
 
 
-def _select_list(fmt: str) -> str:
+def _select_list(fmt: str, dialect: Dialect) -> str:
     if fmt == "parquet":
         return ", ".join(RECORD_COLUMNS)
     return ", ".join(
-        f"{_ISO_UTC.format(c=c)} AS {c}" if c in ("sent_at", "edited_at") else c
+        f"{dialect.iso_utc(c)} AS {c}" if c in ("sent_at", "edited_at") else c
         for c in RECORD_COLUMNS
     )
 
@@ -173,8 +175,48 @@ def _row_groups(chunks: Iterable[pa.Table], size: int) -> Iterator[pa.Table]:
         yield pa.concat_tables(pending)
 
 
+class Snapshot(Protocol):
+    """One consistent view of ``messages`` that a backup is written from."""
+
+    rows: int
+    dialect: Dialect
+
+    def ordered(
+        self, select: str, row_group_size: int
+    ) -> tuple[Generator[pa.Table, None, None], int]:
+        """``select`` over every row in key order, as tables of at most the returned size."""
+        ...
+
+
+@dataclass
+class _DuckDBSnapshot:
+    con: duckdb.DuckDBPyConnection
+    rows: int
+    dialect: Dialect = DUCKDB
+
+    def ordered(
+        self, select: str, row_group_size: int
+    ) -> tuple[Generator[pa.Table, None, None], int]:
+        return key_ordered(self.con, select, row_group_size)
+
+
+@contextlib.contextmanager
+def _duckdb_snapshot(con: duckdb.DuckDBPyConnection) -> Iterator[Snapshot]:
+    with _backup_settings(con):
+        con.execute("BEGIN TRANSACTION")
+        try:
+            row = con.execute("SELECT count(*) FROM messages").fetchall()[0]
+            yield _DuckDBSnapshot(con, int(row[0]) if row else 0)
+            con.execute("COMMIT")
+        except BaseException:
+            # A COMMIT that failed has rolled back already; its error is the one to report.
+            with contextlib.suppress(duckdb.Error):
+                con.execute("ROLLBACK")
+            raise
+
+
 def _write(
-    con: duckdb.DuckDBPyConnection,
+    snapshot: Snapshot,
     sink: HashingFile,
     fmt: str,
     rows: int,
@@ -182,7 +224,7 @@ def _write(
     created: datetime,
 ) -> None:
     schema = _parquet_schema(rows, created) if fmt == "parquet" else _csv_schema()
-    ordered, most = key_ordered(con, _select_list(fmt), row_group_size)
+    ordered, most = snapshot.ordered(_select_list(fmt, snapshot.dialect), row_group_size)
     conformed = _conformed(ordered, schema)
     if fmt == "parquet":
         # A row group is encoded at once: with a whole one read ahead, the encoder, the
@@ -238,6 +280,26 @@ def write_backup(
     keep_last: int = 10,
 ) -> BackupFile:
     """Write one backup of ``messages`` and its manifest; then apply retention."""
+    return write_backup_from(
+        _duckdb_snapshot(con),
+        dest_dir,
+        fmt=fmt,
+        row_group_size=row_group_size,
+        keep_last=keep_last,
+    )
+
+
+def write_backup_from(
+    snapshot: AbstractContextManager[Snapshot],
+    dest_dir: Path,
+    *,
+    fmt: str,
+    row_group_size: int = 100_000,
+    keep_last: int = 10,
+) -> BackupFile:
+    """Write one backup of what ``snapshot`` shows, and its manifest; then apply retention.
+
+    The file is written while the snapshot is open (inside its transaction)."""
     if fmt not in FORMATS:
         raise TgPipelineError(f"unknown backup format {fmt!r}; use one of {', '.join(FORMATS)}")
     if row_group_size < 1:
@@ -251,24 +313,18 @@ def write_backup(
     stamp = created.strftime("%Y%m%dT%H%M%S%fZ")
     tmp = dest_dir / f".messages-{stamp}.{fmt}.{os.getpid()}.tmp"
     sink = HashingFile(tmp)
-    with _backup_settings(con):
-        con.execute("BEGIN TRANSACTION")
-        try:
-            row = con.execute("SELECT count(*) FROM messages").fetchall()[0]
-            rows = int(row[0]) if row else 0
+    try:
+        with snapshot as snap:
+            rows = snap.rows
             with sink:
-                _write(con, sink, fmt, rows, row_group_size, created)
-            con.execute("COMMIT")
-        except BaseException:
-            # A COMMIT that failed has rolled back already; its error is the one to report.
-            with contextlib.suppress(duckdb.Error):
-                con.execute("ROLLBACK")
-            # The write already failed; a close that fails too (the same full disk) must
-            # not keep the half-written file from being removed.
-            with contextlib.suppress(OSError):
-                sink.close()
-            tmp.unlink(missing_ok=True)
-            raise
+                _write(snap, sink, fmt, rows, row_group_size, created)
+    except BaseException:
+        # The write already failed; a close that fails too (the same full disk) must
+        # not keep the half-written file from being removed.
+        with contextlib.suppress(OSError):
+            sink.close()
+        tmp.unlink(missing_ok=True)
+        raise
     try:
         sha = sink.digest.hexdigest()
         size = sink.size

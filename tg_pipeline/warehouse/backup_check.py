@@ -7,14 +7,14 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
-import duckdb
 import orjson
 import pyarrow as pa
 
 from tg_pipeline.errors import DumpError
 from tg_pipeline.readers.backup import manifest_path, read_backup
 from tg_pipeline.records import MESSAGE_SCHEMA, ReadOptions
-from tg_pipeline.warehouse.columns import row_hash_sql
+from tg_pipeline.warehouse.columns import RECORD_COLUMNS
+from tg_pipeline.warehouse.dialect import DUCKDB, Dialect, SqlCon
 
 
 @dataclass(frozen=True)
@@ -32,7 +32,7 @@ def _sha256(path: Path) -> str:
     return digest.hexdigest()
 
 
-def verify_backup(con: duckdb.DuckDBPyConnection, backup: Path) -> BackupCheck:
+def verify_backup(con: SqlCon, backup: Path, dialect: Dialect = DUCKDB) -> BackupCheck:
     """Manifest rows and checksum match the file, and the file reads back equal to the
     table (every record column, both directions)."""
     backup = Path(backup)
@@ -53,7 +53,7 @@ def verify_backup(con: duckdb.DuckDBPyConnection, backup: Path) -> BackupCheck:
     if manifest.get("sha256") != sha:
         return BackupCheck(False, 0, "sha256 of the file does not match the manifest")
     try:
-        rows, differing = _compare_with_table(con, backup)
+        rows, differing = _compare_with_table(con, backup, dialect)
     except DumpError as exc:
         return BackupCheck(False, 0, f"backup does not read back: {exc}")
     if rows != expected_rows:
@@ -65,7 +65,7 @@ def verify_backup(con: duckdb.DuckDBPyConnection, backup: Path) -> BackupCheck:
     return BackupCheck(True, rows, f"{rows} rows; checksum, row count and content match")
 
 
-def _compare_with_table(con: duckdb.DuckDBPyConnection, backup: Path) -> tuple[int, int]:
+def _compare_with_table(con: SqlCon, backup: Path, dialect: Dialect = DUCKDB) -> tuple[int, int]:
     """Rows in the file, and rows in either the file or the table but not both."""
     failure: list[BaseException] = []
 
@@ -79,11 +79,12 @@ def _compare_with_table(con: duckdb.DuckDBPyConnection, backup: Path) -> tuple[i
     stream = pa.RecordBatchReader.from_batches(MESSAGE_SCHEMA, batches())
     con.register("_tg_backup_stream", stream)
     try:
-        con.execute(
-            "CREATE OR REPLACE TEMP TABLE _tg_backup_rows AS "
-            f"SELECT {row_hash_sql()} AS h FROM _tg_backup_stream"
-        )
-    except duckdb.Error as exc:
+        for statement in dialect.temp_table_as(
+            "_tg_backup_rows",
+            f"SELECT {dialect.row_hash(RECORD_COLUMNS)} AS h FROM _tg_backup_stream",
+        ):
+            con.execute(statement)
+    except Exception as exc:
         if failure:
             raise failure[0] from exc
         raise
@@ -92,12 +93,12 @@ def _compare_with_table(con: duckdb.DuckDBPyConnection, backup: Path) -> tuple[i
     try:
         row = con.execute(
             f"""
-            WITH t AS (SELECT {row_hash_sql()} AS h FROM messages)
+            WITH t AS (SELECT {dialect.row_hash(RECORD_COLUMNS)} AS h FROM messages)
             SELECT (SELECT count(*) FROM _tg_backup_rows),
                    (SELECT count(*) FROM (SELECT h FROM _tg_backup_rows EXCEPT ALL
-                                          SELECT h FROM t))
+                                          SELECT h FROM t) a)
                  + (SELECT count(*) FROM (SELECT h FROM t EXCEPT ALL
-                                          SELECT h FROM _tg_backup_rows))
+                                          SELECT h FROM _tg_backup_rows) b)
             """
         ).fetchall()[0]
     finally:

@@ -6,7 +6,6 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime
 
-import duckdb
 import pyarrow as pa
 import pyarrow.compute as pc
 
@@ -19,6 +18,7 @@ from tg_pipeline.warehouse.columns import (
     quality_sql,
     surrogate_chat_id,
 )
+from tg_pipeline.warehouse.dialect import SqlCon
 
 
 def _rank_pair(p: str) -> str:
@@ -53,9 +53,7 @@ class ChatResolver:
     the JSON export of one chat end as one chat in either order.
     """
 
-    def __init__(
-        self, con: duckdb.DuckDBPyConnection, dump_id: str, now: datetime, chat_id: int | None
-    ) -> None:
+    def __init__(self, con: SqlCon, dump_id: str, now: datetime, chat_id: int | None) -> None:
         self._con = con
         self._dump_id = dump_id
         self._now = now
@@ -127,7 +125,7 @@ class ChatResolver:
             self.rekeyed[source] = chat_id
 
 
-def rekey_chat(con: duckdb.DuckDBPyConnection, source: int, target: int, dump_id: str) -> None:
+def rekey_chat(con: SqlCon, source: int, target: int, dump_id: str) -> None:
     """Move every message of chat ``source`` to ``target``; on a shared message id the
     better version stays (the same rule as the upsert, ties to the row already there).
     A target first seen in this dump (``dump_id``) inherits the source's first dump."""
@@ -167,7 +165,7 @@ def rekey_chat(con: duckdb.DuckDBPyConnection, source: int, target: int, dump_id
 
 
 def record_chats(
-    con: duckdb.DuckDBPyConnection,
+    con: SqlCon,
     seen: dict[int, ChatSeen],
     rekeyed: dict[int, int],
     dump_id: str,

@@ -62,8 +62,3 @@ def quality_sql(p: str = "") -> str:
         f"(CASE WHEN {json_like} THEN 8 ELSE 0 END + 2 * {time_rank} "
         f"+ CASE WHEN {p}sender_id IS NOT NULL THEN 1 ELSE 0 END)"
     )
-
-
-def row_hash_sql(p: str = "") -> str:
-    """One hash over every record column: equal rows hash equal, NULL differs from ''."""
-    return "hash(" + ", ".join(f"{p}{c}" for c in RECORD_COLUMNS) + ")"

@@ -37,6 +37,7 @@ from tg_pipeline.warehouse import upsert as _upsert
 from tg_pipeline.warehouse.audit import store_audit_events
 from tg_pipeline.warehouse.backup import BackupFile
 from tg_pipeline.warehouse.backup_check import BackupCheck, verify_backup
+from tg_pipeline.warehouse.dialect import DUCKDB, SqlCon
 from tg_pipeline.warehouse.ledger import record_dump_failure
 from tg_pipeline.warehouse.lock import hold_warehouse, read_holder
 from tg_pipeline.warehouse.migrations import apply_migrations, check_readable
@@ -154,10 +155,18 @@ def connect(
 class Warehouse:
     """The DuckDB warehouse: one connection, the upsert, backups and queries."""
 
+    #: How this backend spells what the two backends' SQL writes differently.
+    dialect = DUCKDB
+
     def __init__(self, con: duckdb.DuckDBPyConnection, path: Path, read_only: bool) -> None:
         self.con = con
         self.path = path
         self.read_only = read_only
+
+    @property
+    def sql_con(self) -> SqlCon:
+        """The connection the shared statements run on."""
+        return self.con
 
     @classmethod
     @contextmanager

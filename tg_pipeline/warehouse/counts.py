@@ -14,23 +14,29 @@ from datetime import UTC, datetime
 
 import duckdb
 
+from tg_pipeline.warehouse.dialect import DUCKDB, Dialect, SqlCon
 from tg_pipeline.warehouse.models import CountSnapshot, PendingCount
 
 #: Key for messages with neither a sender id nor a name.
 UNKNOWN_SENDER = "unknown"
 
-FRESH_COUNTS = f"""
+
+def fresh_counts(dialect: Dialect = DUCKDB) -> str:
+    """The counts as a GROUP BY over ``messages`` gives them now."""
+    return f"""
 SELECT chat_id, coalesce(sender_key, '{UNKNOWN_SENDER}') AS sender_key,
-       arg_max(sender_name, (sent_at, message_id)) AS sender_name,
+       {dialect.arg_max("sender_name", "sent_at", "message_id")} AS sender_name,
        count(*) AS message_count,
        min(sent_at) AS first_message_at, max(sent_at) AS last_message_at
 FROM messages WHERE kind = 'message'
 GROUP BY chat_id, coalesce(sender_key, '{UNKNOWN_SENDER}')
 """
 
-_CHANGED = f"""
-CREATE OR REPLACE TEMP TABLE _tg_count_changes AS
-WITH fresh AS ({FRESH_COUNTS})
+
+FRESH_COUNTS = fresh_counts()
+
+_CHANGES = """
+WITH fresh AS ({fresh})
 SELECT coalesce(f.chat_id, u.chat_id) AS chat_id,
        coalesce(f.sender_key, u.sender_key) AS sender_key,
        CASE WHEN f.chat_id IS NULL THEN u.sender_name ELSE f.sender_name END AS sender_name,
@@ -48,28 +54,33 @@ WHERE u.chat_id IS NULL OR f.chat_id IS NULL
 """
 
 
+def _changed(dialect: Dialect) -> tuple[str, ...]:
+    return dialect.temp_table_as("_tg_count_changes", _CHANGES.format(fresh=fresh_counts(dialect)))
+
+
 #: ``warehouse_state`` row set in the transaction that changes messages and cleared in the
 #: one that recomputes the counts: 1 after a crash between the two.
 STALE_KEY = "counts_stale"
 
 
-def mark_counts_stale(con: duckdb.DuckDBPyConnection) -> None:
+def mark_counts_stale(con: SqlCon, dialect: Dialect = DUCKDB) -> None:
     """Inside the caller's transaction: messages changed, the counts have not caught up."""
-    con.execute("INSERT OR REPLACE INTO warehouse_state VALUES (?, 1)", [STALE_KEY])
+    con.execute(dialect.set_state(), [STALE_KEY, 1])
 
 
-def counts_stale(con: duckdb.DuckDBPyConnection) -> bool:
+def counts_stale(con: SqlCon) -> bool:
     row = con.execute("SELECT value FROM warehouse_state WHERE key = ?", [STALE_KEY]).fetchone()
     return bool(row and row[0])
 
 
-def refresh_counts_in_transaction(con: duckdb.DuckDBPyConnection) -> list[CountSnapshot]:
+def refresh_counts_in_transaction(con: SqlCon, dialect: Dialect = DUCKDB) -> list[CountSnapshot]:
     """The work of :func:`refresh_counts`, inside a transaction the caller owns.
 
     Every change is also recorded in ``count_events_pending`` in the same transaction, so
     its count event cannot be lost between this commit and the outbox write.
     """
-    con.execute(_CHANGED)
+    for statement in _changed(dialect):
+        con.execute(statement)
     rows = con.execute(
         "SELECT chat_id, sender_key, sender_name, message_count, first_message_at, "
         "last_message_at FROM _tg_count_changes ORDER BY chat_id, sender_key"
@@ -99,7 +110,7 @@ def refresh_counts_in_transaction(con: duckdb.DuckDBPyConnection) -> list[CountS
             [now],
         )
     con.execute("DROP TABLE _tg_count_changes")
-    con.execute("INSERT OR REPLACE INTO warehouse_state VALUES (?, 0)", [STALE_KEY])
+    con.execute(dialect.set_state(), [STALE_KEY, 0])
     return [CountSnapshot(*row) for row in rows]
 
 
@@ -117,21 +128,21 @@ def refresh_counts(con: duckdb.DuckDBPyConnection) -> list[CountSnapshot]:
     return changed
 
 
-def counts_mismatch(con: duckdb.DuckDBPyConnection) -> int:
+def counts_mismatch(con: SqlCon, dialect: Dialect = DUCKDB) -> int:
     """Rows of ``user_message_counts`` that differ from a fresh GROUP BY, both ways."""
     row = con.execute(
         f"""
-        WITH fresh AS ({FRESH_COUNTS}),
+        WITH fresh AS ({fresh_counts(dialect)}),
         stored AS (SELECT chat_id, sender_key, sender_name, message_count, first_message_at,
                           last_message_at FROM user_message_counts)
-        SELECT (SELECT count(*) FROM (SELECT * FROM fresh EXCEPT ALL SELECT * FROM stored))
-             + (SELECT count(*) FROM (SELECT * FROM stored EXCEPT ALL SELECT * FROM fresh))
+        SELECT (SELECT count(*) FROM (SELECT * FROM fresh EXCEPT ALL SELECT * FROM stored) a)
+             + (SELECT count(*) FROM (SELECT * FROM stored EXCEPT ALL SELECT * FROM fresh) b)
         """
     ).fetchall()[0]
     return int(row[0]) if row else 0
 
 
-def pending_count_events(con: duckdb.DuckDBPyConnection) -> list[PendingCount]:
+def pending_count_events(con: SqlCon) -> list[PendingCount]:
     """Count changes whose events the outbox does not hold yet, oldest change first."""
     rows = con.execute(
         "SELECT chat_id, sender_key, sender_name, message_count, first_message_at, "

@@ -6,15 +6,13 @@ from __future__ import annotations
 from collections.abc import Iterable
 from datetime import UTC, datetime
 
-import duckdb
 import orjson
 
+from tg_pipeline.warehouse.dialect import SqlCon
 from tg_pipeline.warehouse.models import DumpRecord, IngestResult
 
 
-def recognise(
-    con: duckdb.DuckDBPyConnection, dump: DumpRecord, chat_id: int | None
-) -> IngestResult | None:
+def recognise(con: SqlCon, dump: DumpRecord, chat_id: int | None) -> IngestResult | None:
     """The result of re-applying ``dump``, when that is known to change nothing.
 
     That holds for a dump with the same content (fingerprint) and the same caller-given
@@ -51,7 +49,7 @@ def recognise(
 
 
 def record_ingested(
-    con: duckdb.DuckDBPyConnection,
+    con: SqlCon,
     dump: DumpRecord,
     *,
     rows: int,
@@ -113,7 +111,7 @@ def record_ingested(
     )
 
 
-def record_dump_failure(con: duckdb.DuckDBPyConnection, dump: DumpRecord, error: str) -> None:
+def record_dump_failure(con: SqlCon, dump: DumpRecord, error: str) -> None:
     """Remember a dump that could not be read, so status reports can say why."""
     con.execute(
         """

@@ -12,8 +12,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Literal
 
-import duckdb
-
+from tg_pipeline.warehouse.dialect import DUCKDB, Dialect, SqlCon
 from tg_pipeline.warehouse.queries import settle
 
 How = Literal["id", "exact", "prefix", "substring", "none"]
@@ -44,19 +43,17 @@ class NameMatch:
         return self.candidates[0] if self.total == 1 else None
 
 
-def _rows(
-    con: duckdb.DuckDBPyConnection, sql: str, params: list[object]
-) -> tuple[list[Candidate], int]:
+def _rows(con: SqlCon, sql: str, params: list[object]) -> tuple[list[Candidate], int]:
     settle(con)
     rows = con.execute(
-        f"SELECT key, name, count(*) OVER () FROM ({sql}) ORDER BY name, key LIMIT {SHOWN}",
+        f"SELECT key, name, count(*) OVER () FROM ({sql}) m ORDER BY name, key LIMIT {SHOWN}",
         params,
     ).fetchall()
     return [Candidate(str(k), n) for k, n, _ in rows], int(rows[0][2]) if rows else 0
 
 
 def _match(
-    con: duckdb.DuckDBPyConnection, text: str, by_id: str, names: str, closest: str
+    con: SqlCon, text: str, by_id: str, names: str, closest: str, dialect: Dialect
 ) -> NameMatch:
     """``names`` selects ``key, name`` pairs; the steps filter it on ``name``."""
     found, total = _rows(con, by_id, [text.strip(), text.strip()])
@@ -64,25 +61,25 @@ def _match(
         return NameMatch("id", found, total)
     steps: tuple[tuple[How, str], ...] = (
         ("exact", "lower(name) = lower(?)"),
-        ("prefix", "starts_with(lower(name), lower(?))"),
-        ("substring", "contains(lower(name), lower(?))"),
+        ("prefix", dialect.starts_with_ci("name", "?")),
+        ("substring", dialect.contains_ci("name", "?")),
     )
     for how, condition in steps:
-        sql = f"SELECT DISTINCT key, name FROM ({names}) WHERE {condition}"
+        sql = f"SELECT DISTINCT key, name FROM ({names}) n WHERE {condition}"
         found, total = _rows(con, sql, [text])
         if total:
             return NameMatch(how, found, total)
     settle(con)
     rows = con.execute(
-        f"SELECT key, name FROM ({closest}) WHERE name IS NOT NULL "
-        "ORDER BY jaro_winkler_similarity(lower(name), lower(?)) DESC, name, key "
+        f"SELECT key, name FROM ({closest}) c WHERE name IS NOT NULL "
+        f"ORDER BY {dialect.closeness('name', '?')} DESC, name, key "
         f"LIMIT {SHOWN}",
         [text],
     ).fetchall()
     return NameMatch("none", [Candidate(str(k), n) for k, n in rows], 0)
 
 
-def match_chat(con: duckdb.DuckDBPyConnection, text: str) -> NameMatch:
+def match_chat(con: SqlCon, text: str, dialect: Dialect = DUCKDB) -> NameMatch:
     """The chats ``text`` names: an id, or a current or earlier name of the chat."""
     names = (
         "SELECT chat_id AS key, name FROM chats WHERE name IS NOT NULL "
@@ -92,13 +89,14 @@ def match_chat(con: duckdb.DuckDBPyConnection, text: str) -> NameMatch:
         con,
         text,
         "SELECT chat_id AS key, name FROM chats "
-        "WHERE chat_id = TRY_CAST(? AS BIGINT) OR chat_id = TRY_CAST(? AS BIGINT)",
+        f"WHERE {dialect.chat_id_is('chat_id', '?')} OR {dialect.chat_id_is('chat_id', '?')}",
         names,
         "SELECT chat_id AS key, name FROM chats",
+        dialect,
     )
 
 
-def match_sender(con: duckdb.DuckDBPyConnection, text: str) -> NameMatch:
+def match_sender(con: SqlCon, text: str, dialect: Dialect = DUCKDB) -> NameMatch:
     """The senders ``text`` names: a sender id or key (``user123``, ``name:Alice``), or any
     name the sender has had."""
     names = (
@@ -112,4 +110,5 @@ def match_sender(con: duckdb.DuckDBPyConnection, text: str) -> NameMatch:
         "WHERE lower(sender_key) = lower(?) OR lower(sender_id) = lower(?)",
         names,
         "SELECT sender_key AS key, name FROM senders",
+        dialect,
     )

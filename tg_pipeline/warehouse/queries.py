@@ -21,6 +21,7 @@ from tg_pipeline.errors import TgPipelineError
 from tg_pipeline.records import MESSAGE_SCHEMA
 from tg_pipeline.warehouse.columns import RECORD_COLUMNS
 from tg_pipeline.warehouse.counts import refresh_counts_in_transaction
+from tg_pipeline.warehouse.dialect import DUCKDB, Dialect, SqlCon
 from tg_pipeline.warehouse.models import CountSnapshot
 
 
@@ -51,13 +52,13 @@ def _utc(value: datetime) -> datetime:
     return value.replace(tzinfo=UTC) if value.tzinfo is None else value
 
 
-def where_clause(f: MessageFilter) -> tuple[str, list[Any]]:
+def where_clause(f: MessageFilter, dialect: Dialect = DUCKDB) -> tuple[str, list[Any]]:
     """SQL condition over ``messages`` (unqualified columns) and its parameters."""
     parts: list[str] = []
     params: list[Any] = []
     if f.chat is not None:
         parts.append(
-            "(chat_id = TRY_CAST(? AS BIGINT) OR lower(chat_name) = lower(?) "
+            f"({dialect.chat_id_is('chat_id', '?')} OR lower(chat_name) = lower(?) "
             "OR chat_id IN (SELECT c.chat_id FROM chats c WHERE lower(c.name) = lower(?)))"
         )
         params += [f.chat.strip(), f.chat, f.chat]
@@ -77,9 +78,9 @@ def where_clause(f: MessageFilter) -> tuple[str, list[Any]]:
         params.append(_utc(f.until))
     if f.text is not None:
         if f.regex:
-            parts.append("regexp_matches(text, ?, 'i')")
+            parts.append(dialect.regex_ci("text", "?"))
         else:
-            parts.append("contains(lower(text), lower(?))")
+            parts.append(dialect.contains_ci("text", "?"))
         params.append(f.text)
     if f.kind is not None:
         parts.append("kind = ?")
@@ -87,7 +88,7 @@ def where_clause(f: MessageFilter) -> tuple[str, list[Any]]:
     return (" AND ".join(parts) if parts else "TRUE"), params
 
 
-def settle(con: duckdb.DuckDBPyConnection) -> None:
+def settle(con: SqlCon) -> None:
     """Finish any result a caller left half-read (``execute(...).fetchone()``): DuckDB 2.0
     refuses relation queries (``con.sql``) until it is done, while ``execute`` simply
     replaces it."""
@@ -305,10 +306,28 @@ def counts(con: duckdb.DuckDBPyConnection, chat: str | None = None) -> pa.Table:
     return counts_reader(con, chat).read_all()
 
 
-def _chat_condition(chat: str | None, column: str) -> tuple[str, list[Any]]:
+def _chat_condition(
+    chat: str | None, column: str, dialect: Dialect = DUCKDB
+) -> tuple[str, list[Any]]:
     if chat is None:
         return "TRUE", []
-    return f"({column} = TRY_CAST(? AS BIGINT) OR lower(c.name) = lower(?))", [chat.strip(), chat]
+    return (
+        f"({dialect.chat_id_is(column, '?')} OR lower(c.name) = lower(?))",
+        [chat.strip(), chat],
+    )
+
+
+def counts_query(chat: str | None, dialect: Dialect = DUCKDB) -> tuple[str, list[Any]]:
+    """Per-user counts, biggest first, with the chat's name: SQL and parameters."""
+    where, params = _chat_condition(chat, "u.chat_id", dialect)
+    sql = f"""
+        SELECT u.chat_id, c.name AS chat_name, u.sender_key, u.sender_name, u.message_count,
+               u.first_message_at, u.last_message_at
+        FROM user_message_counts u LEFT JOIN chats c USING (chat_id)
+        WHERE {where}
+        ORDER BY u.message_count DESC, u.chat_id, u.sender_key
+        """
+    return sql, params
 
 
 def counts_reader(
@@ -319,22 +338,11 @@ def counts_reader(
     offset: int = 0,
 ) -> pa.RecordBatchReader:
     """:func:`counts`, streamed; at most ``limit`` rows."""
-    where, params = _chat_condition(chat, "u.chat_id")
-    sql = f"""
-        SELECT u.chat_id, c.name AS chat_name, u.sender_key, u.sender_name, u.message_count,
-               u.first_message_at, u.last_message_at
-        FROM user_message_counts u LEFT JOIN chats c USING (chat_id)
-        WHERE {where}
-        ORDER BY u.message_count DESC, u.chat_id, u.sender_key
-        """
-    return stream(con, _limited(sql, limit, params, offset), params)
+    sql, params = counts_query(chat)
+    return stream(con, limited(sql, limit, params, offset), params)
 
 
-def overall_counts_reader(
-    con: duckdb.DuckDBPyConnection, *, limit: int | None = None, offset: int = 0
-) -> pa.RecordBatchReader:
-    """Counts summed per sender over every chat, biggest first, streamed."""
-    sql = """
+OVERALL_COUNTS = """
         SELECT sender_key, max(sender_name) AS sender_name,
                sum(message_count)::BIGINT AS message_count,
                count(DISTINCT chat_id) AS chats,
@@ -343,11 +351,18 @@ def overall_counts_reader(
         FROM user_message_counts GROUP BY sender_key
         ORDER BY message_count DESC, sender_key
         """
+
+
+def overall_counts_reader(
+    con: duckdb.DuckDBPyConnection, *, limit: int | None = None, offset: int = 0
+) -> pa.RecordBatchReader:
+    """Counts summed per sender over every chat, biggest first, streamed."""
+    sql = OVERALL_COUNTS
     params: list[Any] = []
-    return stream(con, _limited(sql, limit, params, offset), params)
+    return stream(con, limited(sql, limit, params, offset), params)
 
 
-def _limited(sql: str, limit: int | None, params: list[Any], offset: int = 0) -> str:
+def limited(sql: str, limit: int | None, params: list[Any], offset: int = 0) -> str:
     if limit is not None:
         sql += " LIMIT ?"
         params.append(int(limit))
@@ -360,8 +375,17 @@ def _limited(sql: str, limit: int | None, params: list[Any], offset: int = 0) ->
 def count_rows(con: duckdb.DuckDBPyConnection, what: str, chat: str | None = None) -> int:
     """How many rows ``counts`` (``what="counts"``), ``counts --overall`` (``"overall"``)
     or ``chats`` (``"chats"``) has in all, for a table that shows only the first page."""
+    sql, params = count_rows_query(what, chat)
+    settle(con)
+    return int(con.execute(sql, params).fetchall()[0][0])
+
+
+def count_rows_query(
+    what: str, chat: str | None, dialect: Dialect = DUCKDB
+) -> tuple[str, list[Any]]:
+    """:func:`count_rows`' SQL and parameters."""
     if what == "counts":
-        where, params = _chat_condition(chat, "u.chat_id")
+        where, params = _chat_condition(chat, "u.chat_id", dialect)
         sql = (
             "SELECT count(*) FROM user_message_counts u LEFT JOIN chats c USING (chat_id) "
             f"WHERE {where}"
@@ -370,13 +394,35 @@ def count_rows(con: duckdb.DuckDBPyConnection, what: str, chat: str | None = Non
         sql, params = "SELECT count(DISTINCT sender_key) FROM user_message_counts", []
     else:
         sql, params = "SELECT count(*) FROM chats", []
-    settle(con)
-    return int(con.execute(sql, params).fetchall()[0][0])
+    return sql, params
 
 
 def chats(con: duckdb.DuckDBPyConnection) -> pa.Table:
     """Every chat with its message count, first/last message time and source dumps."""
     return chats_reader(con).read_all()
+
+
+def chats_sql(dialect: Dialect = DUCKDB) -> str:
+    """Every chat with its counts and the dumps that held it."""
+    return f"""
+        WITH m AS (
+            SELECT chat_id, count(*) FILTER (WHERE kind = 'message') AS message_count,
+                   count(*) FILTER (WHERE kind <> 'message') AS service_count,
+                   min(sent_at) FILTER (WHERE kind = 'message') AS first_message_at,
+                   max(sent_at) FILTER (WHERE kind = 'message') AS last_message_at
+            FROM messages GROUP BY chat_id
+        ), d AS (
+            SELECT chat_id, {dialect.text_list("dump_id", "dump_id")} AS dumps
+            FROM chat_dumps GROUP BY chat_id
+        )
+        SELECT c.chat_id, c.name, c.type, c.is_surrogate,
+               coalesce(m.message_count, 0) AS message_count,
+               coalesce(m.service_count, 0) AS service_count,
+               m.first_message_at, m.last_message_at,
+               coalesce(d.dumps, {dialect.empty_text_list()}) AS dumps
+        FROM chats c LEFT JOIN m USING (chat_id) LEFT JOIN d USING (chat_id)
+        ORDER BY c.name NULLS LAST, c.chat_id
+        """
 
 
 def chats_reader(
@@ -385,37 +431,18 @@ def chats_reader(
     """Every chat, streamed. As in ``counts``, ``message_count`` and the first and last
     message times count messages only; service entries (joins, pins, calls) are
     ``service_count``."""
-    sql = """
-        WITH m AS (
-            SELECT chat_id, count(*) FILTER (WHERE kind = 'message') AS message_count,
-                   count(*) FILTER (WHERE kind <> 'message') AS service_count,
-                   min(sent_at) FILTER (WHERE kind = 'message') AS first_message_at,
-                   max(sent_at) FILTER (WHERE kind = 'message') AS last_message_at
-            FROM messages GROUP BY chat_id
-        ), d AS (
-            SELECT chat_id, list(dump_id ORDER BY dump_id) AS dumps
-            FROM chat_dumps GROUP BY chat_id
-        )
-        SELECT c.chat_id, c.name, c.type, c.is_surrogate,
-               coalesce(m.message_count, 0) AS message_count,
-               coalesce(m.service_count, 0) AS service_count,
-               m.first_message_at, m.last_message_at,
-               coalesce(d.dumps, []::VARCHAR[]) AS dumps
-        FROM chats c LEFT JOIN m USING (chat_id) LEFT JOIN d USING (chat_id)
-        ORDER BY c.name NULLS LAST, c.chat_id
-        """
+    sql = chats_sql()
     params: list[Any] = []
-    return stream(con, _limited(sql, limit, params, offset), params)
+    return stream(con, limited(sql, limit, params, offset), params)
 
 
 def dumps(con: duckdb.DuckDBPyConnection) -> pa.Table:
     """Every dump seen, oldest first, with its status and what it changed."""
-    return _run(
-        con,
-        """
+    return _run(con, DUMPS, [])
+
+
+DUMPS = """
         SELECT dump_id, fingerprint, kind, source, files, status, error, row_count,
                new_count, updated_count, unchanged_count, ingested_at
         FROM dumps ORDER BY ingested_at, dump_id
-        """,
-        [],
-    )
+        """

@@ -12,6 +12,7 @@ from tg_pipeline.warehouse.columns import (
     quality_sql,
     sender_key_sql,
 )
+from tg_pipeline.warehouse.dialect import DUCKDB, Dialect
 
 #: The name the statements read a round's rows by: an Arrow table registered for the
 #: round (:class:`~tg_pipeline.warehouse.arrow_slot.ArrowSlot`), or a view of the rows a
@@ -93,12 +94,15 @@ INSERT_ALL = (
     f"FROM {BATCH_VIEW} b"
 )
 
-# Names seen per sender key, with the instants of the messages that carried them. An HTML
-# row replaced by the JSON row of the same message hands its name to the real sender
-# (a rename between exports), and so does an HTML row that loses to a stored JSON row.
-NAMES = """
+
+def names_sql(dialect: Dialect = DUCKDB) -> str:
+    """Names seen per sender key, with the instants of the messages that carried them, in
+    ``dialect``. An HTML row replaced by the JSON row of the same message hands its name to
+    the real sender (a rename between exports), and so does an HTML row that loses to a
+    stored JSON row."""
+    return f"""
 INSERT INTO _tg_names
-SELECT sender_key, any_value(sender_id), name, min(sent_at), max(sent_at) FROM (
+SELECT sender_key, {dialect.any_value("sender_id")}, name, min(sent_at), max(sent_at) FROM (
     SELECT sender_key, sender_id, sender_name AS name, sent_at FROM _tg_cls
     WHERE _op IN ('new', 'updated', 'dup') AND sender_key IS NOT NULL
     UNION ALL
@@ -107,8 +111,11 @@ SELECT sender_key, any_value(sender_id), name, min(sent_at), max(sent_at) FROM (
       AND _old_key LIKE 'name:%' AND _old_name IS NOT NULL
     UNION ALL
     SELECT _old_key, NULL, sender_name, sent_at FROM _tg_cls WHERE _op = 'alias'
-) GROUP BY sender_key, name
+) n GROUP BY sender_key, name
 """
+
+
+NAMES = names_sql()
 
 # The same names when every row of the round is new and its keys distinct (see
 # Upsert.all_new): straight from the batch, without a classification to read them from.

@@ -14,7 +14,6 @@ from tg_pipeline.defs.shared.kafka import KafkaResource
 from tg_pipeline.defs.shared.settings import PipelineSettings
 from tg_pipeline.events.consumer import AUDIT_GROUP_ID, consume_audit_log
 from tg_pipeline.events.errors import BrokerUnavailable
-from tg_pipeline.warehouse import Warehouse
 
 
 @dg.asset(
@@ -36,15 +35,15 @@ def audit_log(
     warehouse_guard: GuardParam,
     kafka: KafkaResource,
 ) -> dg.MaterializeResult:
-    paths = settings.paths().ensure()
+    settings.paths().ensure()
     if not kafka.enabled:
         context.log.warning("no Kafka broker configured (TG_KAFKA_BOOTSTRAP); nothing consumed")
-        with Warehouse.open(paths.warehouse) as warehouse:
+        with settings.warehouse().open() as warehouse:
             total = warehouse.row_counts().get("audit_log", 0)
         return dg.MaterializeResult(
             metadata={"new_rows": 0, "total": total, "lag": 0, "broker": "not configured"}
         )
-    with Warehouse.open(paths.warehouse) as warehouse:
+    with settings.warehouse().open() as warehouse:
         try:
             result = consume_audit_log(kafka.settings(), warehouse, AUDIT_GROUP_ID)
         except BrokerUnavailable as exc:

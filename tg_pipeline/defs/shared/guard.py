@@ -15,6 +15,7 @@ run's resources up once, before its first step, and tears them down after its la
 
 from __future__ import annotations
 
+import contextlib
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 
@@ -22,9 +23,10 @@ import dagster as dg
 
 from tg_pipeline import liveness
 from tg_pipeline.defs.shared.dead_runs import sweep_dead_runs
+from tg_pipeline.defs.shared.pool import match_warehouse_pool
 from tg_pipeline.events import emit, make_count_event
 from tg_pipeline.ingest import DataPaths
-from tg_pipeline.warehouse import Warehouse
+from tg_pipeline.warehouse.backend import WarehouseTarget
 from tg_pipeline.warehouse.lock import Holder, hold_warehouse
 
 GUARD_KEY = "warehouse_guard"
@@ -39,13 +41,19 @@ class WarehouseGuard:
 
 
 def heal_counts(
-    paths: DataPaths, *, run_id: str | None, job: str | None, log: Callable[[str], object]
+    paths: DataPaths,
+    *,
+    run_id: str | None,
+    job: str | None,
+    log: Callable[[str], object],
+    target: WarehouseTarget | None = None,
 ) -> int:
     """Recompute the counts when a run died between storing messages and counting them;
     returns how many counts changed (each one goes out as a count event)."""
-    if not paths.warehouse.exists():
+    target = target or WarehouseTarget(paths.warehouse)
+    if not target.on_postgres and not paths.warehouse.exists():
         return 0
-    with Warehouse.open(paths.warehouse, owner=f"dagster run {run_id}") as warehouse:
+    with target.open(owner=f"dagster run {run_id}") as warehouse:
         if not warehouse.counts_stale():
             return 0
         changed = warehouse.refresh_counts()
@@ -67,7 +75,9 @@ def heal_counts(
     ),
 )
 def warehouse_guard(init_context: dg.InitResourceContext) -> Iterator[WarehouseGuard]:
-    paths: DataPaths = init_context.resources.settings.paths().ensure()
+    settings = init_context.resources.settings
+    paths: DataPaths = settings.paths().ensure()
+    target: WarehouseTarget = settings.warehouse()
     run = init_context.dagster_run
     run_id = run.run_id if run is not None else "ephemeral"
     job = run.job_name if run is not None else None
@@ -81,10 +91,19 @@ def warehouse_guard(init_context: dg.InitResourceContext) -> Iterator[WarehouseG
     with liveness.run_alive(paths.data_dir, run_id):
         if init_context.instance is not None:
             sweep_dead_runs(init_context.instance, paths.data_dir, log=log.warning)
-        with hold_warehouse(
-            paths.warehouse, run_id=run_id, owner=f"dagster run {run_id} ({job})", on_wait=waiting
-        ):
-            heal_counts(paths, run_id=run_id, job=job, log=log.warning)
+            match_warehouse_pool(init_context.instance, target)
+        with contextlib.ExitStack() as held:
+            # DuckDB's writers take turns through the lock; PostgreSQL's run side by side.
+            if target.writers_take_turns:
+                held.enter_context(
+                    hold_warehouse(
+                        paths.warehouse,
+                        run_id=run_id,
+                        owner=f"dagster run {run_id} ({job})",
+                        on_wait=waiting,
+                    )
+                )
+            heal_counts(paths, run_id=run_id, job=job, log=log.warning, target=target)
             yield WarehouseGuard(run_id=run_id, paths=paths)
 
 

@@ -17,6 +17,7 @@ from pydantic import Field
 from tg_pipeline.config import SETTINGS_ENV, Settings
 from tg_pipeline.ingest import DataPaths
 from tg_pipeline.records import ReadOptions
+from tg_pipeline.warehouse.backend import WarehouseTarget
 
 _DEFAULTS = Settings()
 
@@ -36,6 +37,11 @@ class PipelineSettings(dg.ConfigurableResource):
         default="",
         description="DuckDB warehouse file; empty means <data_dir>/warehouse.duckdb "
         "(env TG_WAREHOUSE_PATH).",
+    )
+    warehouse_url: str = Field(
+        default="",
+        description="A PostgreSQL warehouse, postgresql://user@host:port/db, instead of the "
+        "DuckDB file; empty means DuckDB (env TG_WAREHOUSE_URL).",
     )
     inbox_dir: str = Field(
         default="",
@@ -88,6 +94,10 @@ class PipelineSettings(dg.ConfigurableResource):
             backups=self.backups_dir or None,
         )
 
+    def warehouse(self) -> WarehouseTarget:
+        """The warehouse: PostgreSQL at `warehouse_url` when set, else the DuckDB file."""
+        return WarehouseTarget(self.paths().warehouse, self.warehouse_url or None)
+
     def read_options(self, chat_id: int | None = None) -> ReadOptions:
         return ReadOptions(default_zone=self.default_zone, chat_id=chat_id)
 
@@ -96,6 +106,7 @@ class PipelineSettings(dg.ConfigurableResource):
 _FIELDS = (
     "data_dir",
     "warehouse_path",
+    "warehouse_url",
     "inbox_dir",
     "default_zone",
     "backup_row_group_size",

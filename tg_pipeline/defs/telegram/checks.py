@@ -19,7 +19,7 @@ from tg_pipeline.defs.telegram.assets.backups import (
 )
 from tg_pipeline.defs.telegram.assets.counts import user_message_counts
 from tg_pipeline.defs.telegram.assets.messages import messages
-from tg_pipeline.warehouse import BackupCheck, Warehouse
+from tg_pipeline.warehouse import BackupCheck
 
 
 @dg.asset_check(
@@ -31,7 +31,7 @@ from tg_pipeline.warehouse import BackupCheck, Warehouse
 def messages_unique_keys(
     settings: PipelineSettings, warehouse_guard: GuardParam
 ) -> dg.AssetCheckResult:
-    with Warehouse.open(settings.paths().warehouse, read_only=True) as warehouse:
+    with settings.warehouse().open(read_only=True) as warehouse:
         duplicates = warehouse.duplicate_keys()
     return dg.AssetCheckResult(
         passed=duplicates == 0,
@@ -51,7 +51,7 @@ def messages_unique_keys(
 def messages_reply_targets(
     settings: PipelineSettings, warehouse_guard: GuardParam
 ) -> dg.AssetCheckResult:
-    with Warehouse.open(settings.paths().warehouse, read_only=True) as warehouse:
+    with settings.warehouse().open(read_only=True) as warehouse:
         missing = warehouse.missing_reply_targets()
     return dg.AssetCheckResult(
         passed=missing == 0,
@@ -70,7 +70,7 @@ def messages_reply_targets(
 def user_message_counts_match_messages(
     settings: PipelineSettings, warehouse_guard: GuardParam
 ) -> dg.AssetCheckResult:
-    with Warehouse.open(settings.paths().warehouse, read_only=True) as warehouse:
+    with settings.warehouse().open(read_only=True) as warehouse:
         mismatched = warehouse.counts_mismatch()
     return dg.AssetCheckResult(
         passed=mismatched == 0,
@@ -100,7 +100,7 @@ def _backup_check(asset: dg.AssetsDefinition, fmt: str) -> dg.AssetChecksDefinit
             return dg.AssetCheckResult(
                 passed=False, description=f"no {fmt} backup found", metadata={"path": str(path)}
             )
-        with Warehouse.open(settings.paths().warehouse, read_only=True) as warehouse:
+        with settings.warehouse().open(read_only=True) as warehouse:
             result = warehouse.verify_backup(Path(path))
         return backup_check_result(result, Path(path))
 

@@ -11,7 +11,7 @@ from tg_pipeline.defs.shared.context import owner_of
 from tg_pipeline.defs.shared.guard import GuardParam
 from tg_pipeline.defs.shared.settings import PipelineSettings
 from tg_pipeline.defs.telegram.assets.messages import messages
-from tg_pipeline.warehouse import BackupFile, Warehouse
+from tg_pipeline.warehouse import BackupFile
 
 _SUFFIXES = {"parquet": (".parquet",), "csv": (".csv", ".csv.gz")}
 
@@ -36,7 +36,7 @@ def _backup_asset(fmt: str, kinds: set[str], about: str) -> dg.AssetsDefinition:
         context: dg.AssetExecutionContext, settings: PipelineSettings, warehouse_guard: GuardParam
     ) -> dg.MaterializeResult:
         paths = settings.paths().ensure()
-        with Warehouse.open(paths.warehouse, owner=owner_of(context)) as warehouse:
+        with settings.warehouse().open(owner=owner_of(context)) as warehouse:
             backup = warehouse.backup(
                 paths.backups,
                 fmt=fmt,

@@ -14,7 +14,8 @@ from tg_pipeline.defs.telegram.assets.count_tables import per_chat_table, top_se
 from tg_pipeline.defs.telegram.assets.messages import messages
 from tg_pipeline.defs.telegram.assets.metadata import record_table, table_schema
 from tg_pipeline.ingest import DataPaths
-from tg_pipeline.warehouse import CountSnapshot, Warehouse
+from tg_pipeline.warehouse import CountSnapshot
+from tg_pipeline.warehouse.backend import WarehouseApi
 
 TOP_SENDERS = 10
 
@@ -38,7 +39,7 @@ def user_message_counts(
     context: dg.AssetExecutionContext, settings: PipelineSettings, warehouse_guard: GuardParam
 ) -> dg.MaterializeResult:
     paths = settings.paths().ensure()
-    with Warehouse.open(paths.warehouse, owner=owner_of(context)) as warehouse:
+    with settings.warehouse().open(owner=owner_of(context)) as warehouse:
         changed = warehouse.refresh_counts()
         metadata = counts_metadata(warehouse, changed)
         queued = queue_counts(
@@ -51,7 +52,7 @@ def user_message_counts(
 
 def queue_counts(
     context: dg.OpExecutionContext | dg.AssetExecutionContext,
-    warehouse: Warehouse,
+    warehouse: WarehouseApi,
     paths: DataPaths,
     *,
     dump: str | None,
@@ -67,7 +68,7 @@ def queue_counts(
         raise dg.Failure(description=str(err)) from err
 
 
-def counts_metadata(warehouse: Warehouse, changed: Sequence[CountSnapshot]) -> dict[str, Any]:
+def counts_metadata(warehouse: WarehouseApi, changed: Sequence[CountSnapshot]) -> dict[str, Any]:
     table = warehouse.counts()
     rows = table.to_pylist()
     top = sorted(rows, key=lambda r: r.get("message_count", 0), reverse=True)[:TOP_SENDERS]

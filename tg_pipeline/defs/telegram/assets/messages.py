@@ -15,7 +15,6 @@ from tg_pipeline.defs.telegram.assets.raw_dump import raw_dump
 from tg_pipeline.defs.telegram.partitions import dumps_partitions
 from tg_pipeline.errors import DumpError
 from tg_pipeline.ingest import ingest_staged, load_staged
-from tg_pipeline.warehouse import Warehouse
 
 
 class MessagesConfig(dg.Config):
@@ -59,7 +58,7 @@ def messages(
             "raw_dump for this partition first"
         )
     options = settings.read_options(chat_id=config.chat_id)
-    with Warehouse.open(paths.warehouse, owner=owner_of(context)) as warehouse:
+    with settings.warehouse().open(owner=owner_of(context)) as warehouse:
         try:
             result = ingest_staged(
                 staged, warehouse, paths, options, run=run_context(context, paths)

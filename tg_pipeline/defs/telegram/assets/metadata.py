@@ -21,7 +21,8 @@ import dagster as dg
 from tg_pipeline.defs.names import Meta
 from tg_pipeline.ingest import StagedDump
 from tg_pipeline.visible import visible
-from tg_pipeline.warehouse import IngestResult, Warehouse
+from tg_pipeline.warehouse import IngestResult
+from tg_pipeline.warehouse.backend import WarehouseApi, redacted
 from tg_pipeline.warehouse.column_docs import column_doc
 
 PREVIEW_ROWS = 5
@@ -107,7 +108,7 @@ def duplicates_line(dump_id: str, result: IngestResult) -> str:
 
 
 def messages_metadata(
-    result: IngestResult, warehouse: Warehouse, staged: StagedDump
+    result: IngestResult, warehouse: WarehouseApi, staged: StagedDump
 ) -> dict[str, Any]:
     counts = warehouse.row_counts()
     preview = warehouse.preview(PREVIEW_ROWS)
@@ -141,7 +142,11 @@ def _preview_columns(rows: Sequence[Mapping[str, Any]]) -> Sequence[str]:
     return present or list(rows[0])
 
 
-def _warehouse_path(warehouse: Warehouse) -> Path | str:
+def _warehouse_path(warehouse: WarehouseApi) -> Path | str:
+    """The DuckDB file, or the PostgreSQL database without its password."""
+    url = getattr(warehouse, "url", None)
+    if url is not None:
+        return redacted(url)
     return getattr(warehouse, "path", "")
 
 

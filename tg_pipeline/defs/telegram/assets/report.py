@@ -15,6 +15,7 @@ from tg_pipeline.defs.telegram.assets.messages import messages
 from tg_pipeline.ingest import DataPaths
 from tg_pipeline.report import ReportPlan, ReportResult, ZoneLookup, plan_report, write_report
 from tg_pipeline.warehouse import Warehouse
+from tg_pipeline.warehouse.backend import WarehouseApi
 
 #: Chats listed in the UI's table, busiest first; the report itself has them all.
 TABLE_ROWS = 50
@@ -36,13 +37,22 @@ def report_dir(paths: DataPaths) -> Path:
     return paths.data_dir / "report"
 
 
+#: Why a PostgreSQL warehouse has no chat report yet (its queries are DuckDB's).
+NOT_ON_POSTGRES = "the chat report reads the DuckDB warehouse; not drawn for PostgreSQL yet"
+
+
 def plan(warehouse: Warehouse, paths: DataPaths, default_zone: str) -> ReportPlan:
     zones = ZoneLookup(warehouse.con, paths.raw, default_zone=default_zone)
     return plan_report(warehouse.con, report_dir(paths), zones)
 
 
-def refresh_report(warehouse: Warehouse, paths: DataPaths, default_zone: str) -> dict[str, Any]:
-    """Bring the report up to date; the materialization metadata describing it."""
+def refresh_report(
+    warehouse: WarehouseApi, paths: DataPaths, default_zone: str
+) -> dict[str, Any] | None:
+    """Bring the report up to date; the materialization metadata describing it (``None``
+    on a PostgreSQL warehouse, which has no report yet)."""
+    if not isinstance(warehouse, Warehouse):
+        return None
     return report_metadata(write_report(plan(warehouse, paths, default_zone)))
 
 
@@ -92,7 +102,10 @@ def chat_report(
     context: dg.AssetExecutionContext, settings: PipelineSettings, warehouse_guard: GuardParam
 ) -> dg.MaterializeResult:
     paths = settings.paths().ensure()
-    with Warehouse.open(paths.warehouse, owner=owner_of(context)) as warehouse:
+    with settings.warehouse().open(owner=owner_of(context)) as warehouse:
+        if not isinstance(warehouse, Warehouse):
+            context.log.warning(NOT_ON_POSTGRES)
+            return dg.MaterializeResult(metadata={"report": NOT_ON_POSTGRES, "pages_drawn": 0})
         planned = plan(warehouse, paths, settings.default_zone)
     metadata = report_metadata(write_report(planned))
     context.log.info(

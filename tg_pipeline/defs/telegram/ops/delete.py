@@ -19,7 +19,7 @@ from tg_pipeline.defs.shared.guard import GuardParam
 from tg_pipeline.defs.shared.settings import PipelineSettings
 from tg_pipeline.defs.telegram.assets.counts import queue_counts
 from tg_pipeline.events import emit, make_audit_event
-from tg_pipeline.warehouse import MessageFilter, Warehouse
+from tg_pipeline.warehouse import MessageFilter
 
 
 class DeleteConfig(dg.Config):
@@ -90,7 +90,7 @@ def delete_messages(
         raise dg.Failure(description="delete_all deletes everything; it takes no filter")
     paths = settings.paths().ensure()
     owner = f"dagster run {context.run_id} ({context.job_name})"
-    with Warehouse.open(paths.warehouse, owner=owner) as warehouse:
+    with settings.warehouse().open(owner=owner) as warehouse:
         if config.delete_all:
             deletion = warehouse.delete_all()
         else:

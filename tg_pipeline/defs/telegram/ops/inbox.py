@@ -28,7 +28,7 @@ from tg_pipeline.defs.telegram.assets.metadata import (
 )
 from tg_pipeline.defs.telegram.assets.report import refresh_report
 from tg_pipeline.ingest import StagedDump, inbox_entries, ingest_paths
-from tg_pipeline.warehouse import IngestResult, Warehouse
+from tg_pipeline.warehouse import IngestResult
 
 
 @dg.op(
@@ -64,7 +64,7 @@ def ingest_inbox(
             )
         )
 
-    with Warehouse.open(paths.warehouse, owner=owner_of(context)) as warehouse:
+    with settings.warehouse().open(owner=owner_of(context)) as warehouse:
 
         def on_ingested(staged: StagedDump, result: IngestResult) -> None:
             context.log.info(

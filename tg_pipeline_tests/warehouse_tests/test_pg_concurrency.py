@@ -1,0 +1,155 @@
+"""PostgreSQL as a shared warehouse: writers side by side, readers that never wait, and a
+writer killed mid-write that leaves the database consistent and unlocked."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import threading
+import time
+from collections.abc import Iterator
+
+import psycopg2
+import pyarrow as pa
+
+from tg_pipeline.warehouse import IngestResult, MessageFilter
+from tg_pipeline.warehouse.pg import PgWarehouse
+from tg_pipeline_tests.conftest import REPO_ROOT
+from tg_pipeline_tests.warehouse_tests.builders import batches, dump, json_row
+
+
+def _other_chat(i: int) -> dict[str, object]:
+    return json_row(i, chat_id=3003, chat_name="Other", sender_id=f"user{200 + i % 2}")
+
+
+def test_two_ingests_of_different_dumps_both_commit(pg_url: str) -> None:
+    """The first writer is held mid-transaction (its dump half read); the second ingests
+    and commits meanwhile, a reader answers meanwhile, then the first commits too."""
+    with PgWarehouse.open(pg_url):
+        pass
+    staged, release = threading.Event(), threading.Event()
+    results: dict[str, IngestResult] = {}
+    errors: list[BaseException] = []
+
+    def held() -> Iterator[pa.RecordBatch]:
+        yield from batches([json_row(i) for i in range(1, 50)])
+        staged.set()
+        release.wait(60)
+        yield from batches([json_row(i) for i in range(50, 100)])
+
+    def first() -> None:
+        try:
+            with PgWarehouse.open(pg_url) as w:
+                results["first"] = w.ingest(held(), dump=dump("first"))
+        except BaseException as exc:
+            errors.append(exc)
+
+    thread = threading.Thread(target=first)
+    thread.start()
+    try:
+        assert staged.wait(60)
+        with PgWarehouse.open(pg_url) as w:
+            results["second"] = w.ingest(
+                batches([_other_chat(i) for i in range(1, 31)]), dump=dump("second")
+            )
+        assert thread.is_alive() and "first" not in results
+        with PgWarehouse.open(pg_url, read_only=True) as reader:
+            started = time.monotonic()
+            chats = reader.chats().to_pylist()
+            print(f"chats answered in {time.monotonic() - started:.3f}s during a write")
+        assert [(c["chat_id"], c["message_count"]) for c in chats] == [(3003, 30)]
+    finally:
+        release.set()
+        thread.join(60)
+    assert not errors
+    assert results["first"].new == 99 and results["second"].new == 30
+    with PgWarehouse.open(pg_url) as w:
+        assert w.row_counts()["messages"] == 129
+        assert w.duplicate_keys() == 0
+
+
+def test_reader_answers_while_a_writer_holds_rows(pg_url: str) -> None:
+    """A transaction that has rewritten every stored message and holds their row locks
+    (as an ingest's UPDATE does until COMMIT) keeps no reader and no other writer waiting."""
+    with PgWarehouse.open(pg_url) as w:
+        w.ingest(batches([json_row(i) for i in range(1, 21)]), dump=dump("a"))
+        w.refresh_counts()
+    holder = psycopg2.connect(pg_url)
+    try:
+        with holder.cursor() as cur:
+            cur.execute("UPDATE messages SET text = text || ' (uncommitted)'")
+            cur.execute("UPDATE dumps SET status = status")
+        with PgWarehouse.open(pg_url, read_only=True) as reader:
+            started = time.monotonic()
+            texts = reader.messages(MessageFilter(), limit=2).column("text").to_pylist()
+            print(f"read answered in {time.monotonic() - started:.3f}s during a write")
+            assert texts == ["message 1", "message 2"]
+            assert reader.count_rows("chats") == 1
+        with PgWarehouse.open(pg_url) as w:
+            other = w.ingest(batches([_other_chat(i) for i in range(1, 6)]), dump=dump("b"))
+        assert other.new == 5
+    finally:
+        holder.rollback()
+        holder.close()
+
+
+def _backend_pids(pg_url: str, query_prefix: str) -> list[int]:
+    with psycopg2.connect(pg_url) as con, con.cursor() as cur:
+        cur.execute(
+            "SELECT pid FROM pg_stat_activity WHERE datname = current_database() "
+            "AND pid <> pg_backend_pid() AND state = 'active' AND query LIKE %s",
+            (query_prefix + "%",),
+        )
+        return [pid for (pid,) in cur.fetchall()]
+
+
+def _wait_for(predicate: object, timeout: float) -> bool:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if predicate():  # type: ignore[operator]
+            return True
+        time.sleep(0.01)
+    return False
+
+
+def test_writer_killed_mid_write_leaves_postgres_consistent_and_unlocked(pg_url: str) -> None:
+    with PgWarehouse.open(pg_url) as w:
+        w.ingest(batches([json_row(i) for i in range(1, 101)]), dump=dump("before"))
+        w.refresh_counts()
+    env = {**os.environ, "PYTHONPATH": str(REPO_ROOT)}
+    child = subprocess.Popen(
+        [sys.executable, "-m", "tg_pipeline_tests.warehouse_tests.pg_writer", pg_url, "300000"],
+        env=env,
+        cwd=REPO_ROOT,
+    )
+    try:
+        # Killed while its INSERT into messages runs: the dump's rows are being written.
+        pids: list[int] = []
+        assert _wait_for(
+            lambda: bool(pids.extend(_backend_pids(pg_url, "INSERT INTO messages")) or pids),
+            240,
+        ), "the writer never reached its INSERT"
+        child.send_signal(signal.SIGKILL)
+        child.wait(30)
+    finally:
+        if child.poll() is None:
+            child.kill()
+            child.wait(30)
+    assert child.returncode == -signal.SIGKILL
+    # The server ends the dead client's session and rolls its transaction back.
+    assert _wait_for(lambda: not _backend_pids(pg_url, ""), 60)
+    with psycopg2.connect(pg_url) as con, con.cursor() as cur:
+        cur.execute(
+            "SELECT count(*) FROM pg_locks l JOIN pg_stat_activity a USING (pid) "
+            "WHERE a.datname = current_database() AND l.pid <> pg_backend_pid()"
+        )
+        assert cur.fetchone() == (0,)
+    with PgWarehouse.open(pg_url) as w:
+        assert w.row_counts()["messages"] == 100
+        assert not w.counts_stale()
+        assert w.counts_mismatch() == 0
+        assert [d["dump_id"] for d in w.dumps().to_pylist()] == ["before"]
+        again = w.ingest(batches([json_row(i, chat_id=4004) for i in range(1, 11)]), dump=dump("x"))
+        assert again.new == 10

@@ -20,6 +20,7 @@ import pyarrow.compute as pc
 
 from tg_pipeline.readers.json_pass import PART_ROWS, JsonPass
 from tg_pipeline.readers.json_split import CLOSE, Piece, Plan, plan_pieces
+from tg_pipeline.readers.json_whole import parse_whole
 from tg_pipeline.readers.progress import note_bytes
 from tg_pipeline.readers.rebatch import Regroup
 from tg_pipeline.readers.workers import PARALLEL_DUMP_BYTES, pool_context, watch_owner
@@ -126,9 +127,10 @@ def _add_positions(part: pa.RecordBatch, index: int, regroup: Regroup) -> int:
 
 
 def read_piece(
-    path: str, head: bytes, piece: Piece, options: ReadOptions, first: bool
+    path: str, head: bytes, piece: Piece, options: ReadOptions, first: bool, whole: bool = True
 ) -> tuple[list[pa.RecordBatch], int] | None:
-    """A worker's records of one piece, and the characters it repaired.
+    """A worker's records of one piece, and the characters it repaired. ``whole`` false
+    reads it with ijson even where orjson could (:mod:`.json_whole`).
 
     None when the piece would not give exactly what one pass over the file gives: a
     syntax error, a repair that needs careful mode, an id-less chat, or an entry that
@@ -142,8 +144,10 @@ def read_piece(
     # Parts of the builder's own size go back as built; the caller joins them into batches.
     options = dataclasses.replace(options, batch_size=PART_ROWS)
     reader = JsonPass(Path(path), options, careful=False, source=lambda: io.BytesIO(document))
+    # orjson builds the piece whole where it gives exactly the values ijson would.
+    root = parse_whole(document) if whole else None
     try:
-        parts = list(reader.batches())
+        parts = list(reader.batches_of(root) if root is not None else reader.batches())
     except Exception:
         return None
     chat = reader.root_chat

@@ -24,6 +24,7 @@ Imports only the JSON reader's own modules.
 from __future__ import annotations
 
 import gc
+from collections.abc import Iterable
 from typing import Any
 
 import orjson
@@ -71,7 +72,8 @@ def _depth(value: dict[str, Any] | list[Any]) -> int:
     number yajl would not give alike. Deeper than the interpreter's recursion limit
     raises RecursionError, far past :data:`MAX_DEPTH`."""
     deepest = 0
-    for child in value.values() if type(value) is dict else value:
+    children: Iterable[Any] = value.values() if type(value) is dict else value
+    for child in children:
         kind = type(child)
         if kind is dict or kind is list:
             depth = _depth(child)

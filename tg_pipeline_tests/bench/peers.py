@@ -4,8 +4,8 @@ Peers (issue 21), each in its own environment (:mod:`.peer_env`), never a projec
 dependency: chatpack's Rust ``TelegramStreamParser`` and a plain ``ijson.items`` loop on
 ``result.json``; a selectolax (lexbor) loop and BeautifulSoup loops (lxml, html.parser)
 on the HTML pages. Each runs as a fresh process measured exactly as the project's readers
-are (:func:`.harness.run_command`), interleaved with them: our JSON reader, the JSON
-peers, our HTML reader, the HTML peers. Every line says which fields the tool reads and
+are (:func:`.harness.run_command`), interleaved with them: our JSON reader on all cores
+and on one, the JSON peers, then the same for HTML. Every line says which fields the tool reads and
 its msg/s and peak memory as a ratio to ours.
 
 msg/s counts every record of the export that the tool walked: chatpack skips service
@@ -37,11 +37,11 @@ OUR_FIELDS = "every field of the record schema (the warehouse's rows)"
 
 
 def _ours(kind: str, path: Path, cpus: int) -> Measurement:
-    child = run_child(our_readers.__name__, ["--child", kind, str(path)])
+    child = run_child(our_readers.__name__, ["--child", kind, str(path), "--workers", str(cpus)])
     rows = int(child.report["rows"])
     return Measurement(
         SECTION,
-        f"tg_pipeline {kind} reader ({cpus} cores)",
+        f"tg_pipeline {kind} reader ({cpus} {'core' if cpus == 1 else 'cores'})",
         rows,
         float(child.report["seconds"]),
         child.peak_rss_mb,
@@ -109,6 +109,9 @@ def run(ctx: BenchContext) -> list[Measurement]:
     ):
         ours = _ours(kind, path, ctx.cpus)
         results.append(ours)
+        if ctx.cpus > 1:
+            # The peers run on one core: our reader on one core too, for that comparison.
+            results.append(_ours(kind, path, 1))
         if env.python is None:
             continue
         for peer in peers:

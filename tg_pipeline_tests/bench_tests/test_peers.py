@@ -53,6 +53,8 @@ def test_peers_run_beside_our_readers_and_print_ratios_and_fields(tmp_path: Path
     for ours in ("tg_pipeline json reader", "tg_pipeline html reader"):
         line = next(line for line in table if line.startswith(f"peers    {ours}"))
         assert f"{MESSAGES:,}" in line and " MB" in line
+        if (os.cpu_count() or 1) > 1:
+            assert any(line.startswith(f"peers    {ours} (1 core)") for line in table)
     for peer, fields in FIELDS.items():
         line = next(line for line in table if line.startswith(f"peers    {peer} "))
         assert " MB" in line

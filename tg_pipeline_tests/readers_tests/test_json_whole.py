@@ -5,8 +5,10 @@ and declines, so the ijson pass reads them, the documents whose values it cannot
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import tempfile
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -15,7 +17,8 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 
 from tg_pipeline.errors import DumpError
-from tg_pipeline.readers.json_export import read_json_export
+from tg_pipeline.readers import json_export, json_parallel
+from tg_pipeline.readers.json_export import _read_serial, read_json_export
 from tg_pipeline.readers.json_parallel import read_piece
 from tg_pipeline.readers.json_pass import JsonPass
 from tg_pipeline.readers.json_split import plan_pieces
@@ -34,14 +37,19 @@ SHARED_JSON_FOLDERS = (
 )
 
 
-def _one_pass(path: Path) -> tuple[list[pa.RecordBatch], str | None]:
-    batches: list[pa.RecordBatch] = []
+def _collect(batches: Iterator[pa.RecordBatch]) -> tuple[list[pa.RecordBatch], str | None]:
+    """The batches yielded, and the error that ended them (None when none did)."""
+    got: list[pa.RecordBatch] = []
     try:
-        for batch in read_json_export(path, OPTIONS):
-            batches.append(batch)
+        for batch in batches:
+            got.append(batch)
     except DumpError as exc:
-        return batches, str(exc)
-    return batches, None
+        return got, str(exc)
+    return got, None
+
+
+def _one_pass(path: Path) -> tuple[list[pa.RecordBatch], str | None]:
+    return _collect(_read_serial(path, OPTIONS, 0))
 
 
 def _fast(path: Path) -> tuple[list[pa.RecordBatch], str | None] | None:
@@ -49,13 +57,7 @@ def _fast(path: Path) -> tuple[list[pa.RecordBatch], str | None] | None:
     root = parse_whole(path.read_bytes())
     if root is None:
         return None
-    batches: list[pa.RecordBatch] = []
-    try:
-        for batch in JsonPass(path, OPTIONS, careful=False).batches_of(root):
-            batches.append(batch)
-    except DumpError as exc:
-        return batches, str(exc)
-    return batches, None
+    return _collect(JsonPass(path, OPTIONS, careful=False).batches_of(root))
 
 
 def _rows(batches: list[pa.RecordBatch]) -> list[dict[str, Any]]:
@@ -63,12 +65,24 @@ def _rows(batches: list[pa.RecordBatch]) -> list[dict[str, Any]]:
 
 
 def assert_same_records(path: Path) -> bool:
-    """The fast path's records equal the one pass's; True when the fast path took the file."""
+    """The fast path's records equal the one pass's, and so do the reader's as it chooses
+    its way; True when the fast path took the file."""
+    expected = _one_pass(path)
+    _assert_alike(path, _collect(read_json_export(path, OPTIONS)), expected)
     fast = _fast(path)
     if fast is None:
         return False
-    expected, expected_error = _one_pass(path)
-    got, got_error = fast
+    _assert_alike(path, fast, expected)
+    return True
+
+
+def _assert_alike(
+    path: Path,
+    result: tuple[list[pa.RecordBatch], str | None],
+    one_pass: tuple[list[pa.RecordBatch], str | None],
+) -> None:
+    got, got_error = result
+    expected, expected_error = one_pass
     assert got_error == expected_error, path
     want_rows, got_rows = _rows(expected), _rows(got)
     for index, (want, have) in enumerate(zip(want_rows, got_rows, strict=False)):
@@ -78,7 +92,6 @@ def assert_same_records(path: Path) -> bool:
     for mine, theirs in zip(got, expected, strict=True):
         assert mine.schema.equals(theirs.schema, check_metadata=True)
         assert mine.equals(theirs)
-    return True
 
 
 def test_own_fixtures_read_alike() -> None:
@@ -96,10 +109,20 @@ def test_shared_fixtures_read_alike(folder: tuple[str, ...]) -> None:
     assert taken, "the fast path declined every file"
 
 
-def test_a_synthetic_export_reads_alike_whole_and_piece_by_piece(tmp_path: Path) -> None:
+def test_a_synthetic_export_reads_alike_whole_and_piece_by_piece(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     generate_big_export(tmp_path, 4000)
     path = tmp_path / "json" / "result.json"
     assert assert_same_records(path)
+    expected = _one_pass(path)
+    # Pieces on this core and on two worker processes, each parsed whole.
+    monkeypatch.setattr(json_export, "WHOLE_MAX_BYTES", 0)
+    monkeypatch.setattr(json_parallel, "PARALLEL_MIN_BYTES", 0)
+    monkeypatch.setattr(json_parallel, "PIECE_BYTES", 64 * 1024)
+    for workers in (1, 2):
+        options = dataclasses.replace(OPTIONS, workers=workers)
+        _assert_alike(path, _collect(read_json_export(path, options)), expected)
     plan = plan_pieces(path, 64 * 1024)
     assert plan is not None and len(plan.pieces) > 5
     for number, piece in enumerate(plan.pieces):

@@ -12,7 +12,10 @@ not see chat boundaries; a Python loop over ``ijson.parse`` events is several ti
 
 A large single-chat export in tdesktop's layout is cut into pieces that worker processes
 read with this same pass (:mod:`.json_split`, :mod:`.json_parallel`); anything a piece
-cannot reproduce exactly falls back to one pass.
+cannot reproduce exactly falls back to one pass. On one core such an export is read piece
+by piece in this process, and a file of at most ``WHOLE_MAX_BYTES`` whole: where orjson
+gives the values ijson would (:mod:`.json_whole`), it builds a piece or a small file in
+one call, and the same walk makes the same rows from them.
 
 Order of keys: tdesktop writes a chat's ``name``/``type``/``id`` before its messages, so
 the chat fields are known when the first message arrives. A hand-made file may put them

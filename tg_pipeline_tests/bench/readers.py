@@ -1,8 +1,8 @@
 """Reader throughput and memory on a synthetic export in Telegram's real layout.
 
 Each reader runs in a fresh process over the whole cached export (see :mod:`.exports`) and
-only counts the records, so the figures are the readers' own: JSON streaming with ijson,
-HTML with every page parsed in parallel on all cores. Goals (issue 2, on 2 cores):
+only counts the records, so the figures are the readers' own: JSON in pieces parsed on
+all cores, HTML with every page parsed in parallel on all cores. Goals (issue 2, on 2 cores):
 JSON ≥ 100k msg/s with peak RSS under 300 MB, HTML ≥ 40k msg/s.
 """
 

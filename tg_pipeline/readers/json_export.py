@@ -12,7 +12,10 @@ not see chat boundaries; a Python loop over ``ijson.parse`` events is several ti
 
 A large single-chat export in tdesktop's layout is cut into pieces that worker processes
 read with this same pass (:mod:`.json_split`, :mod:`.json_parallel`); anything a piece
-cannot reproduce exactly falls back to one pass.
+cannot reproduce exactly falls back to one pass. On one core such an export is read piece
+by piece in this process, and a file of at most ``WHOLE_MAX_BYTES`` whole: where orjson
+gives the values ijson would (:mod:`.json_whole`), it builds a piece or a small file in
+one call, and the same walk makes the same rows from them.
 
 Order of keys: tdesktop writes a chat's ``name``/``type``/``id`` before its messages, so
 the chat fields are known when the first message arrives. A hand-made file may put them
@@ -47,13 +50,20 @@ from pathlib import Path
 
 import pyarrow as pa
 
+from tg_pipeline.errors import DumpError
 from tg_pipeline.readers import json_parallel
 from tg_pipeline.readers.json_message import ROW_FIELDS
 from tg_pipeline.readers.json_pass import JsonPass, NeedsCarefulRepair
+from tg_pipeline.readers.json_whole import parse_whole
+from tg_pipeline.readers.progress import note_bytes
 from tg_pipeline.readers.timeparse import zone
 from tg_pipeline.records import FIELD_NAMES, ReadOptions
 
 logger = logging.getLogger("tg_pipeline.readers")
+
+#: Files up to this size are parsed whole; larger ones are read piece by piece or in one
+#: streaming pass, so memory does not grow with the file.
+WHOLE_MAX_BYTES = 2 * json_parallel.PIECE_BYTES
 
 if ROW_FIELDS != FIELD_NAMES:
     raise RuntimeError("the record schema changed: update json_message.ROW_FIELDS and its rows")
@@ -75,6 +85,13 @@ def read_json_export(path: Path, options: ReadOptions) -> Iterator[pa.RecordBatc
     emitted = 0
     workers = options.workers or os.cpu_count() or 1
     plan = json_parallel.plan(path, workers)
+    if plan is None:
+        whole = _read_whole(path, options)
+        if whole is not None:
+            yield from whole
+            return
+        plan = json_parallel.plan_here(path)
+        workers = 1
     if plan is not None:
         outcome = json_parallel.Outcome()
         for batch in json_parallel.read_pieces(path, options, plan, workers, outcome):
@@ -85,6 +102,27 @@ def read_json_export(path: Path, options: ReadOptions) -> Iterator[pa.RecordBatc
                 _log_repaired(path, outcome.repaired)
             return
     yield from _read_serial(path, options, emitted)
+
+
+def _read_whole(path: Path, options: ReadOptions) -> list[pa.RecordBatch] | None:
+    """A small file's batches parsed whole (:mod:`.json_whole`), or None for the one pass:
+    where orjson cannot vouch for the values, and where the file is rejected, so that the
+    one pass yields what it yields before its error."""
+    try:
+        size = path.stat().st_size
+        if size > WHOLE_MAX_BYTES:
+            return None
+        root = parse_whole(path.read_bytes())
+    except OSError:
+        return None
+    if root is None:
+        return None
+    try:
+        batches = list(JsonPass(path, options, careful=False).batches_of(root))
+    except DumpError:
+        return None
+    note_bytes(path, size)
+    return batches
 
 
 def _log_repaired(path: Path, count: int) -> None:

@@ -10,7 +10,7 @@ import dataclasses
 import io
 import os
 from collections import deque
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from concurrent.futures import Future, ProcessPoolExecutor
 from pathlib import Path
 from typing import Any
@@ -20,6 +20,7 @@ import pyarrow.compute as pc
 
 from tg_pipeline.readers.json_pass import PART_ROWS, JsonPass
 from tg_pipeline.readers.json_split import CLOSE, Piece, Plan, plan_pieces
+from tg_pipeline.readers.json_whole import parse_whole
 from tg_pipeline.readers.progress import note_bytes
 from tg_pipeline.readers.rebatch import Regroup
 from tg_pipeline.readers.workers import PARALLEL_DUMP_BYTES, pool_context, watch_owner
@@ -48,6 +49,32 @@ def plan(path: Path, workers: int) -> Plan | None:
     return found if found is not None and len(found.pieces) > 1 else None
 
 
+def plan_here(path: Path) -> Plan | None:
+    """The pieces to read ``path`` in on this core, or None for one pass: a piece's orjson
+    parse (:mod:`.json_whole`) is faster than the streaming pass, and memory stays flat."""
+    try:
+        found = plan_pieces(path, PIECE_BYTES)
+    except OSError:
+        return None
+    return found if found is not None and len(found.pieces) > 1 else None
+
+
+class _HerePool:
+    """Runs each submitted piece at once in this process, for :func:`read_pieces` on one
+    core; the same queue, order and fallback as on worker processes."""
+
+    def submit(self, fn: Callable[..., Any], *args: Any) -> Future[Any]:
+        done: Future[Any] = Future()
+        try:
+            done.set_result(fn(*args))
+        except Exception as exc:
+            done.set_exception(exc)
+        return done
+
+    def shutdown(self, *, wait: bool, cancel_futures: bool) -> None:
+        pass
+
+
 class Outcome:
     """How a parallel read ended: every piece read, and the characters repaired."""
 
@@ -59,18 +86,24 @@ class Outcome:
 def read_pieces(
     path: Path, options: ReadOptions, plan: Plan, workers: int, outcome: Outcome
 ) -> Iterator[pa.RecordBatch]:
-    """Batches of the pieces read on ``workers`` cores, in export order.
+    """Batches of the pieces read on ``workers`` cores (in this process for one), in
+    export order.
 
     A piece a worker cannot read exactly as one pass would ends the parallel read early,
     with ``outcome.complete`` false: the caller then reads the rest on one core, which
     gives that pass's records and errors.
     """
+    pool: ProcessPoolExecutor | _HerePool
     try:
-        pool = ProcessPoolExecutor(
-            max_workers=workers,
-            mp_context=pool_context(),
-            initializer=watch_owner,
-            initargs=(os.getpid(),),
+        pool = (
+            _HerePool()
+            if workers <= 1
+            else ProcessPoolExecutor(
+                max_workers=workers,
+                mp_context=pool_context(),
+                initializer=watch_owner,
+                initargs=(os.getpid(),),
+            )
         )
     except (OSError, NotImplementedError):
         return
@@ -126,9 +159,10 @@ def _add_positions(part: pa.RecordBatch, index: int, regroup: Regroup) -> int:
 
 
 def read_piece(
-    path: str, head: bytes, piece: Piece, options: ReadOptions, first: bool
+    path: str, head: bytes, piece: Piece, options: ReadOptions, first: bool, whole: bool = True
 ) -> tuple[list[pa.RecordBatch], int] | None:
-    """A worker's records of one piece, and the characters it repaired.
+    """A worker's records of one piece, and the characters it repaired. ``whole`` false
+    reads it with ijson even where orjson could (:mod:`.json_whole`).
 
     None when the piece would not give exactly what one pass over the file gives: a
     syntax error, a repair that needs careful mode, an id-less chat, or an entry that
@@ -142,8 +176,10 @@ def read_piece(
     # Parts of the builder's own size go back as built; the caller joins them into batches.
     options = dataclasses.replace(options, batch_size=PART_ROWS)
     reader = JsonPass(Path(path), options, careful=False, source=lambda: io.BytesIO(document))
+    # orjson builds the piece whole where it gives exactly the values ijson would.
+    root = parse_whole(document) if whole else None
     try:
-        parts = list(reader.batches())
+        parts = list(reader.batches_of(root) if root is not None else reader.batches())
     except Exception:
         return None
     chat = reader.root_chat

@@ -175,6 +175,23 @@ class JsonPass:
             except OSError as exc:
                 raise DumpError(f"cannot read: {exc.strerror or exc}", file=self.file) from None
         self._drain(final=True)
+        yield from self._finish()
+
+    def batches_of(self, root: dict[str, Any]) -> Iterator[pa.RecordBatch]:
+        """The pass over a document already parsed whole (:mod:`.json_whole`): the same
+        walk over the same values as :meth:`batches`, with nothing left to feed."""
+        self.root = root
+        collect = gc.isenabled()
+        if collect:
+            gc.disable()
+        try:
+            self._drain(final=True)
+        finally:
+            if collect:
+                gc.enable()
+        yield from self._finish()
+
+    def _finish(self) -> Iterator[pa.RecordBatch]:
         if not self.found:
             raise DumpError(
                 "not a Telegram Desktop export: the JSON has no 'messages' and no 'chats'",

@@ -4,7 +4,8 @@ test broker.
 
 Each section is a module of this package with a ``DESCRIPTION`` string and a
 ``run(ctx: BenchContext) -> list[Measurement]`` function; adding such a module adds the
-section (``readers`` first, then ``pipeline`` and ``events``, then any others by name).
+section (``readers`` first, then ``peers``, ``pipeline`` and ``events``, then any others by
+name).
 Sections measure in fresh subprocesses (see :mod:`.harness`) so that one measurement's
 memory never inflates the next, and share the synthetic exports cached by
 :mod:`.exports`.
@@ -19,9 +20,9 @@ from pathlib import Path
 from types import ModuleType
 
 #: Sections in the order they run; modules not listed here run after them, by name.
-PREFERRED_ORDER = ("readers", "pipeline", "events")
+PREFERRED_ORDER = ("readers", "peers", "pipeline", "events")
 #: Modules of this package that are helpers, not sections.
-HELPERS = frozenset({"harness", "exports"})
+HELPERS = frozenset({"harness", "exports", "peer_loops", "peer_env"})
 
 
 @dataclass(frozen=True)

@@ -1,9 +1,11 @@
 """Running one measurement in a fresh process, and printing the results table.
 
-Peak RSS comes from ``os.wait4`` on the measured process: the kernel's ``ru_maxrss`` for
-that process and the worker processes it waited for, exactly what
-``getrusage(RUSAGE_CHILDREN)`` would report if it were the only child ever started, so one
-measurement never inherits the peak of an earlier one.
+Peak memory is the larger of two figures sampled from ``/proc`` while the measured process
+group runs: the summed PSS of all its processes, and the largest ``VmHWM`` (peak RSS) of
+any one of them, which the measured process also reports itself at its end (see
+:func:`emit`), so a peak between two samples is not lost. ``ru_maxrss`` from ``wait4`` is
+not used: Linux carries the parent's peak over ``fork`` and ``exec``, so every child of
+the bench would report at least the bench's own size.
 """
 
 from __future__ import annotations
@@ -31,20 +33,28 @@ class ChildRun:
     peak_rss_mb: float
 
 
+#: The key under which a measured process reports its own peak RSS in kB.
+OWN_PEAK_KEY = "own_peak_kb"
+
+
 class ChildFailed(RuntimeError):
     pass
 
 
 def run_child(module: str, args: Sequence[str]) -> ChildRun:
     """Run ``python -m module args…``, which must print one JSON object as its last line."""
-    command = [sys.executable, "-m", module, *args]
+    return run_command([sys.executable, "-m", module, *args])
+
+
+def run_command(command: Sequence[str]) -> ChildRun:
+    """Run ``command`` (any interpreter), measured as :func:`run_child` measures."""
     started = time.perf_counter()
     process = subprocess.Popen(command, stdout=subprocess.PIPE, text=True, start_new_session=True)
     sampler = _GroupMemory(process.pid)
     sampler.start()
     assert process.stdout is not None
     output = process.stdout.read()
-    _, status, usage = os.wait4(process.pid, 0)
+    _, status, _ = os.wait4(process.pid, 0)
     wall = time.perf_counter() - started
     sampler.stop()
     process.returncode = os.waitstatus_to_exitcode(status)
@@ -54,17 +64,19 @@ def run_child(module: str, args: Sequence[str]) -> ChildRun:
     lines = [line for line in output.splitlines() if line.strip()]
     if not lines:
         raise ChildFailed(f"{' '.join(command)} printed no report")
-    # ru_maxrss is in kilobytes on Linux.
-    peak_mb = max(usage.ru_maxrss / 1024, sampler.peak_kb / 1024)
-    return ChildRun(json.loads(lines[-1]), wall, peak_mb)
+    report = json.loads(lines[-1])
+    own_kb = int(report.get(OWN_PEAK_KEY, 0))
+    peak_mb = max(sampler.peak_kb, sampler.peak_single_kb, own_kb) / 1024
+    return ChildRun(report, wall, peak_mb)
 
 
 class _GroupMemory(threading.Thread):
-    """Peak of the summed PSS of every process in the child's process group.
+    """Peak of the summed PSS of every process in the child's process group, and the
+    largest peak RSS (``VmHWM``) of any one of them.
 
-    ``ru_maxrss`` reports the largest single process only; readers that fan out to worker
-    processes would look smaller than they are. PSS splits shared pages between the
-    processes that share them, so the sum counts each page once.
+    One process's peak alone would make readers that fan out to worker processes look
+    smaller than they are. PSS splits shared pages between the processes that share them,
+    so the sum counts each page once.
     """
 
     def __init__(self, pgid: int, every_s: float = 0.1) -> None:
@@ -72,6 +84,7 @@ class _GroupMemory(threading.Thread):
         self.pgid = pgid
         self.every_s = every_s
         self.peak_kb = 0
+        self.peak_single_kb = 0
         self._done = threading.Event()
 
     def run(self) -> None:
@@ -96,14 +109,26 @@ class _GroupMemory(threading.Thread):
                     if line.startswith("Pss:"):
                         total += int(line.split()[1])
                         break
+                self.peak_single_kb = max(self.peak_single_kb, own_peak_kb(entry / "status"))
             except (OSError, ValueError, IndexError):
                 continue
         return total
 
 
+def own_peak_kb(status: Path = Path("/proc/self/status")) -> int:
+    """A process's peak RSS (``VmHWM``) in kB; 0 where ``/proc`` does not say."""
+    try:
+        for line in status.read_text().splitlines():
+            if line.startswith("VmHWM:"):
+                return int(line.split()[1])
+    except (OSError, ValueError, IndexError):
+        pass
+    return 0
+
+
 def emit(report: dict[str, Any]) -> None:
-    """Child side: print the report for :func:`run_child`."""
-    sys.stdout.write(json.dumps(report) + "\n")
+    """Child side: print the report, with the process's own peak RSS, for :func:`run_child`."""
+    sys.stdout.write(json.dumps({**report, OWN_PEAK_KEY: own_peak_kb()}) + "\n")
     sys.stdout.flush()
 
 

@@ -15,7 +15,7 @@ import pytest
 
 from tg_pipeline.errors import DumpError
 from tg_pipeline.readers import json_parallel, json_pass
-from tg_pipeline.readers.json_export import read_json_export
+from tg_pipeline.readers.json_export import _read_serial, read_json_export
 from tg_pipeline.readers.json_parallel import read_piece
 from tg_pipeline.readers.json_split import plan_pieces
 from tg_pipeline.records import ReadOptions
@@ -93,7 +93,8 @@ def test_pieces_read_exactly_like_one_pass(
     assert plan is not None and len(plan.pieces) > 10
 
     with caplog.at_level(logging.WARNING, logger="tg_pipeline.readers"):
-        serial = read_all(path, workers=1)
+        # The one streaming pass: workers=1 would read pieces too, on this core.
+        serial = list(_read_serial(path, ReadOptions(batch_size=333, workers=1), 0))
     serial_warnings = [r.getMessage() for r in caplog.records]
     caplog.clear()
     with caplog.at_level(logging.WARNING, logger="tg_pipeline.readers"):

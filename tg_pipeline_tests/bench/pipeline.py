@@ -32,7 +32,8 @@ import dataclasses
 import os
 import shutil
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
+from contextlib import AbstractContextManager
 from pathlib import Path
 from typing import Any
 
@@ -294,10 +295,33 @@ def _ingest(
     recognise: bool = True,
     fingerprint: str | None = None,
 ) -> dict[str, Any]:
+    from tg_pipeline.warehouse import Warehouse
+
+    return ingest_timed(
+        lambda: Warehouse.open(warehouse),
+        source,
+        dump_id,
+        backup=backup,
+        recognise=recognise,
+        fingerprint=fingerprint,
+    )
+
+
+def ingest_timed(
+    open_warehouse: Callable[[], AbstractContextManager[Any]],
+    source: Path,
+    dump_id: str,
+    *,
+    backup: bool,
+    recognise: bool = True,
+    fingerprint: str | None = None,
+) -> dict[str, Any]:
+    """Read ``source`` (a JSON export or a backup) into the warehouse ``open_warehouse``
+    opens, timed from the open to the commit; either backend."""
     from tg_pipeline.readers.backup import read_backup
     from tg_pipeline.readers.json_export import read_json_export
     from tg_pipeline.records import ReadOptions
-    from tg_pipeline.warehouse import DumpRecord, Warehouse
+    from tg_pipeline.warehouse import DumpRecord
 
     record = DumpRecord(
         dump_id=dump_id,
@@ -307,7 +331,7 @@ def _ingest(
         files=[source.name],
     )
     started = time.perf_counter()
-    with Warehouse.open(warehouse) as opened:
+    with open_warehouse() as opened:
         batches = (
             read_backup(source, ReadOptions())
             if backup

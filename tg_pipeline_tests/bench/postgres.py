@@ -29,6 +29,7 @@ from typing import Any
 from tg_pipeline_tests.bench import BenchContext, Measurement
 from tg_pipeline_tests.bench.exports import ensure_export
 from tg_pipeline_tests.bench.harness import ChildRun, emit, run_child
+from tg_pipeline_tests.bench.pipeline import ingest_timed
 
 DESCRIPTION = "PostgreSQL warehouse: ingest, unchanged re-ingest, backups, restore"
 SECTION = "postgres"
@@ -120,34 +121,11 @@ def _counts(report: dict[str, Any]) -> str:
 def _ingest(
     url: str, source: Path, dump_id: str, *, backup: bool, recognise: bool
 ) -> dict[str, Any]:
-    from tg_pipeline.readers.backup import read_backup
-    from tg_pipeline.readers.json_export import read_json_export
-    from tg_pipeline.records import ReadOptions
-    from tg_pipeline.warehouse import DumpRecord
     from tg_pipeline.warehouse.pg import PgWarehouse
 
-    record = DumpRecord(
-        dump_id=dump_id,
-        kind="backup_parquet" if backup else "telegram_json",
-        fingerprint=dump_id,
-        source=str(source),
-        files=[source.name],
+    return ingest_timed(
+        lambda: PgWarehouse.open(url), source, dump_id, backup=backup, recognise=recognise
     )
-    started = time.perf_counter()
-    with PgWarehouse.open(url) as opened:
-        batches = (
-            read_backup(source, ReadOptions())
-            if backup
-            else read_json_export(source, ReadOptions())
-        )
-        result = opened.ingest(batches, dump=record, recognise_unchanged=recognise)
-    return {
-        "rows": result.rows,
-        "seconds": time.perf_counter() - started,
-        "new": result.new,
-        "updated": result.updated,
-        "unchanged": result.unchanged,
-    }
 
 
 def _backup(url: str, dest: Path, fmt: str) -> dict[str, Any]:

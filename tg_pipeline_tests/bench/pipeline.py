@@ -350,8 +350,16 @@ def ingest_timed(
 def _backup(warehouse: Path, dest: Path, fmt: str) -> dict[str, Any]:
     from tg_pipeline.warehouse import Warehouse
 
+    return backup_timed(lambda: Warehouse.open(warehouse), dest, fmt)
+
+
+def backup_timed(
+    open_warehouse: Callable[[], AbstractContextManager[Any]], dest: Path, fmt: str
+) -> dict[str, Any]:
+    """One backup of the warehouse ``open_warehouse`` opens, timed from the open; either
+    backend."""
     started = time.perf_counter()
-    with Warehouse.open(warehouse) as opened:
+    with open_warehouse() as opened:
         made = opened.backup(dest, fmt=fmt)
     return {
         "rows": made.rows,

@@ -19,7 +19,6 @@ Goal (issue 20): ingest ≥ 50k msg/s.
 from __future__ import annotations
 
 import argparse
-import time
 import uuid
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
@@ -29,7 +28,7 @@ from typing import Any
 from tg_pipeline_tests.bench import BenchContext, Measurement
 from tg_pipeline_tests.bench.exports import ensure_export
 from tg_pipeline_tests.bench.harness import ChildRun, emit, run_child
-from tg_pipeline_tests.bench.pipeline import ingest_timed
+from tg_pipeline_tests.bench.pipeline import backup_timed, ingest_timed
 
 DESCRIPTION = "PostgreSQL warehouse: ingest, unchanged re-ingest, backups, restore"
 SECTION = "postgres"
@@ -131,15 +130,7 @@ def _ingest(
 def _backup(url: str, dest: Path, fmt: str) -> dict[str, Any]:
     from tg_pipeline.warehouse.pg import PgWarehouse
 
-    started = time.perf_counter()
-    with PgWarehouse.open(url) as opened:
-        made = opened.backup(dest, fmt=fmt)
-    return {
-        "rows": made.rows,
-        "seconds": time.perf_counter() - started,
-        "bytes": made.bytes,
-        "path": str(made.path),
-    }
+    return backup_timed(lambda: PgWarehouse.open(url), dest, fmt)
 
 
 def main(argv: Sequence[str] | None = None) -> int:

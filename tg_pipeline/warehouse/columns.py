@@ -62,3 +62,16 @@ def quality_sql(p: str = "") -> str:
         f"(CASE WHEN {json_like} THEN 8 ELSE 0 END + 2 * {time_rank} "
         f"+ CASE WHEN {p}sender_id IS NOT NULL THEN 1 ELSE 0 END)"
     )
+
+
+#: The warehouse's tables, in the order ``row_counts`` reports them; the same on both backends.
+TABLES = (
+    "messages",
+    "chats",
+    "chat_dumps",
+    "senders",
+    "sender_names",
+    "dumps",
+    "user_message_counts",
+    "audit_log",
+)

@@ -37,6 +37,7 @@ from tg_pipeline.warehouse import upsert as _upsert
 from tg_pipeline.warehouse.audit import store_audit_events
 from tg_pipeline.warehouse.backup import BackupFile
 from tg_pipeline.warehouse.backup_check import BackupCheck, verify_backup
+from tg_pipeline.warehouse.columns import TABLES
 from tg_pipeline.warehouse.dialect import DUCKDB, SqlCon
 from tg_pipeline.warehouse.ledger import record_dump_failure
 from tg_pipeline.warehouse.lock import hold_warehouse, read_holder
@@ -68,18 +69,6 @@ def use_limits(limits: DuckDBLimits) -> None:
     """The limits of every connection this process opens without limits of its own."""
     global _limits
     _limits = limits
-
-
-_TABLES = (
-    "messages",
-    "chats",
-    "chat_dumps",
-    "senders",
-    "sender_names",
-    "dumps",
-    "user_message_counts",
-    "audit_log",
-)
 
 
 def _config(read_only: bool, memory_limit: str | None, threads: int | None) -> dict[str, Any]:
@@ -299,7 +288,7 @@ class Warehouse:
         return rows
 
     def row_counts(self) -> dict[str, int]:
-        union = " UNION ALL ".join(f"SELECT '{t}', count(*) FROM {t}" for t in _TABLES)
+        union = " UNION ALL ".join(f"SELECT '{t}', count(*) FROM {t}" for t in TABLES)
         return {name: int(n) for name, n in self.con.execute(union).fetchall()}
 
     def duplicate_keys(self) -> int:

@@ -24,7 +24,7 @@ from tg_pipeline.warehouse.audit import store_audit_events
 from tg_pipeline.warehouse.backend import redacted
 from tg_pipeline.warehouse.backup import BackupFile, Snapshot, write_backup_from
 from tg_pipeline.warehouse.backup_check import BackupCheck, verify_backup
-from tg_pipeline.warehouse.columns import RECORD_COLUMNS
+from tg_pipeline.warehouse.columns import RECORD_COLUMNS, TABLES
 from tg_pipeline.warehouse.counts import (
     counts_mismatch,
     counts_stale,
@@ -57,17 +57,6 @@ from tg_pipeline.warehouse.queries import (
 
 #: Advisory lock key for whole-table count recomputations (refresh, delete).
 _COUNTS_LOCK = 0x7467_5F63_6E74
-
-TABLES = (
-    "messages",
-    "chats",
-    "chat_dumps",
-    "senders",
-    "sender_names",
-    "dumps",
-    "user_message_counts",
-    "audit_log",
-)
 
 
 @dataclass

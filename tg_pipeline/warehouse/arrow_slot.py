@@ -30,6 +30,10 @@ class ArrowSlot:
     def hold(self, table: pa.Table) -> None:
         self._table = table
 
+    def release(self) -> None:
+        """Let go of the table held, so its memory is free before the next one is built."""
+        self._table = self._empty
+
     def __arrow_c_stream__(self, requested_schema: object | None = None) -> object:
         return self._table.__arrow_c_stream__(requested_schema)
 
@@ -43,7 +47,7 @@ class ArrowSlot:
         exc: BaseException | None,
         tb: TracebackType | None,
     ) -> None:
-        self._table = self._empty
+        self.release()
         if exc is None:
             self._con.unregister(self.name)
             return

@@ -116,8 +116,10 @@ class Upsert:
                 if size >= GROUP_ROWS:
                     self._apply(group, rounds)
                     group, size = [], 0
-                    # Hand the round's Arrow memory back: the allocator would keep it for
-                    # the next round, on top of what DuckDB holds for the insert.
+                    # Hand the round's Arrow memory back while the next round is read: the
+                    # slot would hold it, and the allocator would keep it, on top of what
+                    # DuckDB holds for the insert.
+                    rounds.release()
                     pa.default_memory_pool().release_unused()
             if group:
                 self._apply(group, rounds)

@@ -11,6 +11,7 @@ import pytest
 from tg_pipeline.errors import DumpError
 from tg_pipeline.warehouse import Warehouse, rounds
 from tg_pipeline.warehouse.arrow_slot import ArrowSlot
+from tg_pipeline.warehouse.round_sql import BATCH_VIEW
 from tg_pipeline_tests.warehouse_tests.builders import (
     batches,
     dump,
@@ -59,6 +60,24 @@ def test_reader_failure_midway_rolls_back_everything(
     assert snapshot(warehouse) == before
     # The connection is usable and not left inside a transaction.
     assert warehouse.ingest(batches([json_row(9)]), dump=dump("after")).new == 1
+
+
+def test_a_round_is_let_go_before_the_next_is_read(
+    warehouse: Warehouse, small_rounds: None
+) -> None:
+    """The round just applied is not held while the reader builds the next one, so two
+    rounds' Arrow memory never sit side by side."""
+    rows_held: list[int] = []
+
+    def reading() -> Iterator[pa.RecordBatch]:
+        for produced, batch in enumerate(batches([json_row(i) for i in range(1, 41)], size=10)):
+            if produced:
+                row = warehouse.con.execute(f"SELECT count(*) FROM {BATCH_VIEW}").fetchone()
+                rows_held.append(row[0] if row else -1)
+            yield batch
+
+    assert warehouse.ingest(reading(), dump=dump("d"), prefetch=False).new == 40
+    assert rows_held == [0, 0, 0]
 
 
 def test_duplicate_keys_within_a_dump_keep_newest_edit_then_last(

@@ -1,6 +1,8 @@
 """The pipeline's settings, read from the environment in this one module and passed down.
 
-Dagster-free; imports only the core's value types. Entry points (the CLI group, ``make run``,
+Dagster-free and driver-free: it imports the core's value types and the small modules that
+hold the process-wide tuning, never DuckDB, the PostgreSQL driver or the warehouse's code, so
+every command starts without them. Entry points (the CLI group, ``make run``,
 ``definitions.py``) call :meth:`Settings.from_env` once and hand the result on: paths and
 Kafka settings as arguments and resources, process-wide tuning (DuckDB and zip limits,
 progress interval, drain timeout, fault hooks) through :meth:`Settings.install`. The Dagster
@@ -18,10 +20,13 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, TypeVar
 
+from tg_pipeline import count_events
 from tg_pipeline.errors import TgPipelineError
-from tg_pipeline.events.settings import KafkaSettings
+from tg_pipeline.events.settings import KafkaSettings, use_drain_timeout
+from tg_pipeline.ingest.progress import use_progress_interval
+from tg_pipeline.readers import safezip
 from tg_pipeline.readers.safezip import ZipLimits
-from tg_pipeline.warehouse.connection import DuckDBLimits
+from tg_pipeline.warehouse.limits import DuckDBLimits, use_limits
 
 if TYPE_CHECKING:
     from tg_pipeline.ingest import DataPaths
@@ -238,15 +243,10 @@ class Settings:
         """Hand the process-wide tuning to the core: DuckDB and zip limits, the progress
         interval, the drain timeout and the fault hook. Entry points call this once."""
         global _installed
-        from tg_pipeline import count_events, ingest
-        from tg_pipeline.events import drain
-        from tg_pipeline.readers import safezip
-        from tg_pipeline.warehouse import connection
-
-        connection.use_limits(self.duckdb)
+        use_limits(self.duckdb)
         safezip.use_limits(self.zip_limits)
-        ingest.use_progress_interval(self.progress_every_s)
-        drain.use_timeout(self.drain_timeout_s)
+        use_progress_interval(self.progress_every_s)
+        use_drain_timeout(self.drain_timeout_s)
         count_events.kill_before_count_events(self.kill_before_count_events)
         _installed = self
 

@@ -14,7 +14,7 @@ from tg_pipeline.cli.main import main
 from tg_pipeline.config import ConfigError, Settings, documented_variables
 from tg_pipeline.events import KafkaSettings
 from tg_pipeline.readers.safezip import ZipLimits
-from tg_pipeline.warehouse.connection import DuckDBLimits
+from tg_pipeline.warehouse.limits import DuckDBLimits, current_limits
 
 PACKAGE = Path(__file__).resolve().parents[1] / "tg_pipeline"
 README = PACKAGE.parent / "README.md"
@@ -181,15 +181,13 @@ def test_only_the_config_module_reads_or_writes_the_environment() -> None:
 
 
 def test_a_command_run_in_process_leaves_no_settings_behind(tmp_path: Path) -> None:
-    from tg_pipeline.warehouse import connection
-
     seen: list[DuckDBLimits] = []
-    probe = click.Command("probe", callback=lambda: seen.append(connection._limits))
+    probe = click.Command("probe", callback=lambda: seen.append(current_limits()))
     group = click.Group("tg-pipeline", params=main.params, callback=main.callback)
     group.add_command(probe)
-    before = connection._limits
+    before = current_limits()
     env = {"TG_DUCKDB_MEMORY_LIMIT": "1GB", "TG_DUCKDB_THREADS": "1"}
     result = CliRunner().invoke(group, ["--data-dir", str(tmp_path), "probe"], env=env)
     assert result.exit_code == 0, result.output
     assert seen == [DuckDBLimits(memory_limit="1GB", threads=1)]
-    assert connection._limits == before
+    assert current_limits() == before

@@ -1,7 +1,7 @@
 """The ``tg-pipeline`` command line: a thin layer over the readers, the warehouse and Dagster.
 
 The group and its shared options live in :mod:`tg_pipeline.cli.main`; each command is a
-module of its own here, registered on the group with one ``add_command`` line. This
+module of its own here, named on the group with one line and imported when it runs. This
 package imports nothing heavy, so ``python -m tg_pipeline.cli.main`` loads each module once.
 It may import the whole project; Dagster only lazily, when a command runs a job.
 """

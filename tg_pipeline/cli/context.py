@@ -100,8 +100,7 @@ class CliEnv:
     def read_warehouse(self, wait_s: float = DEFAULT_WAIT_S) -> Iterator[AnyWarehouse]:
         """The warehouse opened read-only; a clear user error when it is missing or busy.
         A PostgreSQL warehouse (``TG_WAREHOUSE_URL``) is never busy: reads do not wait."""
-        from tg_pipeline.warehouse import Warehouse
-
+        # Each backend's driver is imported only for a read of that backend.
         url = self.settings.warehouse_url
         if url is not None:
             from tg_pipeline.warehouse.pg import PgWarehouse
@@ -109,6 +108,8 @@ class CliEnv:
             with PgWarehouse.open(url, read_only=True) as pg:
                 yield pg
             return
+        from tg_pipeline.warehouse.connection import Warehouse
+
         path = self.paths.warehouse
         if not path.exists():
             raise TgPipelineError(

@@ -14,12 +14,14 @@ Every command reports failures the same way, so scripts can rely on the exit sta
   tool stopped by SIGPIPE.
 
 New commands live in their own module in this package and are registered below with one
-``main.add_command`` line each.
+line each in :data:`COMMANDS`. A command's module is imported only when that command runs
+(or its help is shown), so a read imports neither what an ingest needs nor Dagster.
 """
 
 from __future__ import annotations
 
 import contextlib
+import importlib
 import os
 import signal
 import sys
@@ -29,15 +31,9 @@ import click
 
 from tg_pipeline import __version__
 from tg_pipeline.cli import CliContext
-from tg_pipeline.cli.delete import delete_command
-from tg_pipeline.cli.ingest import backup_command, ingest_command, restore_command
-from tg_pipeline.cli.parse import parse_command
-from tg_pipeline.cli.query import chats_command, counts_command, messages_command
-from tg_pipeline.cli.report import report_command
-from tg_pipeline.cli.safe_text import visible
-from tg_pipeline.cli.status import status_command
 from tg_pipeline.config import Settings
 from tg_pipeline.errors import DumpError, RunInterrupted, TgPipelineError, out_of_memory_hint
+from tg_pipeline.visible import visible
 
 PROG = "tg-pipeline"
 EXIT_ERROR = 1
@@ -75,8 +71,33 @@ def _silence_stdout() -> None:
         pass
 
 
+#: Each command's name and where it is defined (``module:attribute``).
+COMMANDS = {
+    "parse": "tg_pipeline.cli.parse:parse_command",
+    "ingest": "tg_pipeline.cli.ingest:ingest_command",
+    "messages": "tg_pipeline.cli.query:messages_command",
+    "counts": "tg_pipeline.cli.query:counts_command",
+    "chats": "tg_pipeline.cli.query:chats_command",
+    "backup": "tg_pipeline.cli.ingest:backup_command",
+    "restore": "tg_pipeline.cli.ingest:restore_command",
+    "delete": "tg_pipeline.cli.delete:delete_command",
+    "status": "tg_pipeline.cli.status:status_command",
+    "report": "tg_pipeline.cli.report:report_command",
+}
+
+
 class _Group(click.Group):
-    """A group that turns pipeline errors into exit codes instead of tracebacks."""
+    """A group that loads each command from :data:`COMMANDS` when it is asked for, and
+    turns pipeline errors into exit codes instead of tracebacks."""
+
+    def list_commands(self, ctx: click.Context) -> list[str]:
+        return sorted({*COMMANDS, *super().list_commands(ctx)})
+
+    def get_command(self, ctx: click.Context, cmd_name: str) -> click.Command | None:
+        if cmd_name not in self.commands and cmd_name in COMMANDS:
+            module, attribute = COMMANDS[cmd_name].split(":")
+            self.add_command(getattr(importlib.import_module(module), attribute), cmd_name)
+        return super().get_command(ctx, cmd_name)
 
     def invoke(self, ctx: click.Context) -> object:
         try:
@@ -149,18 +170,6 @@ def main(ctx: click.Context, data_dir: Path | None, url: str | None, debug: bool
         debug=debug,
         settings=settings,
     )
-
-
-main.add_command(parse_command)
-main.add_command(ingest_command)
-main.add_command(messages_command)
-main.add_command(counts_command)
-main.add_command(chats_command)
-main.add_command(backup_command)
-main.add_command(restore_command)
-main.add_command(delete_command)
-main.add_command(status_command)
-main.add_command(report_command)
 
 
 if __name__ == "__main__":

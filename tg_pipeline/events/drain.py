@@ -15,10 +15,8 @@ from pathlib import Path
 
 from tg_pipeline.events.outbox import Outbox
 from tg_pipeline.events.relay import Relay
-from tg_pipeline.events.settings import KafkaSettings
+from tg_pipeline.events.settings import KafkaSettings, drain_timeout_s
 
-#: Seconds a run waits at its end for its events to be acknowledged.
-DEFAULT_DRAIN_TIMEOUT_S = 20.0
 _LOCK_RETRY_S = 0.2
 
 
@@ -38,24 +36,15 @@ class DrainResult:
         return f"{text} ({self.error})" if self.error else text
 
 
-_timeout_s = DEFAULT_DRAIN_TIMEOUT_S
-
-
-def use_timeout(seconds: float) -> None:
-    """How long this process's runs wait at their end unless a caller says otherwise."""
-    global _timeout_s
-    _timeout_s = max(0.0, seconds)
-
-
 def drain_outbox(
     data_dir: Path | str, settings: KafkaSettings, *, timeout_s: float | None = None
 ) -> DrainResult:
     """Publish what the outbox holds, waiting at most ``timeout_s`` (default: the process's,
-    see :func:`use_timeout`)."""
+    see :func:`~.settings.use_drain_timeout`)."""
     outbox = Outbox.in_data_dir(data_dir)
     if not settings.enabled:
         return DrainResult(0, outbox.pending_count(), None, configured=False)
-    budget = _timeout_s if timeout_s is None else timeout_s
+    budget = drain_timeout_s() if timeout_s is None else timeout_s
     deadline = time.monotonic() + budget
     relay = Relay(outbox, settings)
     delivered = 0

@@ -332,3 +332,8 @@ def _ranges(seqs: Iterable[int]) -> list[tuple[int, int]]:
 
 def _from_epoch(value: float | None) -> datetime | None:
     return None if value is None else datetime.fromtimestamp(value, UTC)
+
+
+def emit(data_dir: Path | str, events: Iterable[Mapping[str, Any]]) -> int:
+    """Queue events in ``<data_dir>/outbox.sqlite``; returns how many were new there."""
+    return Outbox.in_data_dir(data_dir).add(events)

@@ -104,3 +104,19 @@ class KafkaSettings:
         return f"KafkaSettings({', '.join(shown)})"
 
     __str__ = __repr__
+
+
+#: Seconds a run waits at its end for its events to be acknowledged.
+DEFAULT_DRAIN_TIMEOUT_S = 20.0
+_drain_timeout_s = DEFAULT_DRAIN_TIMEOUT_S
+
+
+def use_drain_timeout(seconds: float) -> None:
+    """How long this process's runs wait at their end unless a caller says otherwise."""
+    global _drain_timeout_s
+    _drain_timeout_s = max(0.0, seconds)
+
+
+def drain_timeout_s() -> float:
+    """What :func:`use_drain_timeout` last set (the default at first)."""
+    return _drain_timeout_s

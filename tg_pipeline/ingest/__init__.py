@@ -19,34 +19,81 @@ Steps, each usable on its own because the ``raw_dump`` and ``messages`` assets a
 
 from __future__ import annotations
 
-from tg_pipeline.ingest.context import EventSink, RunContext, outbox_sink
-from tg_pipeline.ingest.flow import InboxOutcome, ingest_paths, ingest_staged, stage_or_quarantine
-from tg_pipeline.ingest.inbox import (
-    DumpNotFound,
-    Quarantined,
-    inbox_entries,
-    is_candidate_name,
-    locate_dump,
-    mark_processed,
-    quarantine,
-)
-from tg_pipeline.ingest.layout import DataPaths
-from tg_pipeline.ingest.naming import (
-    FINGERPRINT_PREFIX,
-    dump_id_for,
-    fingerprint_prefix,
-    unique_destination,
-)
-from tg_pipeline.ingest.progress import PROGRESS_EVERY_S, reporting_progress, use_progress_interval
-from tg_pipeline.ingest.staging import (
-    MANIFEST_NAME,
-    MANIFEST_VERSION,
-    DuplicateDump,
-    StagedDump,
-    StagedFile,
-    load_staged,
-    stage_dump,
-)
+import importlib
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from tg_pipeline.ingest.context import EventSink, RunContext, outbox_sink
+    from tg_pipeline.ingest.flow import (
+        InboxOutcome,
+        ingest_paths,
+        ingest_staged,
+        stage_or_quarantine,
+    )
+    from tg_pipeline.ingest.inbox import (
+        DumpNotFound,
+        Quarantined,
+        inbox_entries,
+        is_candidate_name,
+        locate_dump,
+        mark_processed,
+        quarantine,
+    )
+    from tg_pipeline.ingest.layout import DataPaths
+    from tg_pipeline.ingest.naming import (
+        FINGERPRINT_PREFIX,
+        dump_id_for,
+        fingerprint_prefix,
+        unique_destination,
+    )
+    from tg_pipeline.ingest.progress import (
+        PROGRESS_EVERY_S,
+        reporting_progress,
+        use_progress_interval,
+    )
+    from tg_pipeline.ingest.staging import (
+        MANIFEST_NAME,
+        MANIFEST_VERSION,
+        DuplicateDump,
+        StagedDump,
+        StagedFile,
+        load_staged,
+        stage_dump,
+    )
+
+#: Each exported name and the submodule that defines it, loaded on first use: the layout
+#: alone (:class:`DataPaths`) needs none of the readers or the warehouse.
+_EXPORTS = {
+    "DataPaths": "layout",
+    "DumpNotFound": "inbox",
+    "DuplicateDump": "staging",
+    "EventSink": "context",
+    "FINGERPRINT_PREFIX": "naming",
+    "InboxOutcome": "flow",
+    "MANIFEST_NAME": "staging",
+    "MANIFEST_VERSION": "staging",
+    "PROGRESS_EVERY_S": "progress",
+    "Quarantined": "inbox",
+    "RunContext": "context",
+    "StagedDump": "staging",
+    "StagedFile": "staging",
+    "dump_id_for": "naming",
+    "fingerprint_prefix": "naming",
+    "inbox_entries": "inbox",
+    "ingest_paths": "flow",
+    "ingest_staged": "flow",
+    "is_candidate_name": "inbox",
+    "load_staged": "staging",
+    "locate_dump": "inbox",
+    "mark_processed": "inbox",
+    "outbox_sink": "context",
+    "quarantine": "inbox",
+    "reporting_progress": "progress",
+    "stage_dump": "staging",
+    "stage_or_quarantine": "flow",
+    "unique_destination": "naming",
+    "use_progress_interval": "progress",
+}
 
 __all__ = [
     "FINGERPRINT_PREFIX",
@@ -79,3 +126,10 @@ __all__ = [
     "unique_destination",
     "use_progress_interval",
 ]
+
+
+def __getattr__(name: str) -> Any:
+    module = _EXPORTS.get(name)
+    if module is None:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    return getattr(importlib.import_module(f"{__name__}.{module}"), name)

@@ -6,11 +6,14 @@ import re
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
-import pyarrow as pa
-
-from tg_pipeline.ingest.staging import StagedDump
 from tg_pipeline.readers import progress as read_progress
+
+if TYPE_CHECKING:
+    import pyarrow as pa
+
+    from tg_pipeline.ingest.staging import StagedDump
 
 #: Seconds between two progress lines in a run's log (``TG_PROGRESS_EVERY_S`` overrides).
 PROGRESS_EVERY_S = 2.0

@@ -5,11 +5,14 @@ from __future__ import annotations
 import contextlib
 from collections.abc import Iterator
 from types import TracebackType
+from typing import TYPE_CHECKING
 
-import duckdb
 import pyarrow as pa
 
 from tg_pipeline.warehouse.dialect import SqlCon
+
+if TYPE_CHECKING:
+    import duckdb
 
 
 class ArrowSlot:
@@ -53,7 +56,7 @@ class ArrowSlot:
             return
         # A connection that failed mid-statement may refuse this too; the ROLLBACK that
         # follows takes the registration away, and the first error is the one to report.
-        with contextlib.suppress(duckdb.Error):
+        with contextlib.suppress(Exception):
             self._con.unregister(self.name)
 
 
@@ -67,7 +70,7 @@ def registered(con: SqlCon, name: str, value: object) -> Iterator[None]:
     try:
         yield
     except BaseException:
-        with contextlib.suppress(duckdb.Error):
+        with contextlib.suppress(Exception):
             con.unregister(name)
         raise
     con.unregister(name)

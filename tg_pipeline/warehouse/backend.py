@@ -3,7 +3,7 @@
 :class:`WarehouseApi` is what callers use; :class:`~.connection.Warehouse` (DuckDB, the
 embedded default) and :class:`~.pg.PgWarehouse` (PostgreSQL, a shared service) both
 provide it. :class:`WarehouseTarget` names one warehouse, as the settings give it, and
-opens it on its backend.
+opens it on its backend. Choosing one imports neither backend's driver.
 """
 
 from __future__ import annotations
@@ -15,22 +15,21 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Protocol, TypeAlias
 
-import pyarrow as pa
-
-from tg_pipeline.warehouse.backup import BackupFile
-from tg_pipeline.warehouse.backup_check import BackupCheck
-from tg_pipeline.warehouse.models import (
-    CountSnapshot,
-    Deletion,
-    DumpRecord,
-    IngestResult,
-    PendingCount,
-)
-from tg_pipeline.warehouse.queries import MessageFilter
-
 if TYPE_CHECKING:
+    import pyarrow as pa
+
+    from tg_pipeline.warehouse.backup import BackupFile
+    from tg_pipeline.warehouse.backup_check import BackupCheck
     from tg_pipeline.warehouse.connection import Warehouse
+    from tg_pipeline.warehouse.models import (
+        CountSnapshot,
+        Deletion,
+        DumpRecord,
+        IngestResult,
+        PendingCount,
+    )
     from tg_pipeline.warehouse.pg import PgWarehouse
+    from tg_pipeline.warehouse.query_sql import MessageFilter
 
     #: Either backend's class, for callers that reach past :class:`WarehouseApi`.
     AnyWarehouse: TypeAlias = Warehouse | PgWarehouse

@@ -35,7 +35,6 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Protocol
 
-import duckdb
 import orjson
 import pyarrow as pa
 import pyarrow.csv as pacsv
@@ -50,13 +49,11 @@ from tg_pipeline.warehouse.backup_file import (
     place,
     remove_orphan_temp_files,
 )
-from tg_pipeline.warehouse.backup_order import key_ordered
 from tg_pipeline.warehouse.columns import RECORD_COLUMNS
-from tg_pipeline.warehouse.dialect import DUCKDB, Dialect
+from tg_pipeline.warehouse.dialect import Dialect
 from tg_pipeline.warehouse.prefetch import Prefetch
 
 FORMATS = ("parquet", "csv")
-_BACKUP_MEMORY_LIMIT = "64MB"
 #: zstd's fastest positive level: higher levels cost more encoding for a little smaller
 #: file, and negative levels save little time on these texts for a much larger file.
 _ZSTD_LEVEL = 1
@@ -137,27 +134,6 @@ def _csv_schema() -> pa.Schema:
     )
 
 
-@contextlib.contextmanager
-def _backup_settings(con: duckdb.DuckDBPyConnection) -> Iterator[None]:
-    """Scan in storage order (see :mod:`.backup_order`), with a small buffer pool and on
-    one thread. A backup only scans, and the memory is better left to the row groups in
-    flight. The encoder keeps a core busy; a second DuckDB thread would compete with it,
-    and keeping storage order across two threads costs more CPU than one thread alone."""
-    wanted = {
-        "preserve_insertion_order": "true",
-        "memory_limit": f"'{_BACKUP_MEMORY_LIMIT}'",
-        "threads": "1",
-    }
-    before = {name: con.execute("SELECT current_setting(?)", [name]).fetchall() for name in wanted}
-    for name, value in wanted.items():
-        con.execute(f"SET {name} = {value}")
-    try:
-        yield
-    finally:
-        for name, rows in before.items():
-            con.execute(f"SET {name} = ?", [rows[0][0]])
-
-
 def _row_groups(chunks: Iterable[pa.Table], size: int) -> Iterator[pa.Table]:
     """Re-cut tables in key order into tables of exactly ``size`` rows (the last one
     less). Only slices and lists of chunks: no row is copied."""
@@ -186,33 +162,6 @@ class Snapshot(Protocol):
     ) -> tuple[Generator[pa.Table, None, None], int]:
         """``select`` over every row in key order, as tables of at most the returned size."""
         ...
-
-
-@dataclass
-class _DuckDBSnapshot:
-    con: duckdb.DuckDBPyConnection
-    rows: int
-    dialect: Dialect = DUCKDB
-
-    def ordered(
-        self, select: str, row_group_size: int
-    ) -> tuple[Generator[pa.Table, None, None], int]:
-        return key_ordered(self.con, select, row_group_size)
-
-
-@contextlib.contextmanager
-def _duckdb_snapshot(con: duckdb.DuckDBPyConnection) -> Iterator[Snapshot]:
-    with _backup_settings(con):
-        con.execute("BEGIN TRANSACTION")
-        try:
-            row = con.execute("SELECT count(*) FROM messages").fetchall()[0]
-            yield _DuckDBSnapshot(con, int(row[0]) if row else 0)
-            con.execute("COMMIT")
-        except BaseException:
-            # A COMMIT that failed has rolled back already; its error is the one to report.
-            with contextlib.suppress(duckdb.Error):
-                con.execute("ROLLBACK")
-            raise
 
 
 def _write(
@@ -269,24 +218,6 @@ def _write_csv(sink: HashingFile, schema: pa.Schema, tables: Iterable[pa.Table])
     with pacsv.CSVWriter(pa.PythonFile(sink, mode="w"), schema, write_options=options) as writer:
         for table in tables:
             writer.write_table(table)
-
-
-def write_backup(
-    con: duckdb.DuckDBPyConnection,
-    dest_dir: Path,
-    *,
-    fmt: str,
-    row_group_size: int = 100_000,
-    keep_last: int = 10,
-) -> BackupFile:
-    """Write one backup of ``messages`` and its manifest; then apply retention."""
-    return write_backup_from(
-        _duckdb_snapshot(con),
-        dest_dir,
-        fmt=fmt,
-        row_group_size=row_group_size,
-        keep_last=keep_last,
-    )
 
 
 def write_backup_from(

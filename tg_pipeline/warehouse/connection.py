@@ -7,11 +7,11 @@ turns through the lock beside the file (:mod:`.lock`), whose holder record names
 connection is always closed when the ``with`` block ends, exceptions included, so a failed
 run never leaves the file locked.
 
-DuckDB's memory is capped (:class:`DuckDBLimits`, default 128MB; it spills beyond that,
+DuckDB's memory is capped (:class:`~.limits.DuckDBLimits`, default 128MB; it spills beyond that,
 indexes included) and insertion order is only kept where a query asks for an order. The
 rest of a process's memory is Python and Arrow batches in flight, so memory stays flat
 with the size of an ingest, backup or restore. The thread count defaults to the
-cores, at most 4. An entry point sets the process's limits once with :func:`use_limits`.
+cores, at most 4. An entry point sets the process's limits once with :func:`~.limits.use_limits`.
 """
 
 from __future__ import annotations
@@ -21,7 +21,6 @@ import os
 import time
 from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
 from typing import Any
@@ -30,16 +29,17 @@ import duckdb
 import pyarrow as pa
 
 from tg_pipeline.errors import OutOfMemory, TgPipelineError, WarehouseBusy, out_of_memory_hint
-from tg_pipeline.warehouse import backup as _backup
 from tg_pipeline.warehouse import counts as _counts
 from tg_pipeline.warehouse import queries as _queries
 from tg_pipeline.warehouse import upsert as _upsert
 from tg_pipeline.warehouse.audit import store_audit_events
 from tg_pipeline.warehouse.backup import BackupFile
 from tg_pipeline.warehouse.backup_check import BackupCheck, verify_backup
+from tg_pipeline.warehouse.backup_duckdb import write_backup
 from tg_pipeline.warehouse.columns import TABLES
 from tg_pipeline.warehouse.dialect import DUCKDB, SqlCon
 from tg_pipeline.warehouse.ledger import record_dump_failure
+from tg_pipeline.warehouse.limits import DEFAULT_MEMORY_LIMIT, current_limits
 from tg_pipeline.warehouse.lock import hold_warehouse, read_holder
 from tg_pipeline.warehouse.migrations import apply_migrations, check_readable
 from tg_pipeline.warehouse.models import (
@@ -49,33 +49,15 @@ from tg_pipeline.warehouse.models import (
     IngestResult,
     PendingCount,
 )
-from tg_pipeline.warehouse.queries import MessageFilter
-
-DEFAULT_MEMORY_LIMIT = "128MB"
-
-
-@dataclass(frozen=True)
-class DuckDBLimits:
-    """DuckDB's memory limit and threads; ``None`` and ``0`` mean the defaults."""
-
-    memory_limit: str | None = None
-    threads: int = 0
-
-
-_limits = DuckDBLimits()
-
-
-def use_limits(limits: DuckDBLimits) -> None:
-    """The limits of every connection this process opens without limits of its own."""
-    global _limits
-    _limits = limits
+from tg_pipeline.warehouse.query_sql import MessageFilter
 
 
 def _config(read_only: bool, memory_limit: str | None, threads: int | None) -> dict[str, Any]:
+    limits = current_limits()
     return {
         "access_mode": "READ_ONLY" if read_only else "READ_WRITE",
-        "memory_limit": memory_limit or _limits.memory_limit or DEFAULT_MEMORY_LIMIT,
-        "threads": threads or _limits.threads or min(4, os.cpu_count() or 1),
+        "memory_limit": memory_limit or limits.memory_limit or DEFAULT_MEMORY_LIMIT,
+        "threads": threads or limits.threads or min(4, os.cpu_count() or 1),
         "preserve_insertion_order": False,
         # A bulk insert writes each row group out as soon as it is full instead of holding
         # five, which keeps memory low and the insert faster.
@@ -195,7 +177,7 @@ class Warehouse:
                 except duckdb.OutOfMemoryException as exc:
                     # Wherever it happens (a run, a CLI read), one line naming the setting.
                     raise OutOfMemory(
-                        out_of_memory_hint(exc, _limits.memory_limit) or str(exc)
+                        out_of_memory_hint(exc, current_limits().memory_limit) or str(exc)
                     ) from exc
             finally:
                 con.close()
@@ -258,7 +240,7 @@ class Warehouse:
     def backup(
         self, dest_dir: Path, *, fmt: str, row_group_size: int = 100_000, keep_last: int = 10
     ) -> BackupFile:
-        return _backup.write_backup(
+        return write_backup(
             self.con, dest_dir, fmt=fmt, row_group_size=row_group_size, keep_last=keep_last
         )
 

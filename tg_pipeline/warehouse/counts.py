@@ -11,11 +11,13 @@ from __future__ import annotations
 
 import contextlib
 from datetime import UTC, datetime
-
-import duckdb
+from typing import TYPE_CHECKING
 
 from tg_pipeline.warehouse.dialect import DUCKDB, Dialect, SqlCon
 from tg_pipeline.warehouse.models import CountSnapshot, PendingCount
+
+if TYPE_CHECKING:
+    import duckdb
 
 #: Key for messages with neither a sender id nor a name.
 UNKNOWN_SENDER = "unknown"
@@ -122,7 +124,7 @@ def refresh_counts(con: duckdb.DuckDBPyConnection) -> list[CountSnapshot]:
         con.execute("COMMIT")
     except BaseException:
         # A failed COMMIT has rolled back already; its error is the one to report.
-        with contextlib.suppress(duckdb.Error):
+        with contextlib.suppress(Exception):
             con.execute("ROLLBACK")
         raise
     return changed

@@ -11,10 +11,12 @@ from __future__ import annotations
 import contextlib
 from collections.abc import Sequence
 from dataclasses import dataclass
-
-import duckdb
+from typing import TYPE_CHECKING
 
 from tg_pipeline.errors import TgPipelineError
+
+if TYPE_CHECKING:
+    import duckdb
 
 
 @dataclass(frozen=True)
@@ -285,7 +287,7 @@ def apply_migrations(
             con.execute("COMMIT")
         except BaseException:
             # A failed COMMIT has rolled back already; its error is the one to report.
-            with contextlib.suppress(duckdb.Error):
+            with contextlib.suppress(Exception):
                 con.execute("ROLLBACK")
             raise
         done.append(migration.version)

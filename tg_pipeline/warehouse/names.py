@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 from typing import Literal
 
 from tg_pipeline.warehouse.dialect import DUCKDB, Dialect, SqlCon
-from tg_pipeline.warehouse.queries import settle
+from tg_pipeline.warehouse.query_sql import settle
 
 How = Literal["id", "exact", "prefix", "substring", "none"]
 

@@ -13,8 +13,8 @@ import itertools
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
+from typing import TYPE_CHECKING
 
-import duckdb
 import pyarrow as pa
 import pyarrow.compute as pc
 
@@ -43,6 +43,9 @@ from tg_pipeline.warehouse.sender_names import (
     merge_senders,
     start_sender_names,
 )
+
+if TYPE_CHECKING:
+    import duckdb
 
 #: A round closes with the batch that brings it to this many rows: enough that the
 #: per-statement overhead is paid rarely, few enough to bound what a round holds.

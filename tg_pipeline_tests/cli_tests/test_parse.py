@@ -340,7 +340,7 @@ def test_shared_options_reach_every_command(
     assert seen[-1] == CliContext(
         data_dir=Path("elsewhere"), url="http://127.0.0.1:3000", debug=True
     )
-    assert "parse" in main.commands
+    assert "parse" in main.list_commands(click.Context(main))
 
 
 def test_a_folder_missing_its_first_page_says_so_in_one_line(tmp_path: Path) -> None:

@@ -8,6 +8,7 @@ import time
 from pathlib import Path
 
 import dagster as dg
+import orjson
 import psycopg2
 
 from tg_pipeline.defs.names import WAREHOUSE_POOL
@@ -106,3 +107,36 @@ def test_two_ingests_run_side_by_side_and_chats_answers_during_a_write(
     finally:
         holder.rollback()
         holder.close()
+
+
+def _imported_packages(importtime_report: str) -> set[str]:
+    """The top-level packages a process imported, from its ``-X importtime`` report."""
+    found = set()
+    for line in importtime_report.splitlines():
+        if line.startswith("import time:") and "|" in line:
+            name = line.rsplit("|", 1)[1].strip()
+            if name != "imported package":
+                found.add(name.split(".")[0])
+    return found
+
+
+def test_chats_on_postgres_imports_neither_dagster_nor_duckdb(pg_url: str, tmp_path: Path) -> None:
+    """A read of a PostgreSQL warehouse is the CLI, the query and the ADBC driver: the
+    ``tg-pipeline chats`` process never loads Dagster or DuckDB."""
+    env = cli_env(TG_WAREHOUSE_URL=pg_url)
+    data = tmp_path / "data"
+    ingested = run_cli("ingest", str(HOSTILE_EXPORT), data_dir=data, env=env)
+    assert ingested.code == 0, str(ingested)
+    chats = subprocess.run(
+        [str(CLI), "--data-dir", str(data), "chats", "--format", "jsonl"],
+        env={**env, "PYTHONPROFILEIMPORTTIME": "1"},
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert chats.returncode == 0, chats.stderr
+    assert [row["name"] for row in map(orjson.loads, chats.stdout.splitlines())] == [HOSTILE_CHAT]
+    imported = _imported_packages(chats.stderr)
+    assert {"tg_pipeline", "adbc_driver_postgresql", "pyarrow"} <= imported, imported
+    assert not imported & {"dagster", "duckdb"}, sorted(imported & {"dagster", "duckdb"})
+    assert not (data / "warehouse.duckdb").exists()

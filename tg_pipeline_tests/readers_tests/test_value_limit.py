@@ -17,7 +17,7 @@ from tg_pipeline.readers import open_dump, read_dump
 from tg_pipeline.readers.limits import MAX_VALUE_BYTES
 from tg_pipeline.records import ReadOptions
 from tg_pipeline.warehouse import Warehouse
-from tg_pipeline.warehouse.connection import DEFAULT_MEMORY_LIMIT
+from tg_pipeline.warehouse.limits import DEFAULT_MEMORY_LIMIT
 from tg_pipeline_tests.warehouse_tests.builders import batches, dump, json_row
 
 

@@ -43,7 +43,7 @@ from tg_pipeline.warehouse.models import (
 from tg_pipeline.warehouse.pg import upsert as _upsert
 from tg_pipeline.warehouse.pg.migrations import apply_migrations, check_readable
 from tg_pipeline.warehouse.pg.session import PgSession
-from tg_pipeline.warehouse.queries import (
+from tg_pipeline.warehouse.query_sql import (
     DUMPS,
     MESSAGES_OUT_SCHEMA,
     OVERALL_COUNTS,

@@ -142,7 +142,9 @@ class BatchBuilder:
                     encoded = [_dumps(v or {}) for v in values]
                 else:
                     encoded = [None if v is None else _dumps(v) for v in values]
-                arrays.append(pa.array(encoded, pa.binary()).cast(pa.string()))
+                # orjson writes only valid UTF-8, so the bytes are viewed as strings
+                # without the cast's validation pass.
+                arrays.append(pa.array(encoded, pa.binary()).view(pa.string()))
             else:
                 arrays.append(pa.array(values, type=field.type))
         batch = pa.RecordBatch.from_arrays(arrays, schema=MESSAGE_SCHEMA)

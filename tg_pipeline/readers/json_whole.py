@@ -75,6 +75,9 @@ def _depth(value: dict[str, Any] | list[Any]) -> int:
     children: Iterable[Any] = value.values() if type(value) is dict else value
     for child in children:
         kind = type(child)
+        # Most values are strings: they are passed over with one comparison.
+        if kind is str:
+            continue
         if kind is dict or kind is list:
             depth = _depth(child)
             if depth > deepest:

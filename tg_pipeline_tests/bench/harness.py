@@ -59,6 +59,9 @@ def run_child(module: str, args: Sequence[str]) -> ChildRun:
 def run_command(command: Sequence[str]) -> ChildRun:
     """Run ``command`` (any interpreter), measured as :func:`run_child` measures."""
     _become_subreaper()
+    # A process of an earlier run that ended only after it was given up on is not
+    # charged to this one.
+    _reap_finished()
     before = resource.getrusage(resource.RUSAGE_CHILDREN)
     started = time.perf_counter()
     process = subprocess.Popen(command, stdout=subprocess.PIPE, text=True, start_new_session=True)
@@ -87,8 +90,9 @@ def run_command(command: Sequence[str]) -> ChildRun:
 
 #: ``prctl`` option: orphaned descendants are reparented to this process, not to init.
 _PR_SET_CHILD_SUBREAPER = 36
-#: How long processes of a finished run (a fork server ending) are waited for.
-_REAP_SECONDS = 20.0
+#: How long processes of a finished run (a fork server ending) are waited for; a niced
+#: run on a busy machine can take tens of seconds to finish exiting.
+_REAP_SECONDS = 180.0
 
 
 def _become_subreaper() -> None:

@@ -61,6 +61,7 @@ MESSAGE_SCHEMA = pa.schema(
 
 FIELD_NAMES: tuple[str, ...] = tuple(MESSAGE_SCHEMA.names)
 _ROW_VALUES = operator.itemgetter(*FIELD_NAMES)
+_FIELD_COUNT = len(FIELD_NAMES)
 
 #: Columns stored as JSON text: they round-trip exactly through Parquet, CSV and DuckDB.
 JSON_FIELDS = frozenset({"entities", "reactions", "extra"})
@@ -98,11 +99,15 @@ class BatchBuilder:
 
     def append(self, row: dict[str, Any]) -> pa.RecordBatch | None:
         """Add one row; return a full batch when one is ready, else None."""
-        try:
-            values = _ROW_VALUES(row)
-        except KeyError:
-            get = row.get
-            values = tuple([get(name) for name in FIELD_NAMES])
+        # A row without every field (an HTML reader's) skips the failing lookup and its
+        # exception: the missing values are None either way.
+        if len(row) < _FIELD_COUNT:
+            values = tuple(map(row.get, FIELD_NAMES))
+        else:
+            try:
+                values = _ROW_VALUES(row)
+            except KeyError:
+                values = tuple(map(row.get, FIELD_NAMES))
         self._values.append(values)
         self._rows += 1
         if self._rows >= self.batch_size:
@@ -142,7 +147,9 @@ class BatchBuilder:
                     encoded = [_dumps(v or {}) for v in values]
                 else:
                     encoded = [None if v is None else _dumps(v) for v in values]
-                arrays.append(pa.array(encoded, pa.binary()).cast(pa.string()))
+                # orjson writes only valid UTF-8, so the bytes are viewed as strings
+                # without the cast's validation pass.
+                arrays.append(pa.array(encoded, pa.binary()).view(pa.string()))
             else:
                 arrays.append(pa.array(values, type=field.type))
         batch = pa.RecordBatch.from_arrays(arrays, schema=MESSAGE_SCHEMA)

@@ -108,8 +108,13 @@ class Chat:
         zone_name = reader.zone_name
         file = reader.file
         prefix = self.prefix
+        positions = reader.positions
         append = reader.builder.append_values
         ready = reader.ready
+        # Settled before the loop where it can be, so that the rows go straight to the
+        # builder; resolving sees the same chat fields here as after the loop.
+        if not self.resolved:
+            self.resolve(chat, complete=False)
         fields = self.fields
         # Rows go straight to the builder once the chat is settled; everything else
         # (first message, waiting rows, undated entries, a restart's skip) takes _place.
@@ -117,7 +122,7 @@ class Chat:
         index = self.taken
         last_sent = self.last_sent
         for msg in messages:
-            position = f"{prefix}messages[{index}]"
+            position = f"{prefix}messages[{index}]" if positions else None
             if type(msg) is not dict:
                 raise DumpError("message is not a JSON object", file=file, position=position)
             try:
@@ -151,7 +156,7 @@ class Chat:
         if self.pending and self.resolved and not self.undated:
             self.flush()
 
-    def _place(self, row: list[Any], scheme: str | None, index: int, position: str) -> None:
+    def _place(self, row: list[Any], scheme: str | None, index: int, position: str | None) -> None:
         """Everything the direct path leaves out: ids, dates, and rows that must wait."""
         file = self.reader.file
         if row[MESSAGE_ID] is None:

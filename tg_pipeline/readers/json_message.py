@@ -294,7 +294,7 @@ def message_row(
     zone_name: str,
     chat: tuple[int | None, str | None, str | None],
     source_file: str,
-    source_position: str,
+    source_position: str | None,
 ) -> tuple[list[Any], str | None]:
     """The record row for one message, and the id scheme it reveals (None if it reveals none).
 

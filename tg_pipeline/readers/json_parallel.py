@@ -175,7 +175,15 @@ def read_piece(
     del body
     # Parts of the builder's own size go back as built; the caller joins them into batches.
     options = dataclasses.replace(options, batch_size=PART_ROWS)
-    reader = JsonPass(Path(path), options, careful=False, source=lambda: io.BytesIO(document))
+    # The caller numbers the rows from the file's first message (_add_positions), and a
+    # piece that fails is read again by a pass that names its positions.
+    reader = JsonPass(
+        Path(path),
+        options,
+        careful=False,
+        source=lambda: io.BytesIO(document),
+        positions=False,
+    )
     # orjson builds the piece whole where it gives exactly the values ijson would.
     root = parse_whole(document) if whole else None
     try:

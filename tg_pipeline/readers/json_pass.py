@@ -70,7 +70,9 @@ def _prune(value: Any) -> list[Any]:
 
 class JsonPass:
     """One pass over the file. ``skip`` drops rows a previous pass already yielded;
-    ``collect_only`` names a chat whose fields are wanted and makes the pass emit nothing."""
+    ``collect_only`` names a chat whose fields are wanted and makes the pass emit nothing.
+    ``positions`` false leaves ``source_position`` null, for a caller that numbers the
+    rows itself and reads the pass's errors again from a pass that numbers them."""
 
     def __init__(
         self,
@@ -81,8 +83,10 @@ class JsonPass:
         skip: int = 0,
         collect_only: str | None = None,
         source: Callable[[], BinaryIO] | None = None,
+        positions: bool = True,
     ) -> None:
         self.path = path
+        self.positions = positions
         self.source = source
         self.file = str(path)
         self.options = options

@@ -24,6 +24,7 @@ Imports only the JSON reader's own modules.
 from __future__ import annotations
 
 import gc
+import re
 from collections.abc import Iterable
 from typing import Any
 
@@ -32,8 +33,11 @@ import orjson
 from tg_pipeline.readers.json_depth import MAX_DEPTH
 
 #: What :class:`RepairingStream` rewrites in its default mode; a document holding any of
-#: them goes the repairing way.
-_REPAIR_NEEDLES = (b"\\x", b"send_webview_data")
+#: them goes the repairing way. ``\x`` is looked for only where a backslash is (one byte,
+#: found by memchr), and then by ``re``, which finds a two-byte literal several times
+#: faster than ``bytes.__contains__``.
+_ESCAPE_X = re.compile(rb"\\x")
+_WEBVIEW_DATA = b"send_webview_data"
 _INT64_MAX = (1 << 63) - 1
 #: yajl reads the magnitude first, so -2**63 overflows it too.
 _INT64_MIN = -_INT64_MAX
@@ -48,9 +52,10 @@ def parse_whole(document: bytes) -> dict[str, Any] | None:
     """The document's root object as the one pass would build it, or None (see above)."""
     if not document.startswith(b"{"):
         return None
-    for needle in _REPAIR_NEEDLES:
-        if needle in document:
-            return None
+    if b"\\" in document and _ESCAPE_X.search(document) is not None:
+        return None
+    if _WEBVIEW_DATA in document:
+        return None
     collect = gc.isenabled()
     # The cyclic collector would walk the many fresh, acyclic containers over and over.
     if collect:
@@ -75,6 +80,9 @@ def _depth(value: dict[str, Any] | list[Any]) -> int:
     children: Iterable[Any] = value.values() if type(value) is dict else value
     for child in children:
         kind = type(child)
+        # Most values are strings: they are passed over with one comparison.
+        if kind is str:
+            continue
         if kind is dict or kind is list:
             depth = _depth(child)
             if depth > deepest:

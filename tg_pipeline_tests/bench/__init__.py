@@ -39,7 +39,8 @@ class Measurement:
     """One line of the results table.
 
     ``goal`` is the target as a sentence fragment ("≥ 100k msg/s"); ``met`` is None when
-    the line has no goal.
+    the line has no goal. ``cpu_seconds``, where measured, is the user + system time of
+    every process of the run.
     """
 
     section: str
@@ -50,6 +51,7 @@ class Measurement:
     goal: str = ""
     met: bool | None = None
     notes: list[str] = field(default_factory=list)
+    cpu_seconds: float | None = None
 
     @property
     def rate(self) -> float:

@@ -6,12 +6,20 @@ any one of them, which the measured process also reports itself at its end (see
 :func:`emit`), so a peak between two samples is not lost. ``ru_maxrss`` from ``wait4`` is
 not used: Linux carries the parent's peak over ``fork`` and ``exec``, so every child of
 the bench would report at least the bench's own size.
+
+CPU time is the user + system seconds of the whole process tree: the bench process is
+made a child subreaper, so a worker or fork server that outlives the measured process is
+handed to the bench and reaped by it, and ``RUSAGE_CHILDREN`` then counts every process
+the measurement started. On a shared machine it is the figure that load moves least.
 """
 
 from __future__ import annotations
 
+import contextlib
+import ctypes
 import json
 import os
+import resource
 import subprocess
 import sys
 import threading
@@ -31,6 +39,8 @@ class ChildRun:
     report: dict[str, Any]
     wall_seconds: float
     peak_rss_mb: float
+    #: User + system seconds of every process of the run (see the module's docstring).
+    cpu_seconds: float = 0.0
 
 
 #: The key under which a measured process reports its own peak RSS in kB.
@@ -48,6 +58,11 @@ def run_child(module: str, args: Sequence[str]) -> ChildRun:
 
 def run_command(command: Sequence[str]) -> ChildRun:
     """Run ``command`` (any interpreter), measured as :func:`run_child` measures."""
+    _become_subreaper()
+    # A process of an earlier run that ended only after it was given up on is not
+    # charged to this one.
+    _reap_finished()
+    before = resource.getrusage(resource.RUSAGE_CHILDREN)
     started = time.perf_counter()
     process = subprocess.Popen(command, stdout=subprocess.PIPE, text=True, start_new_session=True)
     sampler = _GroupMemory(process.pid)
@@ -56,7 +71,10 @@ def run_command(command: Sequence[str]) -> ChildRun:
     output = process.stdout.read()
     _, status, _ = os.wait4(process.pid, 0)
     wall = time.perf_counter() - started
+    _reap_group(process.pid)
     sampler.stop()
+    after = resource.getrusage(resource.RUSAGE_CHILDREN)
+    cpu = (after.ru_utime - before.ru_utime) + (after.ru_stime - before.ru_stime)
     process.returncode = os.waitstatus_to_exitcode(status)
     process.stdout.close()
     if process.returncode != 0:
@@ -67,7 +85,57 @@ def run_command(command: Sequence[str]) -> ChildRun:
     report = json.loads(lines[-1])
     own_kb = int(report.get(OWN_PEAK_KEY, 0))
     peak_mb = max(sampler.peak_kb, sampler.peak_single_kb, own_kb) / 1024
-    return ChildRun(report, wall, peak_mb)
+    return ChildRun(report, wall, peak_mb, cpu)
+
+
+#: ``prctl`` option: orphaned descendants are reparented to this process, not to init.
+_PR_SET_CHILD_SUBREAPER = 36
+#: How long processes of a finished run (a fork server ending) are waited for; a niced
+#: run on a busy machine can take tens of seconds to finish exiting.
+_REAP_SECONDS = 180.0
+
+
+def _become_subreaper() -> None:
+    """Make this process the subreaper of what it starts (Linux); elsewhere CPU time then
+    counts only the processes the measured one waited for itself."""
+    with contextlib.suppress(OSError, AttributeError):
+        ctypes.CDLL(None, use_errno=True).prctl(_PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0)
+
+
+def _reap_group(pgid: int) -> None:
+    """Wait until no process of the run's process group is left, reaping those handed to
+    this process, so that their CPU time is counted."""
+    deadline = time.monotonic() + _REAP_SECONDS
+    while True:
+        _reap_finished()
+        if not _group_members(pgid) or time.monotonic() > deadline:
+            _reap_finished()
+            return
+        time.sleep(0.02)
+
+
+def _reap_finished() -> None:
+    try:
+        while os.waitpid(-1, os.WNOHANG)[0]:
+            pass
+    except ChildProcessError:
+        pass
+
+
+def _group_members(pgid: int) -> list[int]:
+    members = []
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            stat = (entry / "stat").read_text()
+            fields = stat[stat.rindex(")") + 2 :].split()
+        except (OSError, ValueError, IndexError):
+            continue
+        # A zombie still in the group is about to be reaped; it is not running.
+        if int(fields[2]) == pgid and fields[0] != "Z":
+            members.append(int(entry.name))
+    return members
 
 
 class _GroupMemory(threading.Thread):
@@ -170,8 +238,19 @@ def format_table(measurements: Sequence[Measurement]) -> str:
         lines.append("  ".join(cells).rstrip())
         if index == 0:
             lines.append("  ".join("-" * w for w in widths))
-    notes = [f"  {m.section}/{m.name}: {note}" for m in measurements for note in m.notes]
+    notes = [f"  {m.section}/{m.name}: {note}" for m in measurements for note in _notes_of(m)]
     if notes:
         lines.append("")
         lines.extend(notes)
     return "\n".join(lines)
+
+
+def _notes_of(m: Measurement) -> list[str]:
+    if not m.cpu_seconds or not m.items:
+        return m.notes
+    per_million = m.cpu_seconds * 1_000_000 / m.items
+    return [
+        *m.notes,
+        f"CPU {m.cpu_seconds:.1f} s user+sys over all its processes "
+        f"({per_million:.1f} CPU-s per 1M items)",
+    ]

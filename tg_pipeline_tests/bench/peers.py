@@ -46,6 +46,7 @@ def _ours(kind: str, path: Path, cpus: int) -> Measurement:
         float(child.report["seconds"]),
         child.peak_rss_mb,
         notes=[f"reads {OUR_FIELDS}"],
+        cpu_seconds=child.cpu_seconds,
     )
 
 
@@ -78,6 +79,7 @@ def _peer(
         goal="ours ahead",
         met=ours.rate >= rate,
         notes=notes,
+        cpu_seconds=child.cpu_seconds,
     )
 
 

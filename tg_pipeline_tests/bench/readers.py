@@ -44,6 +44,7 @@ def run(ctx: BenchContext) -> list[Measurement]:
             goal=f"≥ {JSON_GOAL_RATE // 1000}k msg/s, < {JSON_GOAL_RSS_MB} MB",
             met=rows / seconds >= JSON_GOAL_RATE and json_run.peak_rss_mb < JSON_GOAL_RSS_MB,
             notes=notes,
+            cpu_seconds=json_run.cpu_seconds,
         )
     )
 
@@ -67,6 +68,7 @@ def run(ctx: BenchContext) -> list[Measurement]:
             goal=f"≥ {HTML_GOAL_RATE // 1000}k msg/s",
             met=rows / seconds >= HTML_GOAL_RATE,
             notes=notes,
+            cpu_seconds=html_run.cpu_seconds,
         )
     )
     return results

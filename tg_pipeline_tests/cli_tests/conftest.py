@@ -7,7 +7,7 @@ whose subject is the process itself (signals, a terminal, a closed pipe, memory)
 console script ``CLI`` instead. Building the warehouse is itself the ingest test's subject,
 so it happens once per session through ``tg-pipeline ingest``; tests that write get their
 own copy of the data directory. A test marked ``on_both_backends("built")`` (or
-``"data_copy"``) runs on that warehouse in DuckDB and in PostgreSQL (``TG_WAREHOUSE_URL``: a
+``"data_copy"``, ``"empty_data"``) runs on DuckDB and on PostgreSQL (``TG_WAREHOUSE_URL``: a
 schema of the session's database); any other runs on DuckDB.
 """
 

@@ -83,16 +83,20 @@ def test_backup_then_restore_into_an_empty_warehouse(
     assert parquet_rows == rows_in_table
 
     # Restore both into an empty warehouse: the second adds nothing, no duplicates.
-    fresh = empty_data
     restored = run_cli(
-        "restore", str(files["parquet"]), str(files["csv"]), "--format", "jsonl", data_dir=fresh
+        "restore",
+        str(files["parquet"]),
+        str(files["csv"]),
+        "--format",
+        "jsonl",
+        data_dir=empty_data,
     )
     assert restored.code == 0, str(restored)
     parquet, csv = restored.jsonl()
     assert parquet["kind"] == "backup_parquet" and parquet["new"] == rows_in_table
     assert csv["kind"] == "backup_csv"
     assert (csv["new"], csv["updated"], csv["unchanged"]) == (0, 0, rows_in_table)
-    assert messages_jsonl(fresh) == messages_jsonl(data_copy)
+    assert messages_jsonl(empty_data) == messages_jsonl(data_copy)
 
 
 def test_restore_refuses_a_telegram_export(built: Built, tmp_path) -> None:

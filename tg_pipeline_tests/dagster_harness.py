@@ -1,4 +1,5 @@
-"""Running the real pipeline in tests: settings under tmp_path, real instance, real DuckDB."""
+"""Running the real pipeline in tests: settings under tmp_path, real instance, a real
+warehouse (the DuckDB file, or PostgreSQL when the settings give ``warehouse_url``)."""
 
 from __future__ import annotations
 
@@ -13,7 +14,7 @@ from tg_pipeline.defs.names import BACKUP_JOB, DUMPS, INGEST_JOB, ingest_run_con
 from tg_pipeline.defs.shared.settings import PipelineSettings
 from tg_pipeline.ingest import DataPaths, dump_id_for
 from tg_pipeline.readers import fingerprint_dump
-from tg_pipeline.warehouse import Warehouse
+from tg_pipeline.warehouse.backend import WarehouseTarget
 
 #: Tables whose content is "the warehouse data"; the audit log and migrations are bookkeeping.
 BOOKKEEPING_TABLES = frozenset({"audit_log", "schema_migrations", "count_events_pending"})
@@ -69,27 +70,36 @@ def check_results(result: dg.ExecuteInProcessResult) -> dict[str, dg.AssetCheckE
     return {e.check_name: e for e in result.get_asset_check_evaluations()}
 
 
-def snapshot(paths: DataPaths) -> dict[str, list[tuple[Any, ...]]]:
+def _target(where: DataPaths | WarehouseTarget) -> WarehouseTarget:
+    return where if isinstance(where, WarehouseTarget) else WarehouseTarget(where.warehouse)
+
+
+def rows(where: DataPaths | WarehouseTarget, *queries: str) -> list[tuple[Any, ...]]:
+    """The rows of the queries, one after another, in the warehouse of ``where`` (a data
+    directory's DuckDB file, or the settings' :class:`WarehouseTarget` on either backend),
+    read-only."""
+    with _target(where).open(read_only=True) as warehouse:
+        con = warehouse.sql_con  # type: ignore[attr-defined]  # both backends have one
+        return [tuple(row) for sql in queries for row in con.execute(sql).fetchall()]
+
+
+def snapshot(where: DataPaths | WarehouseTarget) -> dict[str, list[tuple[Any, ...]]]:
     """Every data table's rows in a fixed order: equal snapshots mean equal warehouses."""
-    with Warehouse.open(paths.warehouse, read_only=True) as warehouse:
-        tables = [
-            row[0]
-            for row in warehouse.con.sql(
-                "SELECT table_name FROM information_schema.tables "
-                "WHERE table_schema = 'main' AND table_type = 'BASE TABLE' ORDER BY 1"
-            ).fetchall()
-        ]
+    with _target(where).open(read_only=True) as warehouse:
+        con = warehouse.sql_con  # type: ignore[attr-defined]
+        tables = con.execute(
+            "SELECT table_name FROM information_schema.tables "
+            "WHERE table_schema = current_schema() AND table_type = 'BASE TABLE' ORDER BY 1"
+        ).fetchall()
         return {
-            t: warehouse.con.sql(f'SELECT * FROM "{t}" ORDER BY ALL').fetchall()
-            for t in tables
+            t: sorted((tuple(r) for r in con.execute(f'SELECT * FROM "{t}"').fetchall()), key=repr)
+            for (t,) in tables
             if t not in BOOKKEEPING_TABLES
         }
 
 
-def scalar(paths: DataPaths, sql: str) -> Any:
-    with Warehouse.open(paths.warehouse, read_only=True) as warehouse:
-        row = warehouse.con.sql(sql).fetchall()
-    return row[0][0]
+def scalar(where: DataPaths | WarehouseTarget, sql: str) -> Any:
+    return rows(where, sql)[0][0]
 
 
 def drop(source: Path, inbox: Path, name: str | None = None) -> Path:

@@ -1,14 +1,15 @@
 """A fresh PostgreSQL database per test session for the warehouse, on the local server,
-and a fresh schema in it per test."""
+a fresh schema in it per test, and the choice of backend for tests that run on both."""
 
 from __future__ import annotations
 
 import contextlib
 import uuid
 from collections.abc import Iterator
-from urllib.parse import quote
+from urllib.parse import parse_qs, quote, urlsplit
 
 import psycopg2
+import pytest
 
 from tg_pipeline_tests.deploy_tests.postgres import HOST, PORT, _admin_connection
 
@@ -47,3 +48,57 @@ def fresh_schema(database_url: str) -> Iterator[str]:
         with con.cursor() as cur:
             cur.execute(f'DROP SCHEMA "{schema}" CASCADE')
         con.close()
+
+
+def schema_of(url: str) -> str:
+    """The schema a :func:`fresh_schema` URL works in."""
+    options = parse_qs(urlsplit(url).query)["options"][0]
+    return options.removeprefix("-csearch_path=")
+
+
+@contextlib.contextmanager
+def schema_copy(url: str) -> Iterator[str]:
+    """A fresh schema holding a copy of every table of ``url``'s schema (a warehouse a
+    test may change without changing the one it was copied from)."""
+    database = url.split("?", 1)[0]
+    source = schema_of(url)
+    with fresh_schema(database) as copy_url:
+        target = schema_of(copy_url)
+        con = psycopg2.connect(database)
+        try:
+            with con, con.cursor() as cur:
+                cur.execute(
+                    "SELECT table_name FROM information_schema.tables "
+                    "WHERE table_schema = %s AND table_type = 'BASE TABLE'",
+                    (source,),
+                )
+                for (table,) in cur.fetchall():
+                    cur.execute(
+                        f'CREATE TABLE "{target}"."{table}" '
+                        f'(LIKE "{source}"."{table}" INCLUDING ALL)'
+                    )
+                    cur.execute(
+                        f'INSERT INTO "{target}"."{table}" SELECT * FROM "{source}"."{table}"'
+                    )
+        finally:
+            con.close()
+        yield copy_url
+
+
+#: The warehouse backends a test can run on.
+BACKENDS = ("duckdb", "postgres")
+
+
+def on_both_backends(*fixtures: str) -> pytest.MarkDecorator:
+    """Run the test once per backend, with ``fixtures`` built on it: each reads its
+    backend with :func:`backend_of`."""
+    if len(fixtures) == 1:
+        return pytest.mark.parametrize(fixtures[0], BACKENDS, indirect=True)
+    return pytest.mark.parametrize(
+        fixtures, [(b,) * len(fixtures) for b in BACKENDS], indirect=True, ids=BACKENDS
+    )
+
+
+def backend_of(request: pytest.FixtureRequest) -> str:
+    """The backend :func:`on_both_backends` gave this fixture; DuckDB when none was."""
+    return str(getattr(request, "param", "duckdb"))

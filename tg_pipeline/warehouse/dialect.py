@@ -88,12 +88,14 @@ class Dialect:
     def closeness(self, column: str, param: str) -> str:
         """A sort key, highest first, for how close ``column`` is to the text ``param``.
         PostgreSQL has no string similarity without an extension: there, names sharing
-        the longest common start come first."""
+        the longest common start come first. ``param`` appears once, so that a ``?``
+        takes one value on both backends."""
         if not self.postgres:
             return f"jaro_winkler_similarity(lower({column}), lower({param}))"
         return (
-            f"(SELECT count(*) FROM generate_series(1, least(length({column}), "
-            f"length({param}))) i WHERE left(lower({column}), i) = left(lower({param}), i))"
+            f"(SELECT count(*) FROM (SELECT lower({param}) AS p) q, generate_series(1, "
+            f"least(length({column}), length(q.p))) i "
+            f"WHERE left(lower({column}), i) = left(q.p, i))"
         )
 
     def lock_order(self, keys: str) -> str:

@@ -6,7 +6,9 @@ would see, without paying for a new interpreter and a Dagster import per command
 whose subject is the process itself (signals, a terminal, a closed pipe, memory) start the
 console script ``CLI`` instead. Building the warehouse is itself the ingest test's subject,
 so it happens once per session through ``tg-pipeline ingest``; tests that write get their
-own copy of the data directory.
+own copy of the data directory. A test marked ``on_both_backends("built")`` (or
+``"data_copy"``, ``"empty_data"``) runs on DuckDB and on PostgreSQL (``TG_WAREHOUSE_URL``: a
+schema of the session's database); any other runs on DuckDB.
 """
 
 from __future__ import annotations
@@ -28,6 +30,7 @@ from click.testing import CliRunner
 
 from tg_pipeline.cli.main import PROG, main
 from tg_pipeline_tests.conftest import OWN_FIXTURES, shared_fixture
+from tg_pipeline_tests.pg_warehouse import backend_of, fresh_schema, schema_copy
 
 CLI = Path(sys.executable).with_name("tg-pipeline")
 HOSTILE_EXPORT = OWN_FIXTURES / "cli" / "hostile_export"
@@ -84,6 +87,26 @@ def _text(data: bytes) -> str:
     return text.replace("\r\n", "\n").replace("\r", "\n")
 
 
+@dataclass(frozen=True)
+class DataDir:
+    """A data directory and its warehouse: the DuckDB file in it, or the PostgreSQL one at
+    ``warehouse_url``, which every command run on it is given (``TG_WAREHOUSE_URL``)."""
+
+    path: Path
+    warehouse_url: str | None = None
+
+    @property
+    def on_postgres(self) -> bool:
+        return self.warehouse_url is not None
+
+    def env(self, env: dict[str, str] | None = None) -> dict[str, str]:
+        """``env`` (else :func:`cli_env`) pointed at this warehouse."""
+        env = dict(env or cli_env())
+        if self.warehouse_url is not None:
+            env["TG_WAREHOUSE_URL"] = self.warehouse_url
+        return env
+
+
 def _argv(args: Sequence[str], data_dir: Path | None) -> list[str]:
     head = ["--data-dir", str(data_dir)] if data_dir is not None else []
     return [*head, *args]
@@ -128,7 +151,7 @@ def _restore_module(name: str, module: ModuleType | None) -> None:
 
 def run_cli(
     *args: str,
-    data_dir: Path | None,
+    data_dir: Path | DataDir | None,
     input: str | None = None,
     env: dict[str, str] | None = None,
     cwd: Path | None = None,
@@ -136,8 +159,11 @@ def run_cli(
     """Run ``tg-pipeline [--data-dir D] ARGS…`` in this process and capture everything.
 
     An exception the group lets through is printed on stderr with its traceback and exits
-    1, as the interpreter does for the console script.
+    1, as the interpreter does for the console script. A :class:`DataDir` brings its
+    warehouse into ``env``.
     """
+    if isinstance(data_dir, DataDir):
+        env, data_dir = data_dir.env(env), data_dir.path
     with command_process_state(env or cli_env(), cwd):
         outcome = CliRunner().invoke(
             main, _argv(args, data_dir), input=input or "", prog_name=PROG, catch_exceptions=True
@@ -164,7 +190,7 @@ def assert_one_line_error(result: Result, *, code: int = 1, contains: str = "") 
 class Built:
     """The session's warehouse and how it was made."""
 
-    data_dir: Path
+    data_dir: DataDir
     ingest: Result
     sources: dict[str, Path]
 
@@ -178,10 +204,8 @@ def broken_export(root: Path) -> Path:
     return target
 
 
-@pytest.fixture(scope="session")
-def built(tmp_path_factory: pytest.TempPathFactory) -> Built:
-    root = tmp_path_factory.mktemp("cli_built")
-    data_dir = root / "data"
+def _build(root: Path, warehouse_url: str | None) -> Built:
+    data_dir = DataDir(root / "data", warehouse_url)
     sources = {
         "seed": shared_fixture("chatparser_seed", "result.json"),
         "hostile": HOSTILE_EXPORT,
@@ -192,19 +216,52 @@ def built(tmp_path_factory: pytest.TempPathFactory) -> Built:
         "ingest", *(str(p) for p in sources.values()), "--format", "jsonl", data_dir=data_dir
     )
     # 1: the broken dump is reported as not ingested; anything else means the build failed.
-    assert result.code == 1 and (data_dir / "warehouse.duckdb").exists(), str(result)
+    assert result.code == 1, str(result)
+    assert (data_dir.path / "warehouse.duckdb").exists() != data_dir.on_postgres, str(result)
     return Built(data_dir=data_dir, ingest=result, sources=sources)
 
 
+@pytest.fixture(scope="session")
+def built_duckdb(tmp_path_factory: pytest.TempPathFactory) -> Built:
+    return _build(tmp_path_factory.mktemp("cli_built"), None)
+
+
+@pytest.fixture(scope="session")
+def built_postgres(tmp_path_factory: pytest.TempPathFactory, pg_database: str) -> Iterator[Built]:
+    with fresh_schema(pg_database) as url:
+        yield _build(tmp_path_factory.mktemp("cli_built_pg"), url)
+
+
+@pytest.fixture(scope="session")
+def built(request: pytest.FixtureRequest) -> Built:
+    """The session's warehouse, built once per backend."""
+    return request.getfixturevalue(f"built_{backend_of(request)}")
+
+
 @pytest.fixture
-def data_copy(built: Built, tmp_path: Path) -> Path:
-    """A private copy of the built data directory, for tests that write."""
+def data_copy(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[DataDir]:
+    """A private copy of the built data directory and its warehouse, for tests that write."""
+    built: Built = request.getfixturevalue(f"built_{backend_of(request)}")
     target = tmp_path / "data"
-    shutil.copytree(built.data_dir, target)
-    return target
+    shutil.copytree(built.data_dir.path, target)
+    if built.data_dir.warehouse_url is None:
+        yield DataDir(target)
+        return
+    with schema_copy(built.data_dir.warehouse_url) as url:
+        yield DataDir(target, url)
 
 
-def messages_jsonl(data_dir: Path, *args: str) -> list[dict]:
+@pytest.fixture
+def empty_data(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[DataDir]:
+    """A new data directory with an empty warehouse, on the backend this test was given."""
+    if backend_of(request) == "duckdb":
+        yield DataDir(tmp_path / "empty")
+        return
+    with fresh_schema(request.getfixturevalue("pg_database")) as url:
+        yield DataDir(tmp_path / "empty", url)
+
+
+def messages_jsonl(data_dir: Path | DataDir, *args: str) -> list[dict]:
     result = run_cli("messages", "--format", "jsonl", *args, data_dir=data_dir)
     assert result.code == 0, str(result)
     return result.jsonl()

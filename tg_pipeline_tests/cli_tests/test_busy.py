@@ -1,4 +1,6 @@
-"""A read while another process writes the warehouse: wait, then one clear line naming the run."""
+"""A read while another process writes the warehouse: wait, then one clear line naming the run.
+DuckDB only: its file takes one writer at a time; PostgreSQL reads never wait for a writer
+(test_postgres_warehouse)."""
 
 from __future__ import annotations
 
@@ -8,7 +10,13 @@ import textwrap
 import time
 from pathlib import Path
 
-from tg_pipeline_tests.cli_tests.conftest import CLI, assert_one_line_error, cli_env, run_cli
+from tg_pipeline_tests.cli_tests.conftest import (
+    CLI,
+    DataDir,
+    assert_one_line_error,
+    cli_env,
+    run_cli,
+)
 
 #: Holds the warehouse open for writing, as an ingest step does, until a line arrives on
 #: stdin. With "1" it first records a started run in the data dir's instance, which is what
@@ -58,8 +66,8 @@ def release(holder: subprocess.Popen[str]) -> None:
     assert holder.wait(timeout=30) == 0
 
 
-def test_read_during_a_run_names_the_run(data_copy: Path) -> None:
-    holder = hold_warehouse(data_copy, with_run=True)
+def test_read_during_a_run_names_the_run(data_copy: DataDir) -> None:
+    holder = hold_warehouse(data_copy.path, with_run=True)
     try:
         started = time.monotonic()
         result = run_cli("messages", "--wait", "1.5", data_dir=data_copy)
@@ -73,12 +81,21 @@ def test_read_during_a_run_names_the_run(data_copy: Path) -> None:
     assert waited >= 1.5
 
 
-def test_read_waits_for_a_write_that_ends(data_copy: Path) -> None:
-    holder = hold_warehouse(data_copy, with_run=False)
+def test_read_waits_for_a_write_that_ends(data_copy: DataDir) -> None:
+    holder = hold_warehouse(data_copy.path, with_run=False)
     try:
         busy = run_cli("counts", "--wait", "0.5", data_dir=data_copy)
         patient = subprocess.Popen(
-            [str(CLI), "--data-dir", str(data_copy), "counts", "--wait", "60", "--format", "jsonl"],
+            [
+                str(CLI),
+                "--data-dir",
+                str(data_copy.path),
+                "counts",
+                "--wait",
+                "60",
+                "--format",
+                "jsonl",
+            ],
             stdout=subprocess.PIPE,
             stderr=subprocess.PIPE,
             text=True,

@@ -1,4 +1,5 @@
-"""``ingest``, ``restore`` and ``backup`` through in-process Dagster runs."""
+"""``ingest``, ``restore`` and ``backup`` through in-process Dagster runs, on both warehouse
+backends where they reach the warehouse."""
 
 from __future__ import annotations
 
@@ -11,12 +12,15 @@ from tg_pipeline_tests.cli_tests.conftest import (
     HOSTILE_CHAT_ID,
     SEED_CHAT_ID,
     Built,
+    DataDir,
     assert_one_line_error,
     messages_jsonl,
     run_cli,
 )
+from tg_pipeline_tests.pg_warehouse import on_both_backends
 
 
+@on_both_backends("built")
 def test_ingest_summary_per_dump(built: Built) -> None:
     result = built.ingest
     # One dump could not be read: the command says so and exits 1; the others are in.
@@ -39,7 +43,10 @@ def test_ingest_summary_per_dump(built: Built) -> None:
     assert "broken_export" in result.err and "not ingested" in result.err
 
 
-def test_ingest_again_changes_nothing_and_runs_are_recorded(built: Built, data_copy: Path) -> None:
+@on_both_backends("built", "data_copy")
+def test_ingest_again_changes_nothing_and_runs_are_recorded(
+    built: Built, data_copy: DataDir
+) -> None:
     again = run_cli(
         "ingest", str(built.sources["seed"]), "--format", "jsonl", data_dir=data_copy
     ).jsonl()[0]
@@ -47,7 +54,7 @@ def test_ingest_again_changes_nothing_and_runs_are_recorded(built: Built, data_c
     # The runs are in the data dir's Dagster instance, like runs started from the UI.
     import dagster as dg
 
-    instance = dg.DagsterInstance.from_config(str(data_copy / "dagster_home"))
+    instance = dg.DagsterInstance.from_config(str(data_copy.path / "dagster_home"))
     try:
         record = instance.get_run_record_by_id(again["run_id"])
         assert record is not None
@@ -59,8 +66,9 @@ def test_ingest_again_changes_nothing_and_runs_are_recorded(built: Built, data_c
         instance.dispose()
 
 
+@on_both_backends("built", "data_copy", "empty_data")
 def test_backup_then_restore_into_an_empty_warehouse(
-    built: Built, data_copy: Path, tmp_path
+    built: Built, data_copy: DataDir, empty_data: DataDir
 ) -> None:
     result = run_cli("backup", "--format", "both", data_dir=data_copy)
     assert result.code == 0, str(result)
@@ -68,23 +76,27 @@ def test_backup_then_restore_into_an_empty_warehouse(
     files = {fmt: Path(path) for path, fmt, _ in lines}
     assert set(files) == {"parquet", "csv"}
     for path in files.values():
-        assert path.is_file() and path.parent == data_copy / "backups"
+        assert path.is_file() and path.parent == data_copy.path / "backups"
     rows_in_table = len(messages_jsonl(data_copy))
     assert lines[0][2] == f"{rows_in_table} rows"
     parquet_rows = duckdb.sql(f"SELECT count(*) FROM '{files['parquet']}'").fetchall()[0][0]
     assert parquet_rows == rows_in_table
 
     # Restore both into an empty warehouse: the second adds nothing, no duplicates.
-    fresh = tmp_path / "fresh"
     restored = run_cli(
-        "restore", str(files["parquet"]), str(files["csv"]), "--format", "jsonl", data_dir=fresh
+        "restore",
+        str(files["parquet"]),
+        str(files["csv"]),
+        "--format",
+        "jsonl",
+        data_dir=empty_data,
     )
     assert restored.code == 0, str(restored)
     parquet, csv = restored.jsonl()
     assert parquet["kind"] == "backup_parquet" and parquet["new"] == rows_in_table
     assert csv["kind"] == "backup_csv"
     assert (csv["new"], csv["updated"], csv["unchanged"]) == (0, 0, rows_in_table)
-    assert messages_jsonl(fresh) == messages_jsonl(data_copy)
+    assert messages_jsonl(empty_data) == messages_jsonl(data_copy)
 
 
 def test_restore_refuses_a_telegram_export(built: Built, tmp_path) -> None:
@@ -92,8 +104,9 @@ def test_restore_refuses_a_telegram_export(built: Built, tmp_path) -> None:
     assert_one_line_error(result, contains="not a tg_pipeline backup")
 
 
+@on_both_backends("built", "data_copy")
 def test_html_dump_joins_the_json_chat(
-    built: Built, data_copy: Path, seed_dir: Path, tmp_path
+    built: Built, data_copy: DataDir, seed_dir: Path, tmp_path
 ) -> None:
     html = tmp_path / "html_export"
     html.mkdir()

@@ -2,7 +2,8 @@
 
 The CLI runs as a user runs it (a process of its own, in its own session, Ctrl-C reaching
 the whole group); a 300,000-message export keeps its warehouse step busy long enough to be
-stopped in the middle of it.
+stopped in the middle of it. DuckDB only here: a PostgreSQL writer killed mid-write is
+warehouse_tests/test_pg_concurrency's subject.
 """
 
 from __future__ import annotations

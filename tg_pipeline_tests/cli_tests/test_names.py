@@ -1,4 +1,5 @@
-"""``--chat`` and ``--sender`` as a user types them: ids, names, and unique parts of names."""
+"""``--chat`` and ``--sender`` as a user types them: ids, names, and unique parts of names; on
+both warehouse backends."""
 
 from __future__ import annotations
 
@@ -11,8 +12,10 @@ from tg_pipeline_tests.cli_tests.conftest import (
     messages_jsonl,
     run_cli,
 )
+from tg_pipeline_tests.pg_warehouse import on_both_backends
 
 
+@on_both_backends("built")
 def test_a_chat_by_id_exact_name_prefix_or_part(built: Built) -> None:
     by_id = ids(messages_jsonl(built.data_dir, "--chat", str(SEED_CHAT_ID)))
     assert len(by_id) == 12
@@ -22,6 +25,7 @@ def test_a_chat_by_id_exact_name_prefix_or_part(built: Built) -> None:
     assert {r["chat_id"] for r in hostile} == {HOSTILE_CHAT_ID}
 
 
+@on_both_backends("built")
 def test_an_ambiguous_chat_lists_the_candidates_with_ids(built: Built) -> None:
     result = run_cli("messages", "--chat", "e", data_dir=built.data_dir)
     assert_one_line_error(result, contains="--chat 'e' matches 2 chats by substring")
@@ -29,6 +33,7 @@ def test_an_ambiguous_chat_lists_the_candidates_with_ids(built: Built) -> None:
     assert result.out == ""
 
 
+@on_both_backends("built")
 def test_an_unknown_chat_names_the_closest_and_where_to_look(built: Built) -> None:
     result = run_cli("counts", "--chat", "chat nmae", data_dir=built.data_dir)
     assert_one_line_error(result, contains="--chat 'chat nmae' matches no chat; closest: ")
@@ -36,6 +41,7 @@ def test_an_unknown_chat_names_the_closest_and_where_to_look(built: Built) -> No
     assert "tg-pipeline chats" in result.err
 
 
+@on_both_backends("built")
 def test_a_sender_by_key_name_prefix_or_part(built: Built) -> None:
     by_key = ids(messages_jsonl(built.data_dir, "--sender", "user272557771"))
     assert len(by_key) == 3
@@ -46,12 +52,14 @@ def test_a_sender_by_key_name_prefix_or_part(built: Built) -> None:
     assert [r["message_id"] for r in zoe] == [6, 7]
 
 
+@on_both_backends("built")
 def test_an_ambiguous_sender_lists_some_and_counts_the_rest(built: Built) -> None:
     result = run_cli("messages", "--sender", "userna", data_dir=built.data_dir)
     assert_one_line_error(result, contains="--sender 'userna' matches")
     assert "senders by prefix: 'username" in result.err and "more; give the key" in result.err
 
 
+@on_both_backends("built")
 def test_counts_and_delete_resolve_the_same_way(built: Built) -> None:
     counts = run_cli("counts", "--chat", "friends", "--format", "jsonl", data_dir=built.data_dir)
     assert counts.code == 0, str(counts)

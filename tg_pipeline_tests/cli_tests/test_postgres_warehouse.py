@@ -13,11 +13,19 @@ import psycopg2
 
 from tg_pipeline.defs.names import WAREHOUSE_POOL
 from tg_pipeline.defs.shared.pool import SHARED_WAREHOUSE_SLOTS
-from tg_pipeline_tests.cli_tests.conftest import CLI, HOSTILE_CHAT, HOSTILE_EXPORT, cli_env, run_cli
+from tg_pipeline_tests.cli_tests.conftest import (
+    CLI,
+    HOSTILE_CHAT,
+    HOSTILE_EXPORT,
+    Built,
+    DataDir,
+    cli_env,
+    run_cli,
+)
 from tg_pipeline_tests.conftest import shared_fixture
 
 
-def _read_all(data: Path, env: dict[str, str]) -> dict[str, str]:
+def _read_all(data: DataDir) -> dict[str, str]:
     """Each read's rows as JSON text, with the data directory (in source paths) masked."""
     out: dict[str, str] = {}
     for name, args in {
@@ -27,26 +35,21 @@ def _read_all(data: Path, env: dict[str, str]) -> dict[str, str]:
         "messages": ("messages",),
         "hostile": ("messages", "--chat", HOSTILE_CHAT, "--text", "o"),
     }.items():
-        result = run_cli(*args, "--format", "jsonl", data_dir=data, env=env)
+        result = run_cli(*args, "--format", "jsonl", data_dir=data)
         assert result.code == 0, str(result)
-        out[name] = result.out.replace(str(data), "<data>")
+        out[name] = result.out.replace(str(data.path), "<data>")
     return out
 
 
-def test_ingest_and_reads_agree_with_duckdb(pg_url: str, tmp_path: Path) -> None:
-    seed = shared_fixture("chatparser_seed")
-    on_pg, on_duck = cli_env(TG_WAREHOUSE_URL=pg_url), cli_env()
+def test_ingest_and_reads_agree_with_duckdb(built_duckdb: Built, built_postgres: Built) -> None:
+    """The session's warehouse, built by the same ingest on each backend, reads the same."""
     answers = {}
-    for name, env in (("postgres", on_pg), ("duckdb", on_duck)):
-        data = tmp_path / name
-        result = run_cli("ingest", str(HOSTILE_EXPORT), str(seed), data_dir=data, env=env)
-        assert result.code == 0, str(result)
-        answers[name] = _read_all(data, env)
-        status = run_cli("status", data_dir=data, env=env)
+    for built in (built_postgres, built_duckdb):
+        answers[built.data_dir.on_postgres] = _read_all(built.data_dir)
+        status = run_cli("status", data_dir=built.data_dir)
         assert status.code == 0, str(status)
-    assert not (tmp_path / "postgres" / "warehouse.duckdb").exists()
-    assert answers["postgres"]["messages"], "nothing was ingested"
-    assert answers["postgres"] == answers["duckdb"]
+    assert answers[True]["messages"], "nothing was ingested"
+    assert answers[True] == answers[False]
 
 
 def _blocked_steps(instance: dg.DagsterInstance, run_id: str) -> list[str]:

@@ -1,4 +1,5 @@
-"""``messages``, ``counts`` and ``chats`` as a user runs them, in every format."""
+"""``messages``, ``counts`` and ``chats`` as a user runs them, in every format, on both
+warehouse backends."""
 
 from __future__ import annotations
 
@@ -14,12 +15,14 @@ from tg_pipeline_tests.cli_tests.conftest import (
     HOSTILE_CHAT_ID,
     SEED_CHAT_ID,
     Built,
+    DataDir,
     assert_one_line_error,
     cli_env,
     ids,
     messages_jsonl,
     run_cli,
 )
+from tg_pipeline_tests.pg_warehouse import on_both_backends
 
 #: Columns the CSV holds as JSON text: the record's JSON columns and list columns.
 JSON_COLUMNS = {"entities", "reactions", "extra", "payload", "dumps", "files"}
@@ -61,6 +64,7 @@ def normalized(rows: list[dict]) -> list[dict]:
     return out
 
 
+@on_both_backends("built")
 def test_built_warehouse_has_the_fixture_chats(built: Built) -> None:
     rows = messages_jsonl(built.data_dir)
     chats = {r["chat_id"] for r in rows}
@@ -69,6 +73,7 @@ def test_built_warehouse_has_the_fixture_chats(built: Built) -> None:
     assert sorted(r["message_id"] for r in seed) == list(range(182649, 182661))
 
 
+@on_both_backends("built")
 def test_messages_formats_agree(built: Built) -> None:
     as_jsonl = messages_jsonl(built.data_dir, "--chat", str(SEED_CHAT_ID))
     assert len(as_jsonl) == 12
@@ -89,6 +94,7 @@ def test_messages_formats_agree(built: Built) -> None:
         assert text in table.out
 
 
+@on_both_backends("built")
 def test_csv_loads_back_in_duckdb(built: Built, tmp_path) -> None:
     import duckdb
 
@@ -118,12 +124,14 @@ def test_csv_loads_back_in_duckdb(built: Built, tmp_path) -> None:
 
 
 def test_table_fits_the_terminal(built: Built) -> None:
+    """DuckDB only: the table's layout does not depend on the warehouse."""
     result = run_cli("messages", data_dir=built.data_dir, env=cli_env(COLUMNS="80"))
     assert result.code == 0, str(result)
     widths = [len(line) for line in result.out.splitlines()]
     assert widths and max(widths) <= 80, result.out
 
 
+@on_both_backends("built")
 def test_order_limit_offset(built: Built) -> None:
     everything = messages_jsonl(built.data_dir)
     times = [datetime.fromisoformat(r["sent_at"]) for r in everything]
@@ -134,6 +142,7 @@ def test_order_limit_offset(built: Built) -> None:
     assert ids(page) == ids(everything[2:6])
 
 
+@on_both_backends("built")
 def test_filters_by_chat_sender_time_and_kind(built: Built) -> None:
     by_id = messages_jsonl(built.data_dir, "--chat", str(SEED_CHAT_ID))
     by_name = messages_jsonl(built.data_dir, "--chat", "chat name")
@@ -161,6 +170,7 @@ def test_filters_by_chat_sender_time_and_kind(built: Built) -> None:
     assert {r["chat_id"] for r in day} == {SEED_CHAT_ID} and len(day) == 12
 
 
+@on_both_backends("built")
 def test_text_search_substring_and_regex(built: Built) -> None:
     hits = messages_jsonl(built.data_dir, "--text", "MESSAGE1")
     assert all("message1" in r["text"].lower() for r in hits)
@@ -186,11 +196,13 @@ def test_text_search_substring_and_regex(built: Built) -> None:
         ("[brackets]", [9]),
     ],
 )
+@on_both_backends("built")
 def test_hostile_text_matches_literally(built: Built, needle: str, expected: list[int]) -> None:
     rows = messages_jsonl(built.data_dir, "--chat", str(HOSTILE_CHAT_ID), "--text", needle)
     assert [r["message_id"] for r in rows] == expected
 
 
+@on_both_backends("built")
 def test_hostile_names_match_literally(built: Built) -> None:
     chat = messages_jsonl(built.data_dir, "--chat", HOSTILE_CHAT)
     assert len(chat) == 10 and {r["chat_id"] for r in chat} == {HOSTILE_CHAT_ID}
@@ -212,6 +224,7 @@ def test_hostile_names_match_literally(built: Built) -> None:
     )
 
 
+@on_both_backends("built")
 def test_counts_formats_and_scopes(built: Built) -> None:
     per_chat = run_cli("counts", "--format", "jsonl", data_dir=built.data_dir)
     assert per_chat.code == 0, str(per_chat)
@@ -245,6 +258,7 @@ def test_counts_formats_and_scopes(built: Built) -> None:
     assert table.code == 0 and "user272557771" in table.out
 
 
+@on_both_backends("built")
 def test_chats_formats(built: Built) -> None:
     result = run_cli("chats", "--format", "jsonl", data_dir=built.data_dir)
     assert result.code == 0, str(result)
@@ -261,6 +275,7 @@ def test_chats_formats(built: Built) -> None:
     assert str(SEED_CHAT_ID) in table.out  # the id to give --chat when names are alike
 
 
+@on_both_backends("built")
 def test_bad_usage_exits_2(built: Built) -> None:
     for args in (
         ["messages", "--since", "last tuesday"],
@@ -274,12 +289,15 @@ def test_bad_usage_exits_2(built: Built) -> None:
         assert "Traceback" not in result.err
 
 
-def test_missing_warehouse_is_one_clear_line(tmp_path) -> None:
-    result = run_cli("messages", data_dir=tmp_path / "empty")
-    assert_one_line_error(result, contains="no warehouse at")
+@on_both_backends("empty_data")
+def test_missing_warehouse_is_one_clear_line(empty_data: DataDir) -> None:
+    result = run_cli("messages", data_dir=empty_data)
+    missing = "not a tg_pipeline warehouse yet" if empty_data.on_postgres else "no warehouse at"
+    assert_one_line_error(result, contains=missing)
     assert len(result.err.strip().splitlines()) == 1
 
 
+@on_both_backends("built")
 def test_times_are_iso_with_offset_in_files_and_the_table_says_utc(built: Built) -> None:
     args = ("messages", "--chat", str(SEED_CHAT_ID), "--limit", "1")
     csv = run_cli(*args, "--format", "csv", data_dir=built.data_dir)
@@ -292,6 +310,7 @@ def test_times_are_iso_with_offset_in_files_and_the_table_says_utc(built: Built)
     assert "sent_at (UTC)" in table.out and "2022-08-31 09:01:36" in table.out
 
 
+@on_both_backends("built")
 def test_the_table_shows_a_page_and_says_how_to_see_the_rest(built: Built) -> None:
     total = len(messages_jsonl(built.data_dir))
     page = run_cli("messages", "--limit", "3", "--offset", "2", data_dir=built.data_dir)
@@ -305,6 +324,7 @@ def test_the_table_shows_a_page_and_says_how_to_see_the_rest(built: Built) -> No
 
 
 def test_out_of_memory_is_one_line_naming_the_setting(built: Built) -> None:
+    """DuckDB only: the memory limit is DuckDB's (TG_DUCKDB_MEMORY_LIMIT)."""
     result = run_cli(
         "messages",
         "--format",

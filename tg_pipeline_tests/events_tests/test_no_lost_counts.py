@@ -3,7 +3,8 @@
 The counts commit and the outbox write are two stores; what sits between them is kept in
 the warehouse (``count_events_pending``) until the outbox holds it. Both faults are made
 real: a full disk under the outbox (a small tmpfs), and SIGKILL of the process at the
-moment between the two writes.
+moment between the two writes. The kill runs on both warehouse backends; the full disk,
+a fault of the outbox alone, on DuckDB.
 """
 
 from __future__ import annotations
@@ -18,7 +19,7 @@ import pytest
 
 from tg_pipeline.config import KILL_BEFORE_COUNT_EVENTS_ENV
 from tg_pipeline.events import OUTBOX_FILENAME
-from tg_pipeline.warehouse import Warehouse
+from tg_pipeline.warehouse.backend import WarehouseTarget
 from tg_pipeline_tests.events_tests.delivery import (
     CROWD_CHAT_ID,
     SEED_CHAT_ID,
@@ -29,6 +30,7 @@ from tg_pipeline_tests.events_tests.delivery import (
     lifecycle,
     wait_for_events,
 )
+from tg_pipeline_tests.pg_warehouse import BACKENDS
 
 SENDERS = 20_000
 
@@ -52,8 +54,11 @@ def small_tmpfs(where: Path, size: str) -> Iterator[Path]:
 
 
 def pending_in_warehouse(setup: Setup) -> int:
-    with Warehouse.open(setup.data_dir / "warehouse.duckdb", read_only=True) as wh:
-        return wh.con.execute("SELECT count(*) FROM count_events_pending").fetchone()[0]
+    url = setup.extra_env.get("TG_WAREHOUSE_URL")
+    target = WarehouseTarget(setup.data_dir / "warehouse.duckdb", url)
+    with target.open(read_only=True) as wh:
+        con = wh.sql_con  # type: ignore[attr-defined]  # both backends have one
+        return con.execute("SELECT count(*) FROM count_events_pending").fetchone()[0]
 
 
 def crowd_delivered(expected: int):
@@ -98,10 +103,12 @@ def test_full_outbox_disk_fails_the_run_and_the_next_run_sends_every_count(
 
 
 @pytest.mark.slow
+@pytest.mark.parametrize("backend", BACKENDS)
 def test_killed_between_counts_commit_and_outbox_write_the_next_run_sends_them(
-    tmp_path: Path, kafka_broker: str, seed_dir: Path
+    request: pytest.FixtureRequest, tmp_path: Path, kafka_broker: str, seed_dir: Path, backend: str
 ) -> None:
-    setup = Setup(tmp_path, kafka_broker)
+    on_pg = {"TG_WAREHOUSE_URL": request.getfixturevalue("pg_url")} if backend == "postgres" else {}
+    setup = Setup(tmp_path, kafka_broker, extra_env=on_pg)
     setup.prepare()
     crowd = crowd_export(tmp_path / "crowd" / "result.json", senders=500)
 

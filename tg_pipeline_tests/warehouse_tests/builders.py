@@ -9,6 +9,7 @@ import pyarrow as pa
 
 from tg_pipeline.records import BatchBuilder
 from tg_pipeline.warehouse import DumpRecord, Warehouse
+from tg_pipeline.warehouse.pg import PgWarehouse
 
 TABLES = (
     "messages",
@@ -77,20 +78,29 @@ def dump(dump_id: str, kind: str = "telegram_json") -> DumpRecord:
     )
 
 
-def snapshot(warehouse: Warehouse) -> dict[str, list[tuple[Any, ...]]]:
+def sql(
+    warehouse: Warehouse | PgWarehouse, query: str, params: list[Any] | None = None
+) -> list[tuple[Any, ...]]:
+    """Rows of ``query`` on either backend (``?`` parameters on both), as tuples. On
+    PostgreSQL it commits, as each warehouse call does: a write is then seen by every
+    session, and the warehouse's next call starts a transaction of its own."""
+    rows = [tuple(row) for row in warehouse.sql_con.execute(query, params or []).fetchall()]
+    if isinstance(warehouse, PgWarehouse) and not warehouse.read_only:
+        warehouse.session.commit()
+    return rows
+
+
+def snapshot(warehouse: Warehouse | PgWarehouse) -> dict[str, list[tuple[Any, ...]]]:
     """Every row of every table, in a stable order, for before/after comparisons."""
-    return {
-        table: sorted(warehouse.con.execute(f"SELECT * FROM {table}").fetchall(), key=repr)
-        for table in TABLES
-    }
+    return {table: sorted(sql(warehouse, f"SELECT * FROM {table}"), key=repr) for table in TABLES}
 
 
-def record_rows(warehouse: Warehouse) -> list[tuple[Any, ...]]:
+def record_rows(warehouse: Warehouse | PgWarehouse) -> list[tuple[Any, ...]]:
     from tg_pipeline.records import FIELD_NAMES
 
-    return warehouse.con.execute(
-        f"SELECT {', '.join(FIELD_NAMES)} FROM messages ORDER BY chat_id, message_id"
-    ).fetchall()
+    return sql(
+        warehouse, f"SELECT {', '.join(FIELD_NAMES)} FROM messages ORDER BY chat_id, message_id"
+    )
 
 
 #: Texts that break naive CSV, SQL or JSON handling.
@@ -136,7 +146,7 @@ def hostile_rows() -> list[dict[str, object]]:
     return rows
 
 
-def fill_for_backup(warehouse: Warehouse) -> None:
+def fill_for_backup(warehouse: Warehouse | PgWarehouse) -> None:
     """Hostile values in a few chats, ingested in small batches: what a backup must keep."""
     warehouse.ingest(batches(hostile_rows(), size=4), dump=dump("hostile"))
     warehouse.ingest(

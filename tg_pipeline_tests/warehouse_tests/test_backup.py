@@ -1,4 +1,4 @@
-"""Backups: format properties, restore equality, hostile values, retention."""
+"""Backups: format properties, restore equality, hostile values, retention; on both backends."""
 
 from __future__ import annotations
 
@@ -26,20 +26,22 @@ from tg_pipeline_tests.warehouse_tests.builders import (
     json_row,
     record_rows,
     snapshot,
+    sql,
 )
+from tg_pipeline_tests.warehouse_tests.conftest import AnyWarehouse, Opener
 
 
 @pytest.mark.parametrize("fmt", ["parquet", "csv"])
 def test_backup_restores_into_an_empty_warehouse_as_an_equal_table(
-    tmp_path: Path, warehouse: Warehouse, fmt: str
+    tmp_path: Path, any_warehouse: AnyWarehouse, open_any: Opener, fmt: str
 ) -> None:
-    fill_for_backup(warehouse)
-    original = record_rows(warehouse)
-    made = warehouse.backup(tmp_path / "backups", fmt=fmt, row_group_size=64)
+    fill_for_backup(any_warehouse)
+    original = record_rows(any_warehouse)
+    made = any_warehouse.backup(tmp_path / "backups", fmt=fmt, row_group_size=64)
 
     assert made.rows == len(original) and made.fmt == fmt
-    assert warehouse.verify_backup(made.path).ok
-    with Warehouse.open(tmp_path / "restored.duckdb") as restored:
+    assert any_warehouse.verify_backup(made.path).ok
+    with open_any(name="restored") as restored:
         first = restored.ingest(read_backup(made.path, ReadOptions(batch_size=37)), dump=dump("r"))
         assert (first.new, first.updated, first.unchanged) == (len(original), 0, 0)
         assert record_rows(restored) == original
@@ -50,14 +52,14 @@ def test_backup_restores_into_an_empty_warehouse_as_an_equal_table(
         after = snapshot(restored)
         assert after["messages"] == before["messages"]
         assert after["user_message_counts"] == before["user_message_counts"]
-    # Restoring into the warehouse it came from changes nothing either.
-    again = warehouse.ingest(read_backup(made.path, ReadOptions()), dump=dump("self"))
+    # Restoring into the any_warehouse it came from changes nothing either.
+    again = any_warehouse.ingest(read_backup(made.path, ReadOptions()), dump=dump("self"))
     assert (again.new, again.updated) == (0, 0)
 
 
-def test_parquet_backup_layout(tmp_path: Path, warehouse: Warehouse) -> None:
-    fill_for_backup(warehouse)
-    made = warehouse.backup(tmp_path, fmt="parquet", row_group_size=50)
+def test_parquet_backup_layout(tmp_path: Path, any_warehouse: AnyWarehouse) -> None:
+    fill_for_backup(any_warehouse)
+    made = any_warehouse.backup(tmp_path, fmt="parquet", row_group_size=50)
     file = pq.ParquetFile(made.path)
 
     assert file.schema_arrow.names == list(FIELD_NAMES)
@@ -75,10 +77,10 @@ def test_parquet_backup_layout(tmp_path: Path, warehouse: Warehouse) -> None:
 
 
 def test_csv_backup_is_rfc4180_with_null_distinct_from_empty(
-    tmp_path: Path, warehouse: Warehouse
+    tmp_path: Path, any_warehouse: AnyWarehouse
 ) -> None:
-    warehouse.ingest(batches(hostile_rows()[:2]), dump=dump("d"))
-    made = warehouse.backup(tmp_path, fmt="csv")
+    any_warehouse.ingest(batches(hostile_rows()[:2]), dump=dump("d"))
+    made = any_warehouse.backup(tmp_path, fmt="csv")
     raw = made.path.read_bytes()
     header, first = raw.split(b"\r\n")[:2]
 
@@ -94,12 +96,12 @@ def test_csv_backup_is_rfc4180_with_null_distinct_from_empty(
     assert restored[0]["forwarded_from"] == "" and restored[1]["forwarded_from"] is None
 
 
-def test_hostile_values_survive_csv_and_csv_gz(tmp_path: Path, warehouse: Warehouse) -> None:
-    fill_for_backup(warehouse)
-    made = warehouse.backup(tmp_path / "b", fmt="csv")
+def test_hostile_values_survive_csv_and_csv_gz(tmp_path: Path, any_warehouse: AnyWarehouse) -> None:
+    fill_for_backup(any_warehouse)
+    made = any_warehouse.backup(tmp_path / "b", fmt="csv")
     gz = tmp_path / "copy.csv.gz"
     gz.write_bytes(gzip.compress(made.path.read_bytes()))
-    expected = warehouse.messages(MessageFilter(), limit=None).select(list(FIELD_NAMES))
+    expected = any_warehouse.messages(MessageFilter(), limit=None).select(list(FIELD_NAMES))
 
     for path in (made.path, gz):
         rows = [r for b in read_backup(path, ReadOptions()) for r in b.to_pylist()]
@@ -111,10 +113,10 @@ def test_hostile_values_survive_csv_and_csv_gz(tmp_path: Path, warehouse: Wareho
     assert set(HOSTILE_TEXTS) <= texts
 
 
-def test_backup_names_manifest_and_retention(tmp_path: Path, warehouse: Warehouse) -> None:
-    warehouse.ingest(batches([json_row(i) for i in range(1, 10)]), dump=dump("d"))
-    made = [warehouse.backup(tmp_path, fmt="parquet", keep_last=3) for _ in range(5)]
-    csv = warehouse.backup(tmp_path, fmt="csv", keep_last=3)
+def test_backup_names_manifest_and_retention(tmp_path: Path, any_warehouse: AnyWarehouse) -> None:
+    any_warehouse.ingest(batches([json_row(i) for i in range(1, 10)]), dump=dump("d"))
+    made = [any_warehouse.backup(tmp_path, fmt="parquet", keep_last=3) for _ in range(5)]
+    csv = any_warehouse.backup(tmp_path, fmt="csv", keep_last=3)
 
     assert len({m.path.name for m in made}) == 5
     kept = list_backups(tmp_path, "parquet")
@@ -131,39 +133,38 @@ def test_backup_names_manifest_and_retention(tmp_path: Path, warehouse: Warehous
     assert manifest["columns"] == list(FIELD_NAMES)
 
 
-def test_backup_of_an_empty_warehouse(tmp_path: Path, warehouse: Warehouse) -> None:
+def test_backup_of_an_empty_warehouse(tmp_path: Path, any_warehouse: AnyWarehouse) -> None:
     for fmt in ("parquet", "csv"):
-        made = warehouse.backup(tmp_path, fmt=fmt)
+        made = any_warehouse.backup(tmp_path, fmt=fmt)
         assert made.rows == 0
         assert sum(b.num_rows for b in read_backup(made.path, ReadOptions())) == 0
-        assert warehouse.verify_backup(made.path).ok
+        assert any_warehouse.verify_backup(made.path).ok
 
 
 def test_old_backup_of_a_surrogate_chat_lands_on_the_real_chat(
-    tmp_path: Path, warehouse: Warehouse
+    tmp_path: Path, any_warehouse: AnyWarehouse
 ) -> None:
-    warehouse.ingest(batches([html_row(i) for i in range(1, 4)]), dump=dump("h", "html"))
-    old = warehouse.backup(tmp_path, fmt="parquet")
-    warehouse.ingest(batches([json_row(i) for i in range(1, 6)]), dump=dump("j"))
-    before = snapshot(warehouse)
+    any_warehouse.ingest(batches([html_row(i) for i in range(1, 4)]), dump=dump("h", "html"))
+    old = any_warehouse.backup(tmp_path, fmt="parquet")
+    any_warehouse.ingest(batches([json_row(i) for i in range(1, 6)]), dump=dump("j"))
+    before = snapshot(any_warehouse)
 
-    result = warehouse.ingest(
+    result = any_warehouse.ingest(
         read_backup(old.path, ReadOptions()), dump=dump("old", "backup_parquet")
     )
 
     assert (result.new, result.updated, result.unchanged) == (0, 0, 3)
     assert result.chats == [1001]
-    assert snapshot(warehouse)["messages"] == before["messages"]
-    assert warehouse.con.execute("SELECT chat_id FROM chats").fetchall() == [(1001,)]
+    assert snapshot(any_warehouse)["messages"] == before["messages"]
+    assert sql(any_warehouse, "SELECT chat_id FROM chats") == [(1001,)]
 
 
 @pytest.mark.parametrize("damage", ["corrupt page", "truncated"])
 def test_damaged_parquet_backup_is_rejected_whole(
-    tmp_path: Path, warehouse: Warehouse, damage: str
+    tmp_path: Path, any_warehouse: AnyWarehouse, open_any: Opener, damage: str
 ) -> None:
-    warehouse.ingest(batches([json_row(i, chat_id=5) for i in range(1, 50)]), dump=dump("a"))
-    source = tmp_path / "source.duckdb"
-    with Warehouse.open(source) as other:
+    any_warehouse.ingest(batches([json_row(i, chat_id=5) for i in range(1, 50)]), dump=dump("a"))
+    with open_any(name="source") as other:
         other.ingest(
             batches([json_row(i, chat_id=7000 + i % 4) for i in range(1, 400)], size=50),
             dump=dump("b"),
@@ -177,20 +178,20 @@ def test_damaged_parquet_backup_is_rejected_whole(
         data[start : start + 64] = b"\xff" * 64
     made.path.write_bytes(bytes(data))
     manifest_path(made.path).unlink()
-    before = snapshot(warehouse)
+    before = snapshot(any_warehouse)
 
     with pytest.raises(DumpError) as caught:
         if damage == "truncated":
             # open_dump already refuses a file without its footer; the reader must too.
-            warehouse.ingest(read_backup(made.path, ReadOptions()), dump=dump("bad"))
+            any_warehouse.ingest(read_backup(made.path, ReadOptions()), dump=dump("bad"))
         else:
             with open_dump(made.path) as opened:
-                warehouse.ingest(read_dump(opened), dump=dump("bad", "backup_parquet"))
+                any_warehouse.ingest(read_dump(opened), dump=dump("bad", "backup_parquet"))
 
     assert caught.value.file == str(made.path)
     # The scan gives up on the damaged page; the batch reader then names its row group.
     assert caught.value.position == ("footer" if damage == "truncated" else "row group 3")
-    assert snapshot(warehouse) == before
+    assert snapshot(any_warehouse) == before
 
 
 #: Columns whose per-row-group statistics readers use: the keys (min/max and null counts,
@@ -201,10 +202,10 @@ _KEY_COLUMNS = ("chat_id", "message_id")
 _STATISTICS_COLUMNS = ("kind", "sent_at", "edited_at", "time_source", "sender_id")
 
 
-def _two_chats(warehouse: Warehouse, *, in_key_order: bool) -> list[tuple[int, int]]:
+def _two_chats(warehouse: AnyWarehouse, *, in_key_order: bool) -> list[tuple[int, int]]:
     """Two chats of 130 messages, one dump each, ingested in or against key order; the
-    keys in key order. A table stored in key order is backed up by one scan, any other
-    by key ranges."""
+    keys in key order. A DuckDB table stored in key order is backed up by one scan, any
+    other by key ranges; PostgreSQL's backup always reads in key order."""
     chats = [
         [
             json_row(i, chat_id=chat, edited_at=json_row(i)["sent_at"] + 5 if i % 9 else None)
@@ -214,18 +215,19 @@ def _two_chats(warehouse: Warehouse, *, in_key_order: bool) -> list[tuple[int, i
     ]
     for n, rows in enumerate(chats if in_key_order else chats[::-1]):
         warehouse.ingest(batches(rows, size=50), dump=dump(f"chat{n}"))
-    stored = warehouse.con.execute("SELECT chat_id, message_id FROM messages ORDER BY rowid")
-    keys = [(int(c), int(m)) for c, m in stored.fetchall()]
-    assert (keys == sorted(keys)) == in_key_order
+    keys = [(int(c), int(m)) for c, m in sql(warehouse, "SELECT chat_id, message_id FROM messages")]
+    if isinstance(warehouse, Warehouse):  # DuckDB's storage order, as its rowids give it
+        stored = sql(warehouse, "SELECT chat_id, message_id FROM messages ORDER BY rowid")
+        assert (stored == sorted(stored)) == in_key_order
     return sorted(keys)
 
 
 @pytest.mark.parametrize("in_key_order", [True, False], ids=["stored in key order", "not"])
 def test_parquet_backup_file_in_detail(
-    tmp_path: Path, warehouse: Warehouse, in_key_order: bool
+    tmp_path: Path, any_warehouse: AnyWarehouse, in_key_order: bool
 ) -> None:
-    keys = _two_chats(warehouse, in_key_order=in_key_order)
-    made = warehouse.backup(tmp_path, fmt="parquet", row_group_size=64)
+    keys = _two_chats(any_warehouse, in_key_order=in_key_order)
+    made = any_warehouse.backup(tmp_path, fmt="parquet", row_group_size=64)
     file = pq.ParquetFile(made.path)
     meta = file.metadata
 
@@ -259,14 +261,14 @@ def test_parquet_backup_file_in_detail(
     created = datetime.fromisoformat(kv[b"tg_pipeline.created_at"].decode())
     assert created.utcoffset() is not None
     assert read_backup(made.path, ReadOptions()).direct_scan() is not None
-    assert warehouse.verify_backup(made.path).ok
+    assert any_warehouse.verify_backup(made.path).ok
 
 
 def test_csv_backup_is_in_key_order_however_the_table_is_stored(
-    tmp_path: Path, warehouse: Warehouse
+    tmp_path: Path, any_warehouse: AnyWarehouse
 ) -> None:
-    keys = _two_chats(warehouse, in_key_order=False)
-    made = warehouse.backup(tmp_path, fmt="csv")
+    keys = _two_chats(any_warehouse, in_key_order=False)
+    made = any_warehouse.backup(tmp_path, fmt="csv")
 
     read = [
         (row["chat_id"], row["message_id"])
@@ -274,12 +276,13 @@ def test_csv_backup_is_in_key_order_however_the_table_is_stored(
         for row in batch.select(list(_KEY_COLUMNS)).to_pylist()
     ]
     assert read == keys
-    assert warehouse.verify_backup(made.path).ok
+    assert any_warehouse.verify_backup(made.path).ok
 
 
 def test_backup_leaves_the_connection_settings_as_it_found_them(
     tmp_path: Path, warehouse: Warehouse
 ) -> None:
+    """DuckDB only: the settings are the DuckDB connection's, which its backup tunes."""
     _two_chats(warehouse, in_key_order=True)
     names = ("threads", "memory_limit", "preserve_insertion_order")
     query = "SELECT current_setting(?)"

@@ -1,4 +1,5 @@
-"""Opening the warehouse: another process holding it, missing files, clean closing."""
+"""Opening the warehouse: another process holding it, missing files, clean closing.
+DuckDB only: its file and the lock that lets one process write it at a time."""
 
 from __future__ import annotations
 

@@ -1,5 +1,5 @@
 """The direct scan of a backup: promises checked on the inserted rows, and restores that
-end as the batch restore does."""
+end as the batch restore does. DuckDB only: the direct scan is its restore's fast path."""
 
 from __future__ import annotations
 

@@ -1,4 +1,5 @@
-"""Schema migrations: a file from an older version upgrades in place and keeps its data."""
+"""Schema migrations: a file from an older version upgrades in place and keeps its data.
+DuckDB only: files that older releases wrote; no PostgreSQL warehouse predates this schema."""
 
 from __future__ import annotations
 

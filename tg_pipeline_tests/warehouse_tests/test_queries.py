@@ -1,4 +1,5 @@
-"""The query and delete side: every filter, hostile strings as plain data, safe deletes."""
+"""The query and delete side: every filter, hostile strings as plain data, safe deletes;
+on both backends."""
 
 from __future__ import annotations
 
@@ -7,8 +8,9 @@ from datetime import UTC, datetime, timedelta
 import pytest
 
 from tg_pipeline.errors import TgPipelineError
-from tg_pipeline.warehouse import MessageFilter, Warehouse
+from tg_pipeline.warehouse import MessageFilter
 from tg_pipeline_tests.warehouse_tests.builders import BASE_TIME, batches, dump, json_row
+from tg_pipeline_tests.warehouse_tests.conftest import AnyWarehouse
 
 HOSTILE = {
     10: "'; DROP TABLE messages; --",
@@ -21,7 +23,8 @@ HOSTILE = {
 
 
 @pytest.fixture
-def filled(warehouse: Warehouse) -> Warehouse:
+def filled(any_warehouse: AnyWarehouse) -> AnyWarehouse:
+    warehouse = any_warehouse
     rows = [
         json_row(1, text="Hello World", sender_id="user1", sender_name="Alice"),
         json_row(2, text="hello again", sender_id="user2", sender_name="Bob"),
@@ -44,12 +47,12 @@ def filled(warehouse: Warehouse) -> Warehouse:
     return warehouse
 
 
-def _ids(warehouse: Warehouse, f: MessageFilter, **kw: object) -> list[int]:
+def _ids(warehouse: AnyWarehouse, f: MessageFilter, **kw: object) -> list[int]:
     table = warehouse.messages(f, limit=kw.pop("limit", None), **kw)  # type: ignore[arg-type]
     return table.column("message_id").to_pylist()
 
 
-def test_filters(filled: Warehouse) -> None:
+def test_filters(filled: AnyWarehouse) -> None:
     at = datetime.fromtimestamp(BASE_TIME, UTC)
     assert _ids(filled, MessageFilter(chat="side room")) == [4]
     assert _ids(filled, MessageFilter(chat="2002")) == [4]
@@ -66,7 +69,7 @@ def test_filters(filled: Warehouse) -> None:
     assert _ids(filled, MessageFilter(sender="alice", kind="message", text="hello")) == [1]
 
 
-def test_order_limit_offset(filled: Warehouse) -> None:
+def test_order_limit_offset(filled: AnyWarehouse) -> None:
     assert _ids(filled, MessageFilter(chat="Team"), limit=3) == [1, 2, 3]
     assert _ids(filled, MessageFilter(chat="Team"), limit=2, offset=1, desc=True) == [14, 13]
     table = filled.messages(MessageFilter(), limit=1)
@@ -76,7 +79,7 @@ def test_order_limit_offset(filled: Warehouse) -> None:
 
 
 @pytest.mark.parametrize("message_id", sorted(HOSTILE))
-def test_hostile_strings_match_literally(filled: Warehouse, message_id: int) -> None:
+def test_hostile_strings_match_literally(filled: AnyWarehouse, message_id: int) -> None:
     value = HOSTILE[message_id]
     assert _ids(filled, MessageFilter(text=value)) == [message_id]
     assert _ids(filled, MessageFilter(sender=value)) == [message_id]
@@ -84,19 +87,19 @@ def test_hostile_strings_match_literally(filled: Warehouse, message_id: int) -> 
     assert filled.row_counts()["messages"] == 5 + len(HOSTILE)
 
 
-def test_like_wildcards_are_not_wildcards(filled: Warehouse) -> None:
+def test_like_wildcards_are_not_wildcards(filled: AnyWarehouse) -> None:
     assert _ids(filled, MessageFilter(text="%")) == [11]
     assert _ids(filled, MessageFilter(text="_")) == [12]
     assert _ids(filled, MessageFilter(sender="%")) == []
     assert _ids(filled, MessageFilter(text="\\")) == [15]
 
 
-def test_bad_regex_is_a_clear_error(filled: Warehouse) -> None:
+def test_bad_regex_is_a_clear_error(filled: AnyWarehouse) -> None:
     with pytest.raises(TgPipelineError, match="invalid filter"):
         filled.messages(MessageFilter(text="([unclosed", regex=True), limit=None)
 
 
-def test_delete_refuses_an_empty_filter(filled: Warehouse) -> None:
+def test_delete_refuses_an_empty_filter(filled: AnyWarehouse) -> None:
     assert MessageFilter().is_empty() and MessageFilter(regex=True).is_empty()
     assert not MessageFilter(kind="message").is_empty()
     with pytest.raises(TgPipelineError, match="refusing to delete without a filter"):
@@ -107,7 +110,7 @@ def test_delete_refuses_an_empty_filter(filled: Warehouse) -> None:
 
 
 def test_filtered_delete_removes_exactly_the_matches_and_updates_counts(
-    filled: Warehouse,
+    filled: AnyWarehouse,
 ) -> None:
     deletion = filled.delete_messages(MessageFilter(sender="Bob"))
     assert deletion.deleted == 2
@@ -121,14 +124,14 @@ def test_filtered_delete_removes_exactly_the_matches_and_updates_counts(
     assert len(counts) == 1 + len(HOSTILE)
 
 
-def test_delete_all_is_explicit(filled: Warehouse) -> None:
+def test_delete_all_is_explicit(filled: AnyWarehouse) -> None:
     assert filled.delete_all().deleted == 5 + len(HOSTILE)
     assert filled.row_counts()["messages"] == 0
     assert filled.row_counts()["user_message_counts"] == 0
     assert len(filled.chats()) == 2  # chats stay as history, with no messages
 
 
-def test_listings(filled: Warehouse) -> None:
+def test_listings(filled: AnyWarehouse) -> None:
     chats = {c["chat_id"]: c for c in filled.chats().to_pylist()}
     # Messages only, as in the counts; the one pinned entry is a service entry.
     assert chats[1001]["message_count"] == 3 + len(HOSTILE) and chats[1001]["dumps"] == ["d"]
@@ -138,11 +141,12 @@ def test_listings(filled: Warehouse) -> None:
     assert filled.counts().num_rows == 3 + len(HOSTILE)
 
 
-def test_queries_work_after_a_half_read_result(filled: Warehouse) -> None:
-    # DuckDB 2.0 refuses relation queries while an execute() result is unfinished.
-    filled.con.execute("SELECT message_id FROM messages").fetchone()
+def test_queries_work_after_a_half_read_result(filled: AnyWarehouse) -> None:
+    # DuckDB 2.0 refuses relation queries while an execute() result is unfinished; the
+    # PostgreSQL session's one cursor must drop an unfinished result as well.
+    filled.sql_con.execute("SELECT message_id FROM messages").fetchone()
     assert filled.duplicate_keys() == 0
     assert _ids(filled, MessageFilter(text="hello")) == [1, 2]
-    filled.con.execute("SELECT message_id FROM messages").fetchone()
+    filled.sql_con.execute("SELECT message_id FROM messages").fetchone()
     assert filled.counts().num_rows == 3 + len(HOSTILE)
     assert filled.preview(1)

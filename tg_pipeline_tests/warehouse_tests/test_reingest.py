@@ -1,4 +1,5 @@
-"""Recognising a dump that is already applied, and reading it again after a delete."""
+"""Recognising a dump that is already applied, and reading it again after a delete;
+on both backends."""
 
 from __future__ import annotations
 
@@ -6,7 +7,7 @@ from collections.abc import Iterator
 
 import pyarrow as pa
 
-from tg_pipeline.warehouse import MessageFilter, Warehouse
+from tg_pipeline.warehouse import MessageFilter
 from tg_pipeline_tests.warehouse_tests.builders import (
     batches,
     dump,
@@ -14,7 +15,9 @@ from tg_pipeline_tests.warehouse_tests.builders import (
     json_row,
     record_rows,
     snapshot,
+    sql,
 )
+from tg_pipeline_tests.warehouse_tests.conftest import AnyWarehouse
 
 
 class Watched:
@@ -42,69 +45,69 @@ ROWS = [json_row(i) for i in range(1, 7)]
 
 
 def test_reingest_is_recognised_without_reading_and_changes_nothing(
-    warehouse: Warehouse,
+    any_warehouse: AnyWarehouse,
 ) -> None:
-    first = warehouse.ingest(batches(ROWS), dump=dump("d"))
-    warehouse.refresh_counts()
-    before = snapshot(warehouse)
+    first = any_warehouse.ingest(batches(ROWS), dump=dump("d"))
+    any_warehouse.refresh_counts()
+    before = snapshot(any_warehouse)
 
     source = Watched(ROWS)
-    again = warehouse.ingest(source, dump=dump("d"))
+    again = any_warehouse.ingest(source, dump=dump("d"))
 
     assert (source.read, source.closed) == (0, True)
     assert (again.new, again.updated, again.unchanged, again.rows) == (0, 0, 6, 6)
     assert (again.chats, again.senders) == (first.chats, first.senders)
-    assert warehouse.refresh_counts() == []
-    assert snapshot(warehouse) == before
+    assert any_warehouse.refresh_counts() == []
+    assert snapshot(any_warehouse) == before
 
 
-def test_reingest_after_a_delete_restores_the_deleted_messages(warehouse: Warehouse) -> None:
-    warehouse.ingest(batches(ROWS), dump=dump("d"))
-    warehouse.refresh_counts()
-    before = record_rows(warehouse)
-    assert warehouse.delete_messages(MessageFilter(sender="user101")).deleted == 2
+def test_reingest_after_a_delete_restores_the_deleted_messages(any_warehouse: AnyWarehouse) -> None:
+    any_warehouse.ingest(batches(ROWS), dump=dump("d"))
+    any_warehouse.refresh_counts()
+    before = record_rows(any_warehouse)
+    assert any_warehouse.delete_messages(MessageFilter(sender="user101")).deleted == 2
 
     source = Watched(ROWS)
-    back = warehouse.ingest(source, dump=dump("d"))
+    back = any_warehouse.ingest(source, dump=dump("d"))
 
     assert source.read > 0
     assert (back.new, back.updated, back.unchanged) == (2, 0, 4)
-    assert record_rows(warehouse) == before
+    assert record_rows(any_warehouse) == before
     # Applied again at the current generation: the next re-ingest is recognised.
     third = Watched(ROWS)
-    assert warehouse.ingest(third, dump=dump("d")).unchanged == 6
+    assert any_warehouse.ingest(third, dump=dump("d")).unchanged == 6
     assert third.read == 0
 
 
 def test_a_delete_elsewhere_forces_one_full_read_that_changes_nothing(
-    warehouse: Warehouse,
+    any_warehouse: AnyWarehouse,
 ) -> None:
-    warehouse.ingest(batches(ROWS), dump=dump("d"))
-    warehouse.ingest(batches([json_row(50)]), dump=dump("other"))
-    warehouse.delete_messages(MessageFilter(text="message 50"))
-    warehouse.refresh_counts()
-    before = snapshot(warehouse)["messages"]
+    any_warehouse.ingest(batches(ROWS), dump=dump("d"))
+    any_warehouse.ingest(batches([json_row(50)]), dump=dump("other"))
+    any_warehouse.delete_messages(MessageFilter(text="message 50"))
+    any_warehouse.refresh_counts()
+    before = snapshot(any_warehouse)["messages"]
 
     source = Watched(ROWS)
-    again = warehouse.ingest(source, dump=dump("d"))
+    again = any_warehouse.ingest(source, dump=dump("d"))
     assert source.read > 0 and (again.new, again.updated) == (0, 0)
-    assert snapshot(warehouse)["messages"] == before
+    assert snapshot(any_warehouse)["messages"] == before
     later = Watched(ROWS)
-    warehouse.ingest(later, dump=dump("d"))
+    any_warehouse.ingest(later, dump=dump("d"))
     assert later.read == 0
 
 
-def test_delete_all_is_a_delete_too(warehouse: Warehouse) -> None:
-    warehouse.ingest(batches(ROWS), dump=dump("d"))
-    warehouse.delete_all()
-    assert warehouse.ingest(Watched(ROWS), dump=dump("d")).new == 6
+def test_delete_all_is_a_delete_too(any_warehouse: AnyWarehouse) -> None:
+    any_warehouse.ingest(batches(ROWS), dump=dump("d"))
+    any_warehouse.delete_all()
+    assert any_warehouse.ingest(Watched(ROWS), dump=dump("d")).new == 6
 
 
-def test_another_chat_id_is_not_the_same_ingest(warehouse: Warehouse) -> None:
+def test_another_chat_id_is_not_the_same_ingest(any_warehouse: AnyWarehouse) -> None:
     html = [html_row(i) for i in range(1, 4)]
-    warehouse.ingest(batches(html), dump=dump("h", "telegram_html"))
+    any_warehouse.ingest(batches(html), dump=dump("h", "telegram_html"))
     source = Watched(html)
-    told = warehouse.ingest(source, dump=dump("h", "telegram_html"), chat_id=77)
+    told = any_warehouse.ingest(source, dump=dump("h", "telegram_html"), chat_id=77)
     assert source.read > 0
     assert told.chats == [77] and list(told.rekeyed.values()) == [77]
-    assert warehouse.con.execute("SELECT DISTINCT chat_id FROM messages").fetchall() == [(77,)]
+    assert sql(any_warehouse, "SELECT DISTINCT chat_id FROM messages") == [(77,)]

@@ -1,4 +1,5 @@
-"""The report's aggregations against a real warehouse, checked against plain SQL counts."""
+"""The report's aggregations against a real warehouse, checked against plain SQL counts.
+DuckDB only: the report's aggregations run in DuckDB."""
 
 from __future__ import annotations
 

@@ -10,6 +10,7 @@ turns through an advisory lock, because each recomputes the whole counts table.
 from __future__ import annotations
 
 import contextlib
+import re
 from collections.abc import Generator, Iterable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -42,7 +43,7 @@ from tg_pipeline.warehouse.models import (
 )
 from tg_pipeline.warehouse.pg import upsert as _upsert
 from tg_pipeline.warehouse.pg.migrations import apply_migrations, check_readable
-from tg_pipeline.warehouse.pg.session import PgSession
+from tg_pipeline.warehouse.pg.session import PgError, PgSession
 from tg_pipeline.warehouse.query_sql import (
     DUMPS,
     MESSAGES_OUT_SCHEMA,
@@ -57,6 +58,23 @@ from tg_pipeline.warehouse.query_sql import (
 
 #: Advisory lock key for whole-table count recomputations (refresh, delete).
 _COUNTS_LOCK = 0x7467_5F63_6E74
+
+#: PostgreSQL's SQLSTATE for a regular expression it cannot compile.
+_INVALID_REGEX = "2201B"
+
+
+@contextmanager
+def _invalid_filter() -> Iterator[None]:
+    """A filter PostgreSQL rejects (a bad regular expression) as one clear line, as the
+    DuckDB warehouse reports it, instead of the driver's error."""
+    try:
+        yield
+    except PgError as exc:
+        if getattr(exc, "sqlstate", None) != _INVALID_REGEX:
+            raise
+        first = str(exc).splitlines()[0]
+        reason = re.search(r"ERROR:\s+(.*)", first)
+        raise TgPipelineError(f"invalid filter: {reason[1] if reason else first}") from exc
 
 
 @dataclass
@@ -190,7 +208,8 @@ class PgWarehouse:
     @contextmanager
     def _transaction(self) -> Iterator[None]:
         try:
-            yield
+            with _invalid_filter():
+                yield
             if not self.read_only:
                 self.session.commit()
         except BaseException:
@@ -336,15 +355,17 @@ class PgWarehouse:
     # drained while the warehouse is open.
 
     def _reader(self, sql: str, params: list[Any], schema: pa.Schema | None = None) -> Any:
-        source = self.session.execute(sql, params).reader()
+        with _invalid_filter():
+            source = self.session.execute(sql, params).reader()
         if schema is None:
             return source
 
         def batches() -> Iterator[pa.RecordBatch]:
-            for batch in source:
-                yield pa.RecordBatch.from_arrays(
-                    [batch.column(f.name).cast(f.type) for f in schema], schema=schema
-                )
+            with _invalid_filter():
+                for batch in source:
+                    yield pa.RecordBatch.from_arrays(
+                        [batch.column(f.name).cast(f.type) for f in schema], schema=schema
+                    )
 
         return pa.RecordBatchReader.from_batches(schema, batches())
 

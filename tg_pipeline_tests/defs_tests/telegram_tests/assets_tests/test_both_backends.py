@@ -16,9 +16,9 @@ from tg_pipeline_tests.dagster_harness import (
     check_results,
     definitions_for,
     ingest,
-    make_settings,
     materialization_metadata,
 )
+from tg_pipeline_tests.pg_warehouse import on_both_backends
 
 
 @pytest.fixture
@@ -27,12 +27,7 @@ def instance() -> Iterator[dg.DagsterInstance]:
         yield inst
 
 
-@pytest.fixture(params=["duckdb", "postgres"])
-def settings(request: pytest.FixtureRequest, tmp_path: Path) -> PipelineSettings:
-    url = request.getfixturevalue("pg_url") if request.param == "postgres" else ""
-    return make_settings(tmp_path / "data", warehouse_url=url)
-
-
+@on_both_backends("settings")
 def test_seed_pair_ingests_counts_and_backs_up(
     seed_dir: Path, instance: dg.DagsterInstance, settings: PipelineSettings
 ) -> None:

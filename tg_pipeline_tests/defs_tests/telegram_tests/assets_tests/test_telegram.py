@@ -1,4 +1,6 @@
-"""The telegram assets materialized for real: Dagster runs on a temp instance and DuckDB file."""
+"""The telegram assets materialized for real: Dagster runs on a temp instance and a real
+warehouse. Those that exercise the warehouse (ingest, counts and their events, checks,
+backups, restore) run on both backends; the rest, about dumps and their files, on DuckDB."""
 
 from __future__ import annotations
 
@@ -17,11 +19,12 @@ from tg_pipeline_tests.dagster_harness import (
     definitions_for,
     drop,
     ingest,
-    make_settings,
     materialization_metadata,
+    rows,
     scalar,
     snapshot,
 )
+from tg_pipeline_tests.pg_warehouse import on_both_backends
 
 SEED_CHAT_ID = 1124496986
 MESSAGE_COLUMNS = ", ".join(FIELD_NAMES)
@@ -34,22 +37,14 @@ def instance() -> Iterator[dg.DagsterInstance]:
 
 
 @pytest.fixture
-def settings(tmp_path: Path):
-    return make_settings(tmp_path / "data")
-
-
-@pytest.fixture
 def defs(settings) -> dg.Definitions:
     return definitions_for(settings)
 
 
-def messages_table(paths) -> list[tuple]:
-    from tg_pipeline.warehouse import Warehouse
-
-    with Warehouse.open(paths.warehouse, read_only=True) as wh:
-        return wh.con.sql(
-            f"SELECT {MESSAGE_COLUMNS} FROM messages ORDER BY chat_id, message_id"
-        ).fetchall()
+def messages_table(settings) -> list[tuple]:
+    return rows(
+        settings.warehouse(), f"SELECT {MESSAGE_COLUMNS} FROM messages ORDER BY chat_id, message_id"
+    )
 
 
 @pytest.mark.parametrize(
@@ -73,6 +68,7 @@ def test_seed_pair_in_either_order_is_one_chat_of_12(order, seed_dir, instance, 
     assert all(c.passed for name, c in check_results(second).items() if "reply" not in name)
 
 
+@on_both_backends("settings")
 def test_materialization_metadata_reads_well(seed_dir, instance, settings, defs):
     result = ingest(instance, defs, seed_dir / "result.json")
 
@@ -107,16 +103,17 @@ def test_materialization_metadata_reads_well(seed_dir, instance, settings, defs)
     assert counts["count_events"] == counts["changed"]
 
 
+@on_both_backends("settings")
 def test_reingesting_a_dump_changes_no_table(seed_dir, instance, settings, defs):
     ingest(instance, defs, seed_dir / "result.json")
-    before = snapshot(settings.paths())
+    before = snapshot(settings.warehouse())
 
     again = ingest(instance, defs, seed_dir / "result.json")
 
     meta = materialization_metadata(again, "messages")
     assert (meta["new"], meta["updated"], meta["unchanged"]) == (0, 0, 12)
     assert materialization_metadata(again, "user_message_counts")["changed"] == 0
-    after = snapshot(settings.paths())
+    after = snapshot(settings.warehouse())
     assert after == before
 
 
@@ -143,6 +140,7 @@ def newer_export(seed_dir: Path, dest: Path) -> Path:
     return path
 
 
+@on_both_backends("settings")
 def test_overlapping_newer_export_adds_new_and_updates_edited(
     seed_dir, tmp_path, instance, settings, defs
 ):
@@ -153,14 +151,17 @@ def test_overlapping_newer_export_adds_new_and_updates_edited(
 
     meta = materialization_metadata(result, "messages")
     assert (meta["new"], meta["updated"], meta["unchanged"]) == (2, 1, 11)
-    paths = settings.paths()
+    paths = settings.warehouse()
     assert scalar(paths, "SELECT count(*) FROM messages") == 14
     assert scalar(paths, "SELECT text FROM messages WHERE message_id = 182655") == (
         "message5, edited"
     )
-    assert scalar(paths, "SELECT sum(message_count) FROM user_message_counts") == 12
+    # A sum over BIGINT is NUMERIC on PostgreSQL, which the driver hands over as text.
+    total = "SELECT CAST(sum(message_count) AS BIGINT) FROM user_message_counts"
+    assert scalar(paths, total) == 12
 
 
+@on_both_backends("settings")
 def test_full_account_export_loads_every_chat(samples_dir, instance, settings, defs):
     source = samples_dir / "json" / "mlomb_chat-analytics__MultiChat_2C_6M.full_account.json"
     account = json.loads(source.read_text(encoding="utf-8"))
@@ -168,7 +169,7 @@ def test_full_account_export_loads_every_chat(samples_dir, instance, settings, d
 
     result = ingest(instance, defs, source)
 
-    paths = settings.paths()
+    paths = settings.warehouse()
     ids = {row for row in _column(paths, "SELECT DISTINCT chat_id FROM messages")}
     assert ids == {c["id"] for c in chats}
     assert scalar(paths, "SELECT count(*) FROM chats") == len(chats)
@@ -187,24 +188,23 @@ def test_full_account_without_chat_ids_still_loads_each_chat(samples_dir, instan
     assert scalar(paths, "SELECT count(*) FROM messages") == sum(len(c["messages"]) for c in chats)
 
 
-def _column(paths, sql: str) -> list:
-    from tg_pipeline.warehouse import Warehouse
-
-    with Warehouse.open(paths.warehouse, read_only=True) as wh:
-        return [row[0] for row in wh.con.sql(sql).fetchall()]
+def _column(where, sql: str) -> list:
+    return [row[0] for row in rows(where, sql)]
 
 
 @pytest.mark.slow
 def test_backup_then_restore_into_empty_warehouse_gives_the_same_table(
-    seed_dir, samples_dir, tmp_path, instance, settings, defs
+    seed_dir, samples_dir, tmp_path, instance, settings, settings_for, defs
 ):
+    """DuckDB only, for its time: on PostgreSQL the backup assets and their checks run in
+    test_both_backends, and a restore runs through the CLI's runs (cli_tests/test_ingest)."""
     ingest(instance, defs, seed_dir / "result.json")
     ingest(
         instance,
         defs,
         samples_dir / "json" / "mlomb_chat-analytics__MultiChat_2C_6M.full_account.json",
     )
-    original = messages_table(settings.paths())
+    original = messages_table(settings)
 
     result = backup(instance, defs)
 
@@ -223,26 +223,27 @@ def test_backup_then_restore_into_empty_warehouse_gives_the_same_table(
 
     with dg.instance_for_test() as fresh:
         for backup_file in (parquet, csv):
-            empty = make_settings(tmp_path / f"restore_{backup_file.suffix.strip('.')}")
+            empty = settings_for(tmp_path / f"restore_{backup_file.suffix.strip('.')}")
             restore_defs = definitions_for(empty)
             first = ingest(fresh, restore_defs, backup_file)
             assert materialization_metadata(first, "messages")["new"] == len(original)
-            assert messages_table(empty.paths()) == original
+            assert messages_table(empty) == original
 
         # Restoring the same backup again leaves every table as it was.
-        before = snapshot(empty.paths())
+        before = snapshot(empty.warehouse())
         second = ingest(fresh, restore_defs, csv)
         meta = materialization_metadata(second, "messages")
         assert (meta["new"], meta["updated"], meta["unchanged"]) == (0, 0, len(original))
-        assert snapshot(empty.paths()) == before
+        assert snapshot(empty.warehouse()) == before
 
 
+@on_both_backends("settings")
 def test_corrupt_dump_is_quarantined_and_the_warehouse_keeps_its_data(
     seed_dir, instance, settings, defs
 ):
     ingest(instance, defs, seed_dir / "result.json")
     paths = settings.paths()
-    before = snapshot(paths)
+    before = snapshot(settings.warehouse())
     text = (seed_dir / "result.json").read_text(encoding="utf-8")
     broken = paths.inbox / "broken_export"
     broken.mkdir(parents=True)
@@ -269,11 +270,11 @@ def test_corrupt_dump_is_quarantined_and_the_warehouse_keeps_its_data(
     assert (quarantined / "result.json").is_file()
     report = (paths.quarantine / "broken_export.error.txt").read_text(encoding="utf-8")
     assert "result.json" in report and "error:" in report
-    after = snapshot(paths)
-    for table, rows in before.items():
+    after = snapshot(settings.warehouse())
+    for table, held in before.items():
         if table != "dumps":
-            assert after[table] == rows, table
-    statuses = _column(paths, "SELECT status FROM dumps ORDER BY status")
+            assert after[table] == held, table
+    statuses = _column(settings.warehouse(), "SELECT status FROM dumps ORDER BY status")
     assert "quarantined" in statuses
     # Its raw copy is gone too: nothing of a rejected dump stays in the pipeline's data.
     assert not any(p.name.startswith("broken_export") for p in paths.raw.iterdir())
@@ -310,20 +311,27 @@ def test_a_partition_rematerializes_from_its_raw_copy(seed_dir, instance, settin
     assert (meta["new"], meta["unchanged"]) == (0, 12)
 
 
+@on_both_backends("settings")
 def test_unique_keys_check_fails_on_a_duplicated_key(seed_dir, instance, settings, defs):
-    """``messages`` has no key index, so this check is what notices a key stored twice."""
+    """``messages`` has no key index on DuckDB, so this check is what notices a key stored
+    twice there. PostgreSQL keeps the key as the table's primary key and refuses the copy."""
     from tg_pipeline.defs.shared.guard import WarehouseGuard
     from tg_pipeline.defs.telegram.checks import messages_unique_keys
-    from tg_pipeline.warehouse import Warehouse
+    from tg_pipeline.warehouse.pg.session import PgError
 
     ingest(instance, defs, seed_dir / "result.json")
     guard = WarehouseGuard(run_id="direct", paths=settings.paths())
     assert messages_unique_keys(settings=settings, warehouse_guard=guard).passed
 
-    with Warehouse.open(settings.paths().warehouse) as warehouse:
-        warehouse.con.execute(
-            "INSERT INTO messages SELECT * FROM messages ORDER BY message_id LIMIT 2"
-        )
+    duplicate = "INSERT INTO messages SELECT * FROM messages ORDER BY message_id LIMIT 2"
+    target = settings.warehouse()
+    if target.on_postgres:
+        with target.open() as warehouse, pytest.raises(PgError, match="duplicate key"):
+            warehouse.sql_con.execute(duplicate)
+        assert messages_unique_keys(settings=settings, warehouse_guard=guard).passed
+        return
+    with target.open() as warehouse:
+        warehouse.sql_con.execute(duplicate)
     result = messages_unique_keys(settings=settings, warehouse_guard=guard)
     assert not result.passed
     assert result.metadata["duplicate_keys"].value == 2

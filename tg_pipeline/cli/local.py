@@ -47,21 +47,26 @@ if TYPE_CHECKING:
 
 
 @contextlib.contextmanager
-def _sigterm_as_interrupt() -> Iterator[None]:
-    """SIGTERM (``kill``, a container stop) ends a run the way Ctrl-C does."""
+def _stop_requests() -> Iterator[threading.Event]:
+    """Ctrl-C and SIGTERM (``kill``, a container stop) set the event that the run loop
+    checks between polls. Raised as an exception, they would land anywhere in the main
+    thread, inside the instance's own database calls too, whose clean-up prints a traceback
+    of its own."""
+    stop = threading.Event()
 
-    def interrupt(signum: int, frame: object) -> None:
-        raise KeyboardInterrupt
+    def request(signum: int, frame: object) -> None:
+        stop.set()
 
     try:
-        previous = signal.signal(signal.SIGTERM, interrupt)
+        previous = {sig: signal.signal(sig, request) for sig in (signal.SIGINT, signal.SIGTERM)}
     except ValueError:  # not the main thread: leave signals alone
-        yield
+        yield stop
         return
     try:
-        yield
+        yield stop
     finally:
-        signal.signal(signal.SIGTERM, previous)
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)
 
 
 @contextlib.contextmanager
@@ -208,17 +213,20 @@ class LocalRunner:
         _quiet_resource_tracker()
         # The marker tells a later sweep that this run died with this process, even if it is
         # killed before the run reaches its first step.
-        with liveness.run_alive(self.data_dir, run_id), _sigterm_as_interrupt():
-            worker.start()
-            try:
-                while True:
+        with liveness.run_alive(self.data_dir, run_id):
+            with _stop_requests() as stop:
+                worker.start()
+                while not stop.is_set():
                     worker.join(self._poll_s)
+                    if stop.is_set():
+                        break
                     if on_log is not None:
                         cursor = self._forward_logs(run_id, cursor, on_log)
                     if not worker.is_alive():
                         break
-            except KeyboardInterrupt:
-                raise self._abandon(run_id, job_name, partition) from None
+            if stop.is_set():
+                # Signals are back to their defaults here: a second Ctrl-C ends the wait.
+                raise self._abandon(run_id, job_name, partition)
         self._file_under_job(run_id)
         if "error" in box:
             raise box["error"]

@@ -9,19 +9,11 @@ import pyarrow as pa
 
 from tg_pipeline.records import BatchBuilder
 from tg_pipeline.warehouse import DumpRecord, Warehouse
+from tg_pipeline.warehouse.columns import TABLES as WAREHOUSE_TABLES
 from tg_pipeline.warehouse.pg import PgWarehouse
 
-TABLES = (
-    "messages",
-    "chats",
-    "chat_dumps",
-    "senders",
-    "sender_names",
-    "dumps",
-    "user_message_counts",
-    "audit_log",
-    "schema_migrations",
-)
+#: Every table a snapshot compares: the warehouse's own, and its migration ledger.
+TABLES = (*WAREHOUSE_TABLES, "schema_migrations")
 
 BASE_TIME = 1_661_936_496  # 2022-08-31T09:01:36Z
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import signal
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -54,6 +55,17 @@ def pg_url(pg_database: str) -> Iterator[str]:
     """A PostgreSQL warehouse URL of its own for one test: a fresh schema."""
     with fresh_schema(pg_database) as url:
         yield url
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    """Start every process the way a terminal or compose does, with Ctrl-C at its default.
+
+    A shell starts a background job (``make test &``, a runner's script) with SIGINT
+    ignored, and an ignored signal stays ignored through ``exec``. Dagster's servers map
+    SIGTERM onto SIGINT's handler, so each server a test starts would then ignore SIGTERM
+    too and could only be killed. The processes a test starts inherit this handler."""
+    if signal.getsignal(signal.SIGINT) is signal.SIG_IGN:
+        signal.signal(signal.SIGINT, signal.default_int_handler)
 
 
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:

@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import signal
 import subprocess
 import sys
 from pathlib import Path
 
 from tg_pipeline_tests.conftest import REPO_ROOT
+from tg_pipeline_tests.webserver import _stop_group
 
 #: Run by a nested pytest: a Dagster server's own signal set-up, in a process the test
 #: starts, must leave SIGTERM able to stop it.
@@ -38,6 +40,12 @@ AS_BACKGROUND_JOB = (
 )
 
 
+IGNORES_SIGTERM = (
+    "import signal, sys, time; signal.signal(signal.SIGTERM, signal.SIG_IGN); "
+    "print('ready', flush=True); time.sleep(60)"
+)
+
+
 def _inner_pytest(test_file: Path, *plugins: str) -> subprocess.CompletedProcess[str]:
     options = [opt for name in plugins for opt in ("-p", name)]
     pytest_args = ["-q", "-p", "no:cacheprovider", "--rootdir", str(test_file.parent)]
@@ -60,3 +68,18 @@ def test_servers_started_from_a_background_suite_still_stop_on_sigterm(tmp_path:
 
     with_suite = _inner_pytest(test_file, "tg_pipeline_tests.conftest")
     assert with_suite.returncode == 0, with_suite.stdout + with_suite.stderr
+
+
+def test_a_service_that_ignores_sigterm_is_killed_and_named_so() -> None:
+    deaf = subprocess.Popen(
+        [sys.executable, "-c", IGNORES_SIGTERM],
+        stdout=subprocess.PIPE,
+        start_new_session=True,
+    )
+    assert deaf.stdout is not None
+    assert deaf.stdout.readline() == b"ready\n"
+
+    stragglers = _stop_group(deaf, hang_guard_s=1.0)
+
+    assert deaf.returncode == -signal.SIGKILL
+    assert stragglers == [f"{deaf.pid} {sys.executable} -c {IGNORES_SIGTERM} (ignores SIGTERM)"]

@@ -141,10 +141,20 @@ def _group_members(pgid: int) -> list[str]:
             if process_group != pgid or state == "Z":
                 continue
             cmdline = (entry / "cmdline").read_bytes().replace(b"\0", b" ").decode().strip()
+            deaf = " (ignores SIGTERM)" if _ignores_sigterm(entry / "status") else ""
         except (OSError, ValueError):
             continue
-        members.append(f"{entry.name} {cmdline}")
+        members.append(f"{entry.name} {cmdline}{deaf}")
     return members
+
+
+def _ignores_sigterm(status: Path) -> bool:
+    """Whether the process's ignored-signals mask holds SIGTERM: a process started with
+    Ctrl-C ignored passes that on, and some servers then ignore SIGTERM as well."""
+    for line in status.read_text().splitlines():
+        if line.startswith("SigIgn:"):
+            return bool(int(line.split()[1], 16) >> (signal.SIGTERM - 1) & 1)
+    return False
 
 
 #: How long a stopped service may take to exit by itself before it counts as hung. A guard

@@ -10,6 +10,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from tg_pipeline.warehouse.arrow_slot import registered
+from tg_pipeline.warehouse.chat_stats import recompute
 from tg_pipeline.warehouse.columns import (
     STORED_COLUMNS,
     SURROGATE_CEILING,
@@ -150,6 +151,7 @@ def rekey_chat(con: SqlCon, source: int, target: int, dump_id: str) -> None:
         [source, target],
     )
     con.execute("DELETE FROM messages WHERE chat_id = ?", [source])
+    recompute(con, (source, target))
     con.execute(
         "UPDATE chats SET first_seen_dump = s.first_seen_dump FROM chats s "
         "WHERE chats.chat_id = $2 AND s.chat_id = $1 AND chats.first_seen_dump = $3",

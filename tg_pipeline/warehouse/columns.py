@@ -73,5 +73,6 @@ TABLES = (
     "sender_names",
     "dumps",
     "user_message_counts",
+    "chat_stats",
     "audit_log",
 )

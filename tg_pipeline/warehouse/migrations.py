@@ -14,6 +14,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 from tg_pipeline.errors import TgPipelineError
+from tg_pipeline.warehouse import chat_stats
 
 if TYPE_CHECKING:
     import duckdb
@@ -229,12 +230,18 @@ _COUNT_EVENTS_PENDING = (
     "INSERT INTO warehouse_state VALUES ('count_version', 0)",
 )
 
+# Per-chat counts and first/last message times, kept by every writer of ``messages``, so
+# listing chats reads one row per chat (see :mod:`.chat_stats`); filled from the rows the
+# warehouse holds.
+_CHAT_STATS = (chat_stats.CREATE, chat_stats.FILL)
+
 MIGRATIONS: tuple[Migration, ...] = (
     Migration(1, "messages, chats, senders, dumps and counts", _CORE_TABLES),
     Migration(2, "audit log", _AUDIT_LOG),
     Migration(3, "delete generation, to recognise a dump already ingested", _DELETE_GENERATION),
     Migration(4, "messages without a key index, zstd for long text", _MESSAGES_V4),
     Migration(5, "count changes waiting for the events outbox", _COUNT_EVENTS_PENDING),
+    Migration(6, "per-chat summary of messages", _CHAT_STATS),
 )
 
 LATEST_VERSION = MIGRATIONS[-1].version

@@ -15,8 +15,10 @@ import duckdb
 import pyarrow as pa
 
 from tg_pipeline.errors import TgPipelineError
+from tg_pipeline.warehouse.chat_stats import delete_where
 from tg_pipeline.warehouse.columns import RECORD_COLUMNS
 from tg_pipeline.warehouse.counts import refresh_counts_in_transaction
+from tg_pipeline.warehouse.dialect import DUCKDB
 from tg_pipeline.warehouse.models import CountSnapshot
 from tg_pipeline.warehouse.query_sql import (
     DUMPS,
@@ -191,8 +193,7 @@ def _delete(
 ) -> tuple[int, list[CountSnapshot]]:
     con.execute("BEGIN TRANSACTION")
     try:
-        row = con.execute(f"DELETE FROM messages WHERE {where}", params).fetchall()[0]
-        deleted = int(row[0]) if row else 0
+        deleted = delete_where(con, where, params, DUCKDB)
         if deleted:
             # Dumps ingested before this point would bring the rows back: they must be
             # read again instead of being recognised as already applied.

@@ -158,15 +158,10 @@ def count_rows_query(
 
 
 def chats_sql(dialect: Dialect = DUCKDB) -> str:
-    """Every chat with its counts and the dumps that held it."""
+    """Every chat with its counts and the dumps that held it. The counts come from the
+    per-chat summary (:mod:`.chat_stats`), so the listing never scans ``messages``."""
     return f"""
-        WITH m AS (
-            SELECT chat_id, count(*) FILTER (WHERE kind = 'message') AS message_count,
-                   count(*) FILTER (WHERE kind <> 'message') AS service_count,
-                   min(sent_at) FILTER (WHERE kind = 'message') AS first_message_at,
-                   max(sent_at) FILTER (WHERE kind = 'message') AS last_message_at
-            FROM messages GROUP BY chat_id
-        ), d AS (
+        WITH d AS (
             SELECT chat_id, {dialect.text_list("dump_id", "dump_id")} AS dumps
             FROM chat_dumps GROUP BY chat_id
         )
@@ -175,7 +170,7 @@ def chats_sql(dialect: Dialect = DUCKDB) -> str:
                coalesce(m.service_count, 0) AS service_count,
                m.first_message_at, m.last_message_at,
                coalesce(d.dumps, {dialect.empty_text_list()}) AS dumps
-        FROM chats c LEFT JOIN m USING (chat_id) LEFT JOIN d USING (chat_id)
+        FROM chats c LEFT JOIN chat_stats m USING (chat_id) LEFT JOIN d USING (chat_id)
         ORDER BY c.name NULLS LAST, c.chat_id
         """
 

@@ -22,6 +22,7 @@ from tg_pipeline.errors import TgPipelineError
 from tg_pipeline.records import MESSAGE_SCHEMA
 from tg_pipeline.warehouse.arrow_slot import ArrowSlot
 from tg_pipeline.warehouse.chat_identity import ChatResolver, ChatSeen, record_chats
+from tg_pipeline.warehouse.chat_stats import recompute
 from tg_pipeline.warehouse.ledger import record_ingested
 from tg_pipeline.warehouse.models import DumpRecord, IngestResult
 from tg_pipeline.warehouse.round_sql import (
@@ -259,6 +260,7 @@ class Upsert:
 
     def _finish(self) -> None:
         con, tally, now = self.con, self._tally, self.now
+        recompute(con, tally.chats)
         record_chats(con, tally.chats, self._chats.rekeyed, self.dump.dump_id, now)
         merge_senders(con, now)
         record_ingested(

@@ -9,6 +9,7 @@ import pyarrow as pa
 
 from tg_pipeline.records import BatchBuilder
 from tg_pipeline.warehouse import DumpRecord, Warehouse
+from tg_pipeline.warehouse.chat_stats import fresh_chat_stats
 from tg_pipeline.warehouse.columns import TABLES as WAREHOUSE_TABLES
 from tg_pipeline.warehouse.pg import PgWarehouse
 
@@ -85,6 +86,15 @@ def sql(
 def snapshot(warehouse: Warehouse | PgWarehouse) -> dict[str, list[tuple[Any, ...]]]:
     """Every row of every table, in a stable order, for before/after comparisons."""
     return {table: sorted(sql(warehouse, f"SELECT * FROM {table}"), key=repr) for table in TABLES}
+
+
+def assert_chat_stats_exact(warehouse: Warehouse | PgWarehouse) -> list[tuple[Any, ...]]:
+    """The per-chat summary equals a fresh aggregate over ``messages``, row for row; its
+    rows, by chat id."""
+    kept = sql(warehouse, "SELECT * FROM chat_stats ORDER BY chat_id")
+    fresh = sql(warehouse, f"{fresh_chat_stats()} ORDER BY chat_id")
+    assert kept == fresh
+    return kept
 
 
 def record_rows(warehouse: Warehouse | PgWarehouse) -> list[tuple[Any, ...]]:

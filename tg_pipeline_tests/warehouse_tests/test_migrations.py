@@ -11,7 +11,12 @@ import pytest
 from tg_pipeline.errors import TgPipelineError
 from tg_pipeline.warehouse import LATEST_VERSION, Warehouse
 from tg_pipeline.warehouse.migrations import MIGRATIONS, applied_versions, apply_migrations
-from tg_pipeline_tests.warehouse_tests.builders import batches, dump, json_row
+from tg_pipeline_tests.warehouse_tests.builders import (
+    assert_chat_stats_exact,
+    batches,
+    dump,
+    json_row,
+)
 
 
 def _open_and_close(path: Path, *, read_only: bool) -> None:
@@ -39,10 +44,13 @@ def test_older_file_is_upgraded_when_opened_for_writing(tmp_path: Path) -> None:
     with Warehouse.open(path) as warehouse:
         assert applied_versions(warehouse.con) == {m.version for m in MIGRATIONS}
         assert warehouse.con.execute("SELECT text FROM messages").fetchall() == [("kept",)]
+        # The per-chat summary is filled from the rows the file held.
+        assert [row[:3] for row in assert_chat_stats_exact(warehouse)] == [(1, 1, 0)]
         assert warehouse.store_audit_events([{"event_id": "e1", "event_type": "t"}]) == 1
         warehouse.ingest(batches([json_row(2, chat_id=1)]), dump=dump("d"))
     with Warehouse.open(path, read_only=True) as warehouse:
         assert warehouse.row_counts()["messages"] == 2
+        assert [row[:3] for row in assert_chat_stats_exact(warehouse)] == [(1, 2, 0)]
 
 
 def test_migrations_are_applied_once(tmp_path: Path) -> None:

@@ -17,7 +17,12 @@ import pyarrow as pa
 from tg_pipeline.warehouse import IngestResult, MessageFilter
 from tg_pipeline.warehouse.pg import PgWarehouse
 from tg_pipeline_tests.conftest import REPO_ROOT
-from tg_pipeline_tests.warehouse_tests.builders import batches, dump, json_row
+from tg_pipeline_tests.warehouse_tests.builders import (
+    assert_chat_stats_exact,
+    batches,
+    dump,
+    json_row,
+)
 
 
 def _other_chat(i: int) -> dict[str, object]:
@@ -68,6 +73,7 @@ def test_two_ingests_of_different_dumps_both_commit(pg_url: str) -> None:
     with PgWarehouse.open(pg_url) as w:
         assert w.row_counts()["messages"] == 129
         assert w.duplicate_keys() == 0
+        assert [row[:2] for row in assert_chat_stats_exact(w)] == [(1001, 99), (3003, 30)]
 
 
 def test_reader_answers_while_a_writer_holds_rows(pg_url: str) -> None:

@@ -21,6 +21,7 @@ from datetime import UTC, datetime
 import pyarrow as pa
 
 from tg_pipeline.warehouse.chat_identity import ChatResolver, ChatSeen, record_chats
+from tg_pipeline.warehouse.chat_stats import ChatStatsWriter
 from tg_pipeline.warehouse.counts import mark_counts_stale
 from tg_pipeline.warehouse.dialect import POSTGRES
 from tg_pipeline.warehouse.ledger import recognise, record_ingested
@@ -118,6 +119,8 @@ class _Staged:
             repeated += int(repeats or 0)
         shown = self._repeats_shown() if repeated else []
         new, updated = ops.get("new", 0), ops.get("updated", 0)
+        stats = ChatStatsWriter(s)
+        stats.apply(ops, rows)
         if updated:
             s.execute(UPDATE, params)
             s.execute(ORPHANS)
@@ -127,6 +130,7 @@ class _Staged:
             s.execute(INSERT, params)
         if ops:
             s.execute(_NAMES)
+        stats.finish()
         record_chats(s, self.seen, self.chats.rekeyed, self.dump.dump_id, self.now)
         merge_senders(s, self.now, POSTGRES)
         record_ingested(

@@ -25,6 +25,7 @@ from tg_pipeline.warehouse.audit import store_audit_events
 from tg_pipeline.warehouse.backend import redacted
 from tg_pipeline.warehouse.backup import BackupFile, Snapshot, write_backup_from
 from tg_pipeline.warehouse.backup_check import BackupCheck, verify_backup
+from tg_pipeline.warehouse.chat_stats import delete_where
 from tg_pipeline.warehouse.columns import RECORD_COLUMNS, TABLES
 from tg_pipeline.warehouse.counts import (
     counts_mismatch,
@@ -191,12 +192,7 @@ class PgWarehouse:
         s = self.session
         with self._transaction():
             s.execute("SELECT pg_advisory_xact_lock(?)", [_COUNTS_LOCK])
-            row = s.execute(
-                f"WITH d AS (DELETE FROM messages WHERE {where} RETURNING 1) "
-                "SELECT count(*) FROM d",
-                params,
-            ).fetchone()
-            deleted = int(row[0]) if row else 0
+            deleted = delete_where(s, where, params, POSTGRES)
             if deleted:
                 # Dumps ingested before would bring the rows back: read them again.
                 s.execute(

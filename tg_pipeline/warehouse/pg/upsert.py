@@ -71,8 +71,8 @@ def ingest(
 ) -> IngestResult:
     """Upsert one dump in one transaction; any exception (the reader's too) rolls it back.
 
-    The reader runs on a helper thread a couple of batches ahead (``prefetch``): parsing is
-    Python, the COPY is the driver's C code and the server, so the two overlap."""
+    The reader runs on a helper thread a couple of batches ahead (``prefetch``): while the
+    server applies one round, the reader parses the next."""
     try:
         if recognise_unchanged:
             known = recognise(session, dump, chat_id)
@@ -97,6 +97,9 @@ def ingest(
 
 
 class _Staged:
+    """One dump applied round by round (:meth:`_round`), then the tables derived from it
+    and its ledger row (the rest of :meth:`run`)."""
+
     def __init__(self, session: PgSession, dump: DumpRecord, chat_id: int | None) -> None:
         self.session = session
         self.dump = dump
@@ -118,7 +121,12 @@ class _Staged:
         start_sender_names(s, POSTGRES)
         for rows in self._rounds(batches):
             self._round(rows)
+            del rows
+            # Hand the round's Arrow memory back while the next round is read: the
+            # allocator would keep it beside what the reader builds.
+            pa.default_memory_pool().release_unused()
         self.stats.finish()
+        # Names of the rounds that went in whole; classified rounds added theirs in SQL.
         if self.names:
             s.load("_tg_names", pa.concat_tables(self.names), create=False)
         t.chats = self.facts.chats

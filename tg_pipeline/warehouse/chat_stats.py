@@ -192,7 +192,7 @@ class ChatStatsWriter:
                 f"{_ALL_ROWS if new == rows else _NEW_ROWS} GROUP BY b.chat_id"
                 f"{POSTGRES.lock_order('b.chat_id')}{_ADD}"
             )
-        if ops.get("updated"):
+        if ops.get("updated") or ops.get("dup"):
             changed = self._con.execute(_CHANGED_CHATS).fetchall()
             self._changed.update(c for (c,) in changed)
 

@@ -14,6 +14,7 @@ from tg_pipeline.warehouse import Warehouse, rounds
 from tg_pipeline.warehouse.pg import upsert as pg_upsert
 from tg_pipeline.warehouse.round_sql import BATCH_VIEW
 from tg_pipeline_tests.warehouse_tests.builders import (
+    assert_chat_stats_exact,
     batches,
     dump,
     json_row,
@@ -164,6 +165,7 @@ def test_new_rows_of_several_chats_in_one_round_go_in_once(
     """Rounds mixing chats, with a later round repeating an earlier round's key: the
     repeat is found against the row the earlier round wrote, whichever path wrote it."""
     rows = [json_row(i, chat_id=1001 + i % 2) for i in range(1, 7)]
+    rows[3]["kind"] = "service"
     rows.append(json_row(3, chat_id=1002, text="again"))
     with open_any() as fresh:
         result = fresh.ingest(batches(rows, size=3), dump=dump("mixed"))
@@ -171,3 +173,5 @@ def test_new_rows_of_several_chats_in_one_round_go_in_once(
         assert sorted(result.chats) == [1001, 1002]
         texts = dict(sql(fresh, "SELECT message_id, text FROM messages WHERE chat_id = 1002"))
         assert texts == {1: "message 1", 3: "again", 5: "message 5"}
+        # The per-chat summary counts what the rounds COPYed whole, the service entry apart.
+        assert [row[:3] for row in assert_chat_stats_exact(fresh)] == [(1001, 2, 1), (1002, 3, 0)]

@@ -12,9 +12,10 @@ How a writer keeps it depends on what a recompute of a chat's rows costs:
   DuckDB upsert recomputes every chat the dump touched, once, at the end
   (:func:`recompute`): cheaper than adding each round's rows as they go.
 - PostgreSQL would read whole rows from the heap, just written, so its upsert
-  (:class:`ChatStatsWriter`) adds what it inserts from the staged dump instead (counts add
-  up, first and last message times widen) and recomputes only the chats where a replaced
-  row changes its kind or send time.
+  (:class:`ChatStatsWriter`) adds what each round inserts instead (counts add up, first
+  and last message times widen), from the staged round or from the Arrow rows of a round
+  COPYed whole, and recomputes only the chats where a replaced row changes its kind or
+  send time.
 
 A surrogate chat moved under its real id and a delete recompute their chats on both.
 """
@@ -23,6 +24,10 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 
+import pyarrow as pa
+import pyarrow.compute as pc
+
+from tg_pipeline.warehouse.arrow_slot import registered
 from tg_pipeline.warehouse.dialect import POSTGRES, Dialect, SqlCon
 from tg_pipeline.warehouse.round_sql import BATCH_VIEW
 
@@ -124,21 +129,52 @@ def delete_where(con: SqlCon, where: str, params: list[object], dialect: Dialect
 _ALL_ROWS = f"FROM {BATCH_VIEW} b"
 _NEW_ROWS = f"FROM {BATCH_VIEW} b JOIN _tg_cls c ON c._seq = b._seq AND c._op = 'new'"
 
-# Chats where a stored row is about to be replaced by a version of another kind or send time.
+# Chats where a stored row is about to be replaced by a version of another kind or send
+# time: a row stored before the dump ("updated") or one an earlier round wrote ("dup").
 _CHANGED_CHATS = f"""
 SELECT DISTINCT c.chat_id
 FROM _tg_cls c JOIN {BATCH_VIEW} b ON b._seq = c._seq
 JOIN messages m ON m.chat_id = c.chat_id AND m.message_id = c.message_id
-WHERE c._op = 'updated' AND (m.kind <> b.kind OR m.sent_at <> b.sent_at)
+WHERE c._op IN ('updated', 'dup') AND (m.kind <> b.kind OR m.sent_at <> b.sent_at)
 """
+
+#: The name :meth:`ChatStatsWriter.add` registers a round's summary under for its SQL.
+_ROUND_STATS = "_tg_chat_add"
+
+
+def _summary(rows: pa.Table) -> pa.Table:
+    """:func:`_aggregates` per chat of Arrow ``rows``, in ``chat_stats``' columns."""
+    is_message = pc.equal(rows["kind"], "message")
+    no_time = pa.scalar(None, rows.schema.field("sent_at").type)
+    parts = pa.table(
+        {
+            "chat_id": rows["chat_id"],
+            "message": pc.cast(is_message, pa.int64()),
+            "service": pc.cast(pc.invert(is_message), pa.int64()),
+            "at": pc.if_else(is_message, rows["sent_at"], no_time),
+        }
+    )
+    found = parts.group_by("chat_id").aggregate(
+        [("message", "sum"), ("service", "sum"), ("at", "min"), ("at", "max")]
+    )
+    return pa.table(
+        [
+            found["chat_id"],
+            found["message_sum"],
+            found["service_sum"],
+            found["at_min"],
+            found["at_max"],
+        ],
+        names=_COLUMNS.split(", "),
+    )
 
 
 class ChatStatsWriter:
-    """Keeps ``chat_stats`` exact through one PostgreSQL upsert transaction, the dump
-    staged whole as :data:`BATCH_VIEW` and classified in ``_tg_cls``.
+    """Keeps ``chat_stats`` exact through one PostgreSQL upsert transaction of rounds.
 
-    Call :meth:`apply` once the dump is classified and before its UPDATE, then
-    :meth:`finish` once its rows are written.
+    For a round staged as :data:`BATCH_VIEW` and classified in ``_tg_cls``, call
+    :meth:`apply` before its UPDATE; for a round COPYed into ``messages`` whole, call
+    :meth:`add` with its rows. Call :meth:`finish` once every round is written.
     """
 
     def __init__(self, con: SqlCon) -> None:
@@ -156,9 +192,17 @@ class ChatStatsWriter:
                 f"{_ALL_ROWS if new == rows else _NEW_ROWS} GROUP BY b.chat_id"
                 f"{POSTGRES.lock_order('b.chat_id')}{_ADD}"
             )
-        if ops.get("updated"):
+        if ops.get("updated") or ops.get("dup"):
             changed = self._con.execute(_CHANGED_CHATS).fetchall()
             self._changed.update(c for (c,) in changed)
+
+    def add(self, rows: pa.Table) -> None:
+        """Add a round's ``rows``, every one of them just inserted."""
+        with registered(self._con, _ROUND_STATS, _summary(rows)):
+            self._con.execute(
+                f"INSERT INTO chat_stats ({_COLUMNS}) SELECT {_COLUMNS} FROM {_ROUND_STATS}"
+                f"{POSTGRES.lock_order('chat_id')}{_ADD}"
+            )
 
     def finish(self) -> None:
         """Recompute the chats whose replaced rows changed kind or send time."""

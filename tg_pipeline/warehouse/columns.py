@@ -9,6 +9,9 @@ from __future__ import annotations
 
 import hashlib
 
+import pyarrow as pa
+import pyarrow.compute as pc
+
 from tg_pipeline.records import FIELD_NAMES
 
 #: Columns a backup holds and a restore must give back unchanged.
@@ -36,6 +39,12 @@ def sender_key_sql(p: str = "") -> str:
         f"CASE WHEN {p}sender_id IS NOT NULL THEN {p}sender_id "
         f"WHEN {p}sender_name IS NOT NULL THEN 'name:' || {p}sender_name END"
     )
+
+
+def sender_key_arrow(sender_id: pa.Array, sender_name: pa.Array) -> pa.Array:
+    """:func:`sender_key_sql` computed on Arrow columns, for rows that go in without SQL."""
+    name_key = pc.binary_join_element_wise("name:", sender_name, "")
+    return pc.if_else(pc.is_valid(sender_id), sender_id, name_key)
 
 
 def edit_rank_sql(p: str = "") -> str:

@@ -68,7 +68,7 @@ SELECT source_file, source_position FROM (
     UNION ALL
     SELECT source_file, source_position, -1 FROM messages
     WHERE chat_id = $3 AND message_id = $4 AND updated_at = $1 AND ingested_dump = $2
-) ORDER BY _at
+) places ORDER BY _at
 """
 
 UPDATE = (

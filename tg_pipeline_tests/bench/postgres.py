@@ -5,8 +5,8 @@ Each step runs in a fresh process against one fresh database on the local server
 (``TG_BENCH_PG_ADMIN``, default ``postgresql://postgres@127.0.0.1:5432/test``, is where it
 is created and dropped), timed from opening the warehouse to closing it:
 
-- ingest of ``result.json`` into the empty warehouse (JSON reader, COPY into staging, one
-  set-based upsert, commit);
+- ingest of ``result.json`` into the empty warehouse (JSON reader, rounds of new rows
+  COPYed into ``messages``, commit);
 - re-ingest of the unchanged dump through the reader and the upsert (recognition off), and
   from the Parquet backup, whose reader is nearly free: what the upsert costs when nothing
   changed;

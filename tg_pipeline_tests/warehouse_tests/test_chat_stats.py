@@ -17,6 +17,7 @@ from tg_pipeline.records import ReadOptions
 from tg_pipeline.warehouse import IngestResult, MessageFilter, surrogate_chat_id
 from tg_pipeline.warehouse import rounds as duckdb_rounds
 from tg_pipeline.warehouse.pg import PgWarehouse
+from tg_pipeline.warehouse.pg import upsert as pg_upsert
 from tg_pipeline_tests.warehouse_tests.builders import (
     BASE_TIME,
     assert_chat_stats_exact,
@@ -115,9 +116,10 @@ def test_edits_that_change_kind_or_time_are_counted_again(any_warehouse: AnyWare
 def test_a_key_met_again_in_a_later_round_of_one_dump(
     any_warehouse: AnyWarehouse, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    """DuckDB applies a dump in rounds: a newer edit of a row an earlier round of the
-    same dump inserted moves its time and kind."""
+    """A dump is applied in rounds: a newer edit of a row an earlier round of the same
+    dump inserted (COPYed whole, on PostgreSQL) moves its time and kind."""
     monkeypatch.setattr(duckdb_rounds, "GROUP_ROWS", 1)
+    monkeypatch.setattr(pg_upsert, "ROUND_ROWS", 1)
     rows = [json_row(i) for i in range(1, 5)]
     rows += [
         json_row(4, sent_at=BASE_TIME + 5, edited_at=BASE_TIME + 900),

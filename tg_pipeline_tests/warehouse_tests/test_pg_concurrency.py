@@ -101,12 +101,15 @@ def test_reader_answers_while_a_writer_holds_rows(pg_url: str) -> None:
         holder.close()
 
 
-def _backend_pids(pg_url: str, query_prefix: str) -> list[int]:
+def _backend_pids(pg_url: str, *query_prefixes: str) -> list[int]:
+    """Other sessions of the database running a query that starts with one of
+    ``query_prefixes`` (LIKE patterns; none: any query)."""
+    patterns = [prefix + "%" for prefix in query_prefixes or ("",)]
     with psycopg2.connect(pg_url) as con, con.cursor() as cur:
         cur.execute(
             "SELECT pid FROM pg_stat_activity WHERE datname = current_database() "
-            "AND pid <> pg_backend_pid() AND state = 'active' AND query LIKE %s",
-            (query_prefix + "%",),
+            "AND pid <> pg_backend_pid() AND state = 'active' AND query LIKE ANY (%s)",
+            (patterns,),
         )
         return [pid for (pid,) in cur.fetchall()]
 
@@ -131,12 +134,14 @@ def test_writer_killed_mid_write_leaves_postgres_consistent_and_unlocked(pg_url:
         cwd=REPO_ROOT,
     )
     try:
-        # Killed while its INSERT into messages runs: the dump's rows are being written.
+        # Killed while the dump's rows are being written into messages (COPYed there
+        # straight, or inserted from staging).
         pids: list[int] = []
+        writing = ('COPY %"messages"', "INSERT INTO messages")
         assert _wait_for(
-            lambda: bool(pids.extend(_backend_pids(pg_url, "INSERT INTO messages")) or pids),
+            lambda: bool(pids.extend(_backend_pids(pg_url, *writing)) or pids),
             240,
-        ), "the writer never reached its INSERT"
+        ), "the writer never wrote into messages"
         child.send_signal(signal.SIGKILL)
         child.wait(30)
     finally:

@@ -1,20 +1,20 @@
-"""The upsert's rounds: atomicity across rounds, duplicate keys, all-new rounds. Rounds are
-the DuckDB upsert's; what they must keep (a dump lands whole, the newest edit of a repeated
-key wins) holds on PostgreSQL too and is checked there as well."""
+"""The upsert's rounds, on both backends: atomicity across rounds, duplicate keys, all-new
+rounds (DuckDB's :mod:`~tg_pipeline.warehouse.rounds`, PostgreSQL's
+:mod:`~tg_pipeline.warehouse.pg.upsert`)."""
 
 from __future__ import annotations
 
 from collections.abc import Iterator
-from pathlib import Path
 
 import pyarrow as pa
 import pytest
 
 from tg_pipeline.errors import DumpError
 from tg_pipeline.warehouse import Warehouse, rounds
-from tg_pipeline.warehouse.arrow_slot import ArrowSlot
+from tg_pipeline.warehouse.pg import upsert as pg_upsert
 from tg_pipeline.warehouse.round_sql import BATCH_VIEW
 from tg_pipeline_tests.warehouse_tests.builders import (
+    assert_chat_stats_exact,
     batches,
     dump,
     json_row,
@@ -27,8 +27,10 @@ from tg_pipeline_tests.warehouse_tests.conftest import AnyWarehouse, Opener
 
 @pytest.fixture
 def small_rounds(monkeypatch: pytest.MonkeyPatch) -> None:
-    """Apply every reader batch as its own round, as a big dump does every 100k rows."""
+    """Apply every reader batch as its own round, as a big dump does every 25k (DuckDB)
+    or 50k (PostgreSQL) rows."""
     monkeypatch.setattr(rounds, "GROUP_ROWS", 1)
+    monkeypatch.setattr(pg_upsert, "ROUND_ROWS", 1)
 
 
 @pytest.mark.parametrize("prefetch", [True, False])
@@ -50,19 +52,23 @@ def test_reader_failure_midway_rolls_back_everything(
 
     applied: list[int] = []
     real_apply = rounds.Upsert._apply
+    real_round = pg_upsert._Staged._round
 
-    def counting_apply(self: rounds.Upsert, group: list[pa.RecordBatch], slot: ArrowSlot) -> None:
-        real_apply(self, group, slot)
+    def counting_apply(self: rounds.Upsert, group: list[pa.RecordBatch], *rest: object) -> None:
+        real_apply(self, group, *rest)  # type: ignore[arg-type]
         applied.append(sum(b.num_rows for b in group))
+
+    def counting_round(self: pg_upsert._Staged, rows: pa.Table) -> None:
+        real_round(self, rows)
+        applied.append(rows.num_rows)
 
     with pytest.MonkeyPatch.context() as patch:
         patch.setattr(rounds.Upsert, "_apply", counting_apply)
+        patch.setattr(pg_upsert._Staged, "_round", counting_round)
         with pytest.raises(DumpError) as caught:
             warehouse.ingest(failing(), dump=dump("broken"), prefetch=prefetch)
 
-    # PostgreSQL stages the batches and applies the dump once at its end: no round ran.
-    if isinstance(warehouse, Warehouse):
-        assert sum(applied) >= 200  # rows were written inside the transaction before the error
+    assert sum(applied) >= 200  # rows were written inside the transaction before the error
     assert caught.value is failure
     assert snapshot(warehouse) == before
     # The connection is usable and not left inside a transaction.
@@ -125,28 +131,47 @@ def test_batches_with_other_column_order_are_accepted(any_warehouse: AnyWarehous
 
 @pytest.mark.parametrize("tail", [range(4, 9), range(2, 7)])
 def test_rounds_of_only_new_rows_end_as_the_classified_path_does(
-    tmp_path: Path, tail: range, monkeypatch: pytest.MonkeyPatch
+    open_any: Opener, tail: range, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    """A round whose keys rise past everything stored goes straight in (range(4, 9));
+    """A round whose keys are new past everything stored goes straight in (range(4, 9));
     one overlapping stored keys is classified (range(2, 7)). Either way the tables end
-    as when every round is classified. DuckDB only: the all-new shortcut is its rounds'."""
+    as when every round is classified."""
     head = [json_row(i) for i in range(1, 4)]
     more = [json_row(i, sender_name=f"Renamed {i % 3}") for i in tail]
     ended = []
     for name, direct in (("direct", True), ("classified", False)):
         if not direct:
             monkeypatch.setattr(rounds.Upsert, "_all_new", lambda *a: False)
-        with Warehouse.open(tmp_path / f"{name}.duckdb") as fresh:
+            monkeypatch.setattr(pg_upsert._Staged, "_all_new", lambda *a: False)
+        with open_any(name=name) as fresh:
             fresh.ingest(batches(head), dump=dump("head"))
             result = fresh.ingest(batches(more), dump=dump("tail"))
             fresh.refresh_counts()
             tables = [
-                sorted(fresh.con.execute(sql).fetchall(), key=repr)
-                for sql in (
-                    "SELECT * EXCLUDE (updated_at) FROM senders",
+                sorted(sql(fresh, query), key=repr)
+                for query in (
+                    "SELECT sender_key, sender_id, name, first_seen, last_seen FROM senders",
                     "SELECT * FROM sender_names",
                 )
             ]
             ended.append((result.new, result.unchanged, record_rows(fresh), tables))
     assert ended[0] == ended[1]
     assert ended[0][0] == len([i for i in tail if i > 3])
+
+
+def test_new_rows_of_several_chats_in_one_round_go_in_once(
+    open_any: Opener, small_rounds: None
+) -> None:
+    """Rounds mixing chats, with a later round repeating an earlier round's key: the
+    repeat is found against the row the earlier round wrote, whichever path wrote it."""
+    rows = [json_row(i, chat_id=1001 + i % 2) for i in range(1, 7)]
+    rows[3]["kind"] = "service"
+    rows.append(json_row(3, chat_id=1002, text="again"))
+    with open_any() as fresh:
+        result = fresh.ingest(batches(rows, size=3), dump=dump("mixed"))
+        assert (result.new, result.updated, result.duplicates, result.rows) == (6, 0, 1, 7)
+        assert sorted(result.chats) == [1001, 1002]
+        texts = dict(sql(fresh, "SELECT message_id, text FROM messages WHERE chat_id = 1002"))
+        assert texts == {1: "message 1", 3: "again", 5: "message 5"}
+        # The per-chat summary counts what the rounds COPYed whole, the service entry apart.
+        assert [row[:3] for row in assert_chat_stats_exact(fresh)] == [(1001, 2, 1), (1002, 3, 0)]

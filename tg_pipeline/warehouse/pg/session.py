@@ -69,11 +69,19 @@ class PgSession:
     def reader(self) -> pa.RecordBatchReader:
         return self._cur.fetch_record_batch()
 
-    def load(self, table: str, data: pa.Table | pa.RecordBatch, *, create: bool) -> int:
-        """Bulk-load ``data`` into temp table ``table`` with one binary COPY."""
+    def load(
+        self,
+        table: str,
+        data: pa.Table | pa.RecordBatch,
+        *,
+        create: bool,
+        temporary: bool = True,
+    ) -> int:
+        """Bulk-load ``data`` into ``table`` (a temp table unless ``temporary`` is false)
+        with one binary COPY; ``data``'s columns in the table's order."""
         return int(
             self._cur.adbc_ingest(
-                table, data, mode="create" if create else "append", temporary=True
+                table, data, mode="create" if create else "append", temporary=temporary
             )
         )
 

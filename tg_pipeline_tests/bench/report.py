@@ -18,6 +18,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
+from tg_pipeline.warehouse.migrations import LATEST_VERSION
 from tg_pipeline_tests.bench import BenchContext, Measurement
 from tg_pipeline_tests.bench.exports import ensure_export
 from tg_pipeline_tests.bench.harness import emit, run_child
@@ -35,12 +36,14 @@ def run(ctx: BenchContext) -> list[Measurement]:
     work = ctx.out / "report"
     warehouse = work / "warehouse.duckdb"
     ready = work / READY
-    if not (ready.exists() and ready.read_text().strip() == str(export.json)):
+    # A warehouse of an older schema is not upgraded by the report, which only reads it.
+    built_from = f"{export.json} schema {LATEST_VERSION}"
+    if not (ready.exists() and ready.read_text().strip() == built_from):
         shutil.rmtree(work, ignore_errors=True)
         work.mkdir(parents=True)
         print(f"ingesting {export.json} for the report …", flush=True)
         run_child(__name__, ["--child", "prepare", str(warehouse), str(export.json)])
-        ready.write_text(str(export.json))
+        ready.write_text(built_from)
     out = work / "html"
     shutil.rmtree(out, ignore_errors=True)
     goal = f"< {SECONDS_GOAL:g} s, < {RSS_LIMIT_MB} MB"

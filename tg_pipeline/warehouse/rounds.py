@@ -69,6 +69,20 @@ class _Tally:
     chats: dict[int, ChatSeen] = field(default_factory=dict)
     senders: set[str] = field(default_factory=set)
 
+    def result(self, rekeyed: dict[int, int]) -> IngestResult:
+        """What the dump changed, as both backends' upserts report it."""
+        return IngestResult(
+            new=self.new,
+            updated=self.updated,
+            unchanged=self.rows - self.new - self.updated - self.repeated,
+            rows=self.rows,
+            duplicates=self.repeated,
+            duplicates_shown=tuple(self.repeats_shown),
+            chats=sorted(self.chats),
+            senders=sorted(self.senders),
+            rekeyed=dict(rekeyed),
+        )
+
 
 def _place(file: str | None, position: str | None) -> str:
     """A record's place for a person: the file's folder and name, and where in it."""
@@ -132,18 +146,7 @@ class Upsert:
     def result(self) -> IngestResult:
         """Finish the dump's derived tables and its ledger row; what the dump changed."""
         self._finish()
-        t = self._tally
-        return IngestResult(
-            new=t.new,
-            updated=t.updated,
-            unchanged=t.rows - t.new - t.updated - t.repeated,
-            rows=t.rows,
-            duplicates=t.repeated,
-            duplicates_shown=tuple(t.repeats_shown),
-            chats=sorted(t.chats),
-            senders=sorted(t.senders),
-            rekeyed=dict(self._chats.rekeyed),
-        )
+        return self._tally.result(self._chats.rekeyed)
 
     def _apply(self, group: list[pa.RecordBatch], rounds: ArrowSlot) -> None:
         con, tally = self.con, self._tally

@@ -148,17 +148,7 @@ class _Staged:
         for table in (BATCH_VIEW, "_tg_cls"):
             s.execute(f"DROP TABLE IF EXISTS {table}")
         drop_sender_names(s)
-        return IngestResult(
-            new=t.new,
-            updated=t.updated,
-            unchanged=t.rows - t.new - t.updated - t.repeated,
-            rows=t.rows,
-            duplicates=t.repeated,
-            duplicates_shown=tuple(t.repeats_shown),
-            chats=sorted(t.chats),
-            senders=sorted(t.senders),
-            rekeyed=dict(self.chats.rekeyed),
-        )
+        return t.result(self.chats.rekeyed)
 
     def _rounds(self, batches: Iterable[pa.RecordBatch]) -> Iterator[pa.Table]:
         """The dump's rows in rounds of about :data:`ROUND_ROWS`, chat ids resolved."""

@@ -3,18 +3,15 @@ after every kind of write, and ``chats`` reads it; on both backends."""
 
 from __future__ import annotations
 
-import threading
-from collections.abc import Iterator
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-import pyarrow as pa
 import pytest
 
 from tg_pipeline.readers.backup import read_backup
 from tg_pipeline.records import ReadOptions
-from tg_pipeline.warehouse import IngestResult, MessageFilter, surrogate_chat_id
+from tg_pipeline.warehouse import MessageFilter, surrogate_chat_id
 from tg_pipeline.warehouse import rounds as duckdb_rounds
 from tg_pipeline.warehouse.pg import PgWarehouse
 from tg_pipeline.warehouse.pg import upsert as pg_upsert
@@ -30,6 +27,7 @@ from tg_pipeline_tests.warehouse_tests.builders import (
     sql,
 )
 from tg_pipeline_tests.warehouse_tests.conftest import AnyWarehouse, Opener
+from tg_pipeline_tests.warehouse_tests.pg_writer import held_ingest
 
 
 def _at(message_id: int, shift: int = 0) -> datetime:
@@ -241,34 +239,10 @@ def test_writers_of_one_chat_side_by_side_keep_it_exact(pg_url: str) -> None:
     commits; then the first commits on top of it."""
     with PgWarehouse.open(pg_url):
         pass
-    staged, release = threading.Event(), threading.Event()
-    results: dict[str, IngestResult] = {}
-    errors: list[BaseException] = []
-
-    def held() -> Iterator[pa.RecordBatch]:
-        yield from batches([json_row(i) for i in range(1, 50)])
-        staged.set()
-        release.wait(60)
-        yield from batches([json_row(i, kind="service") for i in range(50, 60)])
-
-    def first() -> None:
-        try:
-            with PgWarehouse.open(pg_url) as w:
-                results["first"] = w.ingest(held(), dump=dump("first"))
-        except BaseException as exc:
-            errors.append(exc)
-
-    thread = threading.Thread(target=first)
-    thread.start()
-    try:
-        assert staged.wait(60)
-        with PgWarehouse.open(pg_url) as w:
-            results["second"] = w.ingest(
-                batches([json_row(i) for i in range(100, 131)]), dump=dump("second")
-            )
-    finally:
-        release.set()
-        thread.join(60)
-    assert not errors and results["first"].new == 59
+    first = [json_row(i) for i in range(1, 50)]
+    then = [json_row(i, kind="service") for i in range(50, 60)]
+    with held_ingest(pg_url, first, then) as held, PgWarehouse.open(pg_url) as w:
+        w.ingest(batches([json_row(i) for i in range(100, 131)]), dump=dump("second"))
+    assert held.error is None and held.result is not None and held.result.new == 59
     with PgWarehouse.open(pg_url) as w:
         assert assert_chat_stats_exact(w) == [(1001, 80, 10, _at(1), _at(130))]

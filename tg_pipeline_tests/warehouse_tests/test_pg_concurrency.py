@@ -7,14 +7,11 @@ import os
 import signal
 import subprocess
 import sys
-import threading
 import time
-from collections.abc import Iterator
 
 import psycopg2
-import pyarrow as pa
 
-from tg_pipeline.warehouse import IngestResult, MessageFilter
+from tg_pipeline.warehouse import MessageFilter
 from tg_pipeline.warehouse.pg import PgWarehouse
 from tg_pipeline_tests.conftest import REPO_ROOT
 from tg_pipeline_tests.warehouse_tests.builders import (
@@ -23,6 +20,7 @@ from tg_pipeline_tests.warehouse_tests.builders import (
     dump,
     json_row,
 )
+from tg_pipeline_tests.warehouse_tests.pg_writer import held_ingest
 
 
 def _other_chat(i: int) -> dict[str, object]:
@@ -34,42 +32,19 @@ def test_two_ingests_of_different_dumps_both_commit(pg_url: str) -> None:
     and commits meanwhile, a reader answers meanwhile, then the first commits too."""
     with PgWarehouse.open(pg_url):
         pass
-    staged, release = threading.Event(), threading.Event()
-    results: dict[str, IngestResult] = {}
-    errors: list[BaseException] = []
-
-    def held() -> Iterator[pa.RecordBatch]:
-        yield from batches([json_row(i) for i in range(1, 50)])
-        staged.set()
-        release.wait(60)
-        yield from batches([json_row(i) for i in range(50, 100)])
-
-    def first() -> None:
-        try:
-            with PgWarehouse.open(pg_url) as w:
-                results["first"] = w.ingest(held(), dump=dump("first"))
-        except BaseException as exc:
-            errors.append(exc)
-
-    thread = threading.Thread(target=first)
-    thread.start()
-    try:
-        assert staged.wait(60)
+    first = [json_row(i) for i in range(1, 50)]
+    then = [json_row(i) for i in range(50, 100)]
+    with held_ingest(pg_url, first, then) as held:
         with PgWarehouse.open(pg_url) as w:
-            results["second"] = w.ingest(
-                batches([_other_chat(i) for i in range(1, 31)]), dump=dump("second")
-            )
-        assert thread.is_alive() and "first" not in results
+            second = w.ingest(batches([_other_chat(i) for i in range(1, 31)]), dump=dump("second"))
+        assert held.thread.is_alive() and held.result is None
         with PgWarehouse.open(pg_url, read_only=True) as reader:
             started = time.monotonic()
             chats = reader.chats().to_pylist()
             print(f"chats answered in {time.monotonic() - started:.3f}s during a write")
         assert [(c["chat_id"], c["message_count"]) for c in chats] == [(3003, 30)]
-    finally:
-        release.set()
-        thread.join(60)
-    assert not errors
-    assert results["first"].new == 99 and results["second"].new == 30
+    assert held.error is None and held.result is not None
+    assert held.result.new == 99 and second.new == 30
     with PgWarehouse.open(pg_url) as w:
         assert w.row_counts()["messages"] == 129
         assert w.duplicate_keys() == 0
